@@ -1,0 +1,218 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+
+/** The entity format of specs/entities.json: the seed's format plus an optional `api` block. */
+export type FieldType =
+  'uuid' | 'string' | 'text' | 'enum' | 'integer' | 'number' | 'boolean' | 'datetime' | 'json';
+
+export interface FieldSpec {
+  name: string;
+  type: FieldType;
+  primary_key?: boolean;
+  required?: boolean;
+  max_length?: number;
+  min?: number;
+  max?: number;
+  unique?: boolean;
+  default?: string | number | boolean;
+  values?: string[];
+  sensitive?: boolean;
+  auto_now?: boolean;
+  auto_now_add?: boolean;
+}
+
+export interface IndexSpec {
+  fields: string[];
+  unique?: boolean;
+}
+
+export interface ApiSpec {
+  /** URL path of the collection; default: kebab-case plural of the entity name. */
+  path?: string;
+  /** Fields the server owns: shown in responses, refused in request bodies. */
+  read_only?: string[];
+  /** Server-set initial values for read-only fields (become column defaults). */
+  initial?: Record<string, string | number | boolean>;
+  /** List query parameters: parameter name → field. */
+  filters?: Record<string, string>;
+}
+
+export interface EntitySpec {
+  name: string;
+  layer?: string;
+  fields: FieldSpec[];
+  indexes?: IndexSpec[];
+  api?: ApiSpec;
+}
+
+export interface SpecFile {
+  entities: EntitySpec[];
+}
+
+const identifier = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' } as const;
+
+/** JSON Schema of the spec file itself, so a typo in the spec fails `make generate` with a clear message. */
+const specFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['entities'],
+  properties: {
+    entities: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'fields'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Z][A-Za-z0-9]{0,40}$' },
+          layer: { type: 'string' },
+          fields: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'type'],
+              properties: {
+                name: identifier,
+                type: {
+                  enum: [
+                    'uuid',
+                    'string',
+                    'text',
+                    'enum',
+                    'integer',
+                    'number',
+                    'boolean',
+                    'datetime',
+                    'json',
+                  ],
+                },
+                primary_key: { type: 'boolean' },
+                required: { type: 'boolean' },
+                max_length: { type: 'integer', minimum: 1, maximum: 10485760 },
+                min: { type: 'number' },
+                max: { type: 'number' },
+                unique: { type: 'boolean' },
+                default: { type: ['string', 'number', 'boolean'] },
+                values: {
+                  type: 'array',
+                  minItems: 1,
+                  uniqueItems: true,
+                  items: { type: 'string', minLength: 1 },
+                },
+                sensitive: { type: 'boolean' },
+                auto_now: { type: 'boolean' },
+                auto_now_add: { type: 'boolean' },
+              },
+            },
+          },
+          indexes: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['fields'],
+              properties: {
+                fields: { type: 'array', minItems: 1, items: identifier },
+                unique: { type: 'boolean' },
+              },
+            },
+          },
+          api: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              path: { type: 'string', pattern: '^/[a-z0-9-]+$' },
+              read_only: { type: 'array', items: identifier },
+              initial: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+              filters: {
+                type: 'object',
+                propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
+                additionalProperties: identifier,
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export class SpecError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid entity spec:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'SpecError';
+  }
+}
+
+/** Checks the structure with JSON Schema, then the cross-references a schema cannot express. */
+export function validateSpec(input: unknown): SpecFile {
+  const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
+  const validate = ajv.compile(specFileSchema);
+  if (!validate(input)) {
+    throw new SpecError((validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`));
+  }
+  const spec = input as SpecFile;
+  const problems: string[] = [];
+  const entityNames = new Set<string>();
+  for (const entity of spec.entities) {
+    const where = entity.name;
+    if (entityNames.has(entity.name)) problems.push(`${where}: entity defined twice`);
+    entityNames.add(entity.name);
+    const names = new Set<string>();
+    for (const field of entity.fields) {
+      if (names.has(field.name)) problems.push(`${where}.${field.name}: field defined twice`);
+      names.add(field.name);
+      if (field.type === 'enum' && !field.values) problems.push(`${where}.${field.name}: enum needs values`);
+      if (field.type !== 'enum' && field.values)
+        problems.push(`${where}.${field.name}: values only apply to enum`);
+      if (field.max_length !== undefined && field.type !== 'string')
+        problems.push(`${where}.${field.name}: max_length only applies to string`);
+      if ((field.min !== undefined || field.max !== undefined) && !['integer', 'number'].includes(field.type))
+        problems.push(`${where}.${field.name}: min/max only apply to integer and number`);
+      if (field.sensitive && field.type !== 'string')
+        problems.push(`${where}.${field.name}: only string fields can be sensitive`);
+      if (field.sensitive && field.unique)
+        problems.push(`${where}.${field.name}: a sensitive field cannot be unique`);
+      if (
+        field.default !== undefined &&
+        field.type === 'enum' &&
+        !field.values?.includes(String(field.default))
+      )
+        problems.push(`${where}.${field.name}: default is not one of the values`);
+    }
+    const pks = entity.fields.filter((f) => f.primary_key);
+    if (pks.length !== 1 || pks[0]?.type !== 'uuid')
+      problems.push(`${where}: needs exactly one primary key, of type uuid`);
+    for (const index of entity.indexes ?? []) {
+      for (const f of index.fields) if (!names.has(f)) problems.push(`${where}: index on unknown field ${f}`);
+      const sensitive = index.fields.filter((f) => entity.fields.find((x) => x.name === f)?.sensitive);
+      if (sensitive.length) problems.push(`${where}: index on sensitive field ${sensitive.join(', ')}`);
+    }
+    for (const f of entity.api?.read_only ?? [])
+      if (!names.has(f)) problems.push(`${where}: read_only ${f} unknown`);
+    for (const f of Object.keys(entity.api?.initial ?? {}))
+      if (!names.has(f)) problems.push(`${where}: initial value for unknown field ${f}`);
+    for (const [param, f] of Object.entries(entity.api?.filters ?? {})) {
+      const field = entity.fields.find((x) => x.name === f);
+      if (!field) problems.push(`${where}: filter ${param} on unknown field ${f}`);
+      else if (!['enum', 'boolean', 'string', 'uuid', 'integer'].includes(field.type) || field.sensitive)
+        problems.push(`${where}: filter ${param} on a ${field.type} field is not supported`);
+      if (['limit', 'offset'].includes(param)) problems.push(`${where}: filter name ${param} is reserved`);
+    }
+  }
+  if (problems.length) throw new SpecError(problems);
+  return spec;
+}
+
+export async function loadSpec(file: string): Promise<SpecFile> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new SpecError([`${file}: ${(err as Error).message}`]);
+  }
+  return validateSpec(raw);
+}

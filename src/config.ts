@@ -1,0 +1,106 @@
+/**
+ * Every setting Sluice reads from the environment, validated at start. All problems are collected
+ * and reported together, so one start tells an operator everything that is wrong.
+ */
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  host: string;
+  port: number;
+  databaseUrl: string;
+  databasePoolMax: number;
+  redisUrl: string;
+  encryptionKeys: string;
+  logLevel: string;
+  workerConcurrency: number;
+  bodyLimit: string;
+  readyTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const str = (name: string, fallback?: string): string => {
+    const value = env[name]?.trim();
+    if (value) return value;
+    if (fallback !== undefined) return fallback;
+    problems.push(`${name} is required`);
+    return '';
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const url = (name: string, protocols: string[], fallback?: string): string => {
+    const value = str(name, fallback);
+    if (!value) return value;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol))
+        problems.push(`${name} must be a ${protocols.join(' or ')} URL (got ${parsed.protocol})`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return value;
+  };
+
+  const nodeEnv = str('NODE_ENV', 'development');
+  if (!['development', 'test', 'production'].includes(nodeEnv))
+    problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
+  const logLevel = str('LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const bodyLimit = str('BODY_LIMIT', '1mb');
+  if (!/^\d+(b|kb|mb)$/i.test(bodyLimit)) problems.push('BODY_LIMIT must look like 512kb or 1mb');
+  const encryptionKeys = str('ENCRYPTION_KEYS');
+  if (encryptionKeys) problems.push(...checkEncryptionKeys(encryptionKeys));
+
+  const config: Config = {
+    env: nodeEnv as Config['env'],
+    host: str('HOST', '127.0.0.1'),
+    port: int('PORT', 3000, 0, 65535),
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolMax: int('DATABASE_POOL_MAX', 10, 1, 500),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    encryptionKeys,
+    logLevel,
+    workerConcurrency: int('WORKER_CONCURRENCY', 10, 1, 1000),
+    bodyLimit: bodyLimit.toLowerCase(),
+    readyTimeoutMs: int('READY_TIMEOUT_MS', 1000, 50, 60000),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/** `id:base64key,...`: ids are short names, each key exactly 32 bytes (AES-256). */
+export function checkEncryptionKeys(value: string): string[] {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  for (const [i, entry] of value.split(',').entries()) {
+    const [id, key, extra] = entry.trim().split(':');
+    const where = `ENCRYPTION_KEYS entry ${i + 1}`;
+    if (!id || !key || extra !== undefined || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+      problems.push(`${where} must be id:base64key with a short [A-Za-z0-9_-] id`);
+      continue;
+    }
+    if (ids.has(id)) problems.push(`${where} repeats key id "${id}"`);
+    ids.add(id);
+    if (Buffer.from(key, 'base64').length !== 32) problems.push(`${where} ("${id}") must decode to 32 bytes`);
+  }
+  return problems;
+}

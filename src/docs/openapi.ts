@@ -1,0 +1,173 @@
+import type { ResourceDescriptor } from '../http/crud/resource';
+import { PROBLEM_TYPE_BASE } from '../http/problem';
+
+type Schema = Record<string, unknown>;
+export type Operation = Schema;
+export type PathItem = Record<string, Operation>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** Schemas are written once, with `$id` and bare `$ref`s for ajv; OpenAPI wants component references. */
+export function toComponent(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(toComponent);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === '$id') continue;
+    if (k === '$ref' && typeof v === 'string' && !v.startsWith('#')) out.$ref = `#/components/schemas/${v}`;
+    else out[k] = toComponent(v);
+  }
+  return out;
+}
+
+export const problemSchema = {
+  type: 'object',
+  description: 'RFC 9457 problem details.',
+  required: ['type', 'title', 'status'],
+  properties: {
+    type: { type: 'string', examples: [`${PROBLEM_TYPE_BASE}validation-error`] },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['pointer', 'message'],
+        properties: {
+          pointer: { type: 'string', description: 'JSON Pointer into the body, or the parameter name.' },
+          in: { enum: ['body', 'query', 'path'] },
+          message: { type: 'string' },
+        },
+      },
+    },
+  },
+};
+
+export const paginationSchema = {
+  type: 'object',
+  required: ['total', 'limit', 'offset'],
+  properties: { total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+};
+
+const PROBLEM_DESCRIPTIONS: Record<string, string> = {
+  '400': 'Invalid field, parameter or malformed JSON',
+  '404': 'Not found',
+  '409': 'Conflict',
+  '413': 'Body too large',
+  '415': 'Body is not JSON',
+  '429': 'Rate limited',
+  '500': 'Internal error (no details exposed)',
+  '503': 'A dependency is unavailable',
+};
+
+/** Problem responses for the given statuses, plus 500 which any operation can answer. */
+export function problems(...statuses: number[]): Record<string, Schema> {
+  const out: Record<string, Schema> = {};
+  for (const s of [...statuses, 500])
+    out[String(s)] = {
+      description: PROBLEM_DESCRIPTIONS[String(s)] ?? 'Error',
+      content: { 'application/problem+json': { schema: ref('Problem') } },
+    };
+  return out;
+}
+
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+
+function crudPaths(r: ResourceDescriptor): Record<string, PathItem> {
+  const tag = r.entity;
+  const query = r.schemas.listQuery as { properties: Record<string, Schema> };
+  const parameters = Object.entries(query.properties).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: toComponent(schema),
+  }));
+  return {
+    [r.path]: {
+      get: {
+        tags: [tag],
+        operationId: `list${r.entity}`,
+        summary: `List ${r.entity} items, newest first`,
+        parameters,
+        responses: {
+          '200': { description: 'A page', content: json(ref(`${r.entity}List`)) },
+          ...problems(400),
+        },
+      },
+      post: {
+        tags: [tag],
+        operationId: `create${r.entity}`,
+        summary: `Create a ${r.entity}`,
+        requestBody: { required: true, content: json(ref(`${r.entity}Create`)) },
+        responses: {
+          '201': {
+            description: 'Created',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: json(ref(r.entity)),
+          },
+          ...problems(400, 409, 413, 415),
+        },
+      },
+    },
+    [`${r.path}/{id}`]: {
+      get: {
+        tags: [tag],
+        operationId: `get${r.entity}`,
+        summary: `Get one ${r.entity}`,
+        parameters: [idParam],
+        responses: { '200': { description: 'Found', content: json(ref(r.entity)) }, ...problems(400, 404) },
+      },
+      put: {
+        tags: [tag],
+        operationId: `update${r.entity}`,
+        summary: `Update a ${r.entity}; omitted fields keep their value`,
+        parameters: [idParam],
+        requestBody: { required: true, content: json(ref(`${r.entity}Update`)) },
+        responses: {
+          '200': { description: 'Updated', content: json(ref(r.entity)) },
+          ...problems(400, 404, 409, 413, 415),
+        },
+      },
+      delete: {
+        tags: [tag],
+        operationId: `delete${r.entity}`,
+        summary: `Delete a ${r.entity}`,
+        parameters: [idParam],
+        responses: { '204': { description: 'Deleted' }, ...problems(400, 404) },
+      },
+    },
+  };
+}
+
+export interface OpenApiInput {
+  resources: readonly ResourceDescriptor[];
+  /** Hand-written operations (health, custom actions), merged into the generated CRUD paths. */
+  paths?: Record<string, PathItem>;
+  version: string;
+}
+
+export function buildOpenApi({ resources, paths = {}, version }: OpenApiInput): Schema {
+  const schemas: Record<string, unknown> = { Problem: problemSchema, Pagination: paginationSchema };
+  const allPaths: Record<string, PathItem> = {};
+  for (const r of resources) {
+    schemas[r.entity] = toComponent(r.schemas.response);
+    schemas[`${r.entity}Create`] = toComponent(r.schemas.create);
+    schemas[`${r.entity}Update`] = toComponent(r.schemas.update);
+    schemas[`${r.entity}List`] = toComponent(r.schemas.list);
+    for (const [p, item] of Object.entries(crudPaths(r))) allPaths[p] = { ...allPaths[p], ...item };
+  }
+  for (const [p, item] of Object.entries(paths)) allPaths[p] = { ...allPaths[p], ...item };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sluice',
+      version,
+      description:
+        'Register data sources, test them, and sync their data into a raw landing zone. Errors are RFC 9457 problem+json.',
+    },
+    paths: allPaths,
+    components: { schemas },
+  };
+}

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { maskSecret } from '../../crypto/mask-secret';
+import type { SecretBox } from '../../crypto/secret-box';
+import type { ResourceDescriptor, Row } from './resource';
+
+export interface Page<T> {
+  data: T[];
+  total: number;
+}
+
+interface PgError {
+  code?: string;
+  constraint?: string;
+  /** Objection wraps driver errors (db-errors) and keeps the original here. */
+  nativeError?: PgError;
+}
+
+export class UniqueViolation extends Error {
+  constructor(readonly field: string | undefined) {
+    super(`unique violation on ${field ?? 'unknown field'}`);
+  }
+}
+
+/**
+ * Generic persistence for a generated resource: writes encrypt sensitive fields and store their
+ * masked form beside them; reads never decrypt. Rows are presented in the API's shape here.
+ */
+export class CrudRepository<T = Row> {
+  private readonly columns: string[];
+  private readonly orderBy = [
+    { column: 'created_at', order: 'desc' as const },
+    { column: 'id', order: 'desc' as const },
+  ];
+
+  constructor(
+    readonly resource: ResourceDescriptor,
+    private readonly knex: Knex,
+    private readonly secrets: SecretBox,
+  ) {
+    this.columns = resource.fields.flatMap((f) => (f.sensitive ? [`${f.name}_masked`] : [f.name]));
+  }
+
+  private query() {
+    return this.resource.model.query(this.knex);
+  }
+
+  private filterWhere(filters: Row): Row {
+    const where: Row = {};
+    for (const [param, field] of Object.entries(this.resource.filters))
+      if (filters[param] !== undefined) where[field] = filters[param];
+    return where;
+  }
+
+  async list(
+    query: Row & { limit: number; offset: number },
+    count?: (filters: Row) => Promise<number>,
+  ): Promise<Page<T>> {
+    const where = this.filterWhere(query);
+    const page = this.query()
+      .select(this.columns)
+      .where(where)
+      .orderBy(this.orderBy)
+      .limit(query.limit)
+      .offset(query.offset);
+    const total = count
+      ? count(where)
+      : this.knex(this.resource.table)
+          .where(where)
+          .count({ total: '*' })
+          .then((rows) => Number(rows[0]?.total ?? 0));
+    const [rows, n] = await Promise.all([page, total]);
+    return { data: (rows as unknown as Row[]).map((r) => this.present(r)), total: n };
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    const row = await this.query().findById(id).select(this.columns);
+    return row ? this.present(row as unknown as Row) : undefined;
+  }
+
+  async create(input: Row): Promise<T> {
+    const id = randomUUID();
+    const row = { id, ...this.toColumns(id, input) };
+    try {
+      const created = await this.query().insert(row).returning(this.columns);
+      return this.present(created as unknown as Row);
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  /** Applies `patch` (omitted fields keep their value); returns the row before and after, or undefined. */
+  async update(id: string, patch: Row): Promise<{ before: T; after: T } | undefined> {
+    const changes: Row = this.toColumns(id, patch);
+    for (const f of this.resource.fields) if (f.autoNow) changes[f.name] = this.knex.fn.now();
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const model = this.resource.model;
+        const before = await model.query(trx).findById(id).select(this.columns).forUpdate();
+        if (!before) return undefined;
+        const [after] = await model.query(trx).patch(changes).where({ id }).returning(this.columns);
+        return {
+          before: this.present(before as unknown as Row),
+          after: this.present(after as unknown as Row),
+        };
+      });
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
+  async delete(id: string): Promise<T | undefined> {
+    const [row] = await this.query().delete().where({ id }).returning(this.columns);
+    return row ? this.present(row as unknown as Row) : undefined;
+  }
+
+  /** The ciphertext of a sensitive field, decrypted: only the workers that connect need this. */
+  async revealSecret(id: string, field: string): Promise<string | null> {
+    const row = (await this.knex(this.resource.table).select(`${field}_ciphertext`).where({ id }).first()) as
+      Row | undefined;
+    const envelope = row?.[`${field}_ciphertext`];
+    return typeof envelope === 'string'
+      ? this.secrets.decrypt(envelope, this.associatedData(id, field))
+      : null;
+  }
+
+  associatedData(id: string, field: string): string {
+    return `${this.resource.table}.${field}:${id}`;
+  }
+
+  private toColumns(id: string, input: Row): Row {
+    const out: Row = {};
+    for (const f of this.resource.fields) {
+      if (!(f.name in input) || f.readOnly) continue;
+      const value = input[f.name];
+      if (f.sensitive) {
+        const secret = value as string | null;
+        out[`${f.name}_ciphertext`] =
+          secret === null ? null : this.secrets.encrypt(secret, this.associatedData(id, f.name));
+        out[`${f.name}_masked`] = secret === null ? null : maskSecret(secret);
+      } else out[f.name] = value;
+    }
+    return out;
+  }
+
+  present(row: Row): T {
+    const out: Row = {};
+    for (const f of this.resource.fields) {
+      if (f.sensitive) {
+        const masked = row[`${f.name}_masked`] ?? null;
+        out[f.name] = masked;
+        out[`has_${f.name}`] = masked !== null;
+        continue;
+      }
+      const value = row[f.name] ?? null;
+      out[f.name] = value instanceof Date ? value.toISOString() : value;
+    }
+    return out as T;
+  }
+
+  private translate(err: unknown): unknown {
+    const pgErr = (err as PgError)?.nativeError ?? (err as PgError);
+    if (pgErr?.code === '23505')
+      return new UniqueViolation(this.resource.uniqueConstraints[pgErr.constraint ?? '']);
+    return err;
+  }
+}

@@ -1,0 +1,78 @@
+import Router from '@koa/router';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { jsonBody, uuidParam } from '../request';
+import { bodyValidator, queryValidator } from '../validation';
+import { CrudRepository, UniqueViolation } from './crud.repository';
+import type { ResourceHooks, Row } from './resource';
+
+/**
+ * The five CRUD routes of a generated resource: validate → repository → present. Entity-specific
+ * behaviour comes in through `hooks`, never by editing this or the generated code.
+ */
+export function crudRoutes<T extends Row>(
+  repository: CrudRepository<T>,
+  hooks: ResourceHooks<T> = {},
+): Router {
+  const resource = repository.resource;
+  const validateCreate = bodyValidator<Row>(resource.schemas.create, resource.readOnly);
+  const validateUpdate = bodyValidator<Row>(resource.schemas.update, resource.readOnly);
+  const validateQuery = queryValidator<Row & { limit: number; offset: number }>(resource.schemas.listQuery);
+  const router = new Router({ prefix: resource.path });
+  const notFound = () => new NotFoundError(`${resource.entity} not found.`);
+
+  const checkHooks = async (input: Row, mode: 'create' | 'update') => {
+    const errors = (await hooks.validate?.(input, mode)) ?? [];
+    if (errors.length) throw new ValidationError(errors);
+  };
+  const conflict = (err: unknown): unknown => {
+    if (!(err instanceof UniqueViolation)) return err;
+    const field = err.field ?? 'unknown';
+    return new ConflictError(`Another ${resource.entity} already has this ${field}.`, [
+      { pointer: `/${field}`, in: 'body', message: 'is already taken' },
+    ]);
+  };
+
+  router.get('/', async (ctx) => {
+    const query = validateQuery(ctx.query);
+    const page = await repository.list(query, hooks.count);
+    ctx.body = {
+      data: page.data,
+      pagination: { total: page.total, limit: query.limit, offset: query.offset },
+    };
+  });
+
+  router.get('/:id', async (ctx) => {
+    const item = await repository.get(uuidParam(ctx));
+    if (!item) throw notFound();
+    ctx.body = item;
+  });
+
+  router.post('/', async (ctx) => {
+    const input = validateCreate(jsonBody(ctx));
+    await checkHooks(input, 'create');
+    const item = await repository.create(input).catch((err) => Promise.reject(conflict(err)));
+    await hooks.afterCreate?.(item);
+    ctx.status = 201;
+    ctx.set('Location', `${resource.path}/${String(item.id)}`);
+    ctx.body = item;
+  });
+
+  router.put('/:id', async (ctx) => {
+    const id = uuidParam(ctx);
+    const patch = validateUpdate(jsonBody(ctx));
+    await checkHooks(patch, 'update');
+    const result = await repository.update(id, patch).catch((err) => Promise.reject(conflict(err)));
+    if (!result) throw notFound();
+    await hooks.afterUpdate?.(result.after, result.before);
+    ctx.body = result.after;
+  });
+
+  router.delete('/:id', async (ctx) => {
+    const item = await repository.delete(uuidParam(ctx));
+    if (!item) throw notFound();
+    await hooks.afterDelete?.(item);
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -1,0 +1,63 @@
+import type { FieldType } from '../../codegen/spec';
+import type { EntityModel } from '../../db/entity-model';
+import type { FieldError } from '../errors';
+
+export interface FieldDescriptor {
+  name: string;
+  type: FieldType;
+  nullable: boolean;
+  readOnly: boolean;
+  sensitive: boolean;
+  /** Set to now() on every update. */
+  autoNow: boolean;
+}
+
+type JsonSchema = Readonly<Record<string, unknown>>;
+
+/** What the generator knows of an entity, in the shape the generic CRUD runtime consumes. */
+export interface ResourceDescriptor {
+  entity: string;
+  table: string;
+  path: string;
+  fields: readonly FieldDescriptor[];
+  readOnly: readonly string[];
+  filters: Readonly<Record<string, string>>;
+  /** Unique constraint name → the field it guards, to name the field in a 409. */
+  uniqueConstraints: Readonly<Record<string, string>>;
+  model: typeof EntityModel;
+  schemas: {
+    create: JsonSchema;
+    update: JsonSchema;
+    response: JsonSchema;
+    list: JsonSchema;
+    listQuery: JsonSchema;
+  };
+}
+
+/** A descriptor carrying its API types, so routes and services built from it are typed. */
+export interface Resource<T, C, U, Q> extends ResourceDescriptor {
+  readonly __types?: { item: T; create: C; update: U; query: Q };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of resources of any entity
+export type AnyResource = Resource<any, any, any, any>;
+
+export function defineResource<T, C, U, Q>(descriptor: ResourceDescriptor): Resource<T, C, U, Q> {
+  return descriptor;
+}
+
+export type Row = Record<string, unknown>;
+
+/**
+ * Hand-written behaviour an entity adds to the generated CRUD without patching it: extra
+ * validation, and listeners that follow changes (schedules, events).
+ */
+export interface ResourceHooks<T = Row> {
+  /** Extra checks on a create or update body that passed the schema; return the invalid fields. */
+  validate?(input: Row, mode: 'create' | 'update'): FieldError[] | Promise<FieldError[]>;
+  /** Counts the filtered set faster than count(*) where the entity keeps its own counters. */
+  count?(filters: Row): Promise<number>;
+  afterCreate?(item: T): void | Promise<void>;
+  afterUpdate?(item: T, before: T): void | Promise<void>;
+  afterDelete?(item: T): void | Promise<void>;
+}

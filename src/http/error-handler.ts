@@ -1,0 +1,71 @@
+import type { Middleware } from 'koa';
+import type { Logger } from '../logger';
+import {
+  HttpError,
+  InternalError,
+  MalformedBodyError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from './errors';
+import { sendProblem } from './problem';
+
+interface StatusError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  type?: string;
+  headers?: Record<string, string>;
+}
+
+/** Errors thrown by Koa, the router and the body parser carry a status; map the ones we know. */
+function fromStatusError(err: StatusError, bodyLimit: string): HttpError | undefined {
+  const status = err.status ?? err.statusCode;
+  if (status === 413) return new PayloadTooLargeError(bodyLimit);
+  if (status === 415) return new UnsupportedMediaTypeError();
+  if (status === 405) return new MethodNotAllowedError(err.headers?.Allow ?? err.headers?.allow ?? '');
+  if (status === 404) return new NotFoundError();
+  if (status === 400) return new MalformedBodyError();
+  if (status && status > 400 && status < 500 && err.expose)
+    return new HttpError(status, 'client-error', 'Bad request', 'The request could not be processed.');
+  return undefined;
+}
+
+/**
+ * The one place errors become responses: known errors map to problem+json, everything else is
+ * logged with the request id and answered as a generic 500 without internals.
+ */
+export function errorHandler(logger: Logger, bodyLimit: string): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw new NotFoundError(`No route for ${ctx.method} ${ctx.path}.`);
+        // The router's allowedMethods() sets these without a body.
+        if (ctx.status === 405) throw new MethodNotAllowedError(ctx.response.get('Allow'));
+        if (ctx.status === 501)
+          throw new HttpError(
+            501,
+            'not-implemented',
+            'Not implemented',
+            `Method ${ctx.method} is not supported.`,
+          );
+      }
+    } catch (err) {
+      let problem: HttpError;
+      if (err instanceof HttpError) problem = err;
+      else {
+        const mapped =
+          err && typeof err === 'object' ? fromStatusError(err as StatusError, bodyLimit) : undefined;
+        if (mapped) problem = mapped;
+        else {
+          const requestId = String(ctx.state.requestId ?? 'unknown');
+          logger.error({ err, requestId, method: ctx.method, path: ctx.path }, 'unhandled error');
+          problem = new InternalError(requestId);
+        }
+      }
+      sendProblem(ctx, problem);
+    }
+  };
+}

@@ -1,0 +1,19 @@
+import type { FieldError } from '../http/errors';
+import type { ResourceHooks, Row } from '../http/crud/resource';
+import type { RawDataSource } from '../generated';
+import { schemaDefinitionProblem } from './schema-definition';
+
+/** RawDataSource rules the spec cannot say: schema_definition must be a JSON Schema that compiles. */
+export function sourceHooks(): ResourceHooks<RawDataSource> {
+  return {
+    validate(input: Row): FieldError[] {
+      const errors: FieldError[] = [];
+      const schema = input.schema_definition;
+      if (schema && typeof schema === 'object') {
+        const problem = schemaDefinitionProblem(schema as Record<string, unknown>);
+        if (problem) errors.push({ pointer: '/schema_definition', in: 'body', message: problem });
+      }
+      return errors;
+    },
+  };
+}

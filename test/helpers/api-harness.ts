@@ -1,0 +1,120 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Writable } from 'node:stream';
+import { expect } from 'vitest';
+import type { Knex } from 'knex';
+import { createApp } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { createContainer, type Container } from '../../src/container';
+import type { AnyResource } from '../../src/http/crud/resource';
+import { createLogger } from '../../src/logger';
+import { createTestDatabase, type TestDatabase } from './test-database';
+import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL } from './test-env';
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary response shapes
+  body: any;
+}
+
+export interface TestApi {
+  baseUrl: string;
+  knex: Knex;
+  container: Container;
+  database: TestDatabase;
+  /** Every log line the app wrote, for redaction checks. */
+  logs: string[];
+  request(
+    method: string,
+    path: string,
+    init?: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string> },
+  ): Promise<ApiResponse>;
+  get(path: string): Promise<ApiResponse>;
+  post(path: string, body?: unknown): Promise<ApiResponse>;
+  put(path: string, body?: unknown): Promise<ApiResponse>;
+  del(path: string): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestApiOptions {
+  resources?: AnyResource[];
+  migrationsDir?: string;
+  env?: Record<string, string>;
+}
+
+/** The real app on an ephemeral loopback port, over its own copy of the template database. */
+export async function startTestApi(options: TestApiOptions = {}): Promise<TestApi> {
+  const database = await createTestDatabase(options.migrationsDir);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    LOG_LEVEL: 'info',
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger(config.logLevel, sink);
+  const container = createContainer(config, { logger, resources: options.resources });
+  const app = createApp({ logger, bodyLimit: config.bodyLimit, routers: container.routers });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const request: TestApi['request'] = async (method, path, init = {}) => {
+    const headers: Record<string, string> = { ...init.headers };
+    let body: string | Buffer | undefined = init.raw;
+    if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  };
+
+  return {
+    baseUrl,
+    knex: database.knex,
+    container,
+    database,
+    logs,
+    request,
+    get: (path) => request('GET', path),
+    post: (path, body) => request('POST', path, { body: body ?? {} }),
+    put: (path, body) => request('PUT', path, { body: body ?? {} }),
+    del: (path) => request('DELETE', path),
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await container.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Asserts a 400 problem+json whose errors name `pointer` (and, if given, with that message). */
+export function expectInvalid(res: ApiResponse, pointer: string, message?: string): void {
+  expect(res.status, res.text).toBe(400);
+  expect(res.headers.get('content-type')).toContain('application/problem+json');
+  const entry = (res.body.errors ?? []).find((e: { pointer: string }) => e.pointer === pointer);
+  expect(entry, `no error for ${pointer} in ${res.text}`).toBeDefined();
+  if (message) expect(entry.message).toContain(message);
+}
+
+/** A string of exactly `n` characters. */
+export const longest = (n: number) => 'x'.repeat(n);

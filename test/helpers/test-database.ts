@@ -1,0 +1,64 @@
+import knexFactory, { type Knex } from 'knex';
+import { createKnex } from '../../src/db/create-knex';
+import { migrateLatest, MIGRATIONS_DIR } from '../../src/db/migrator';
+import { ADMIN_DATABASE_URL, TEMPLATE_DATABASE, databaseUrl, uniqueSuffix } from './test-env';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  knex: Knex;
+  drop(): Promise<void>;
+}
+
+function admin(): Knex {
+  return knexFactory({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+}
+
+/** Drops and rebuilds the migrated template once per test run (vitest globalSetup). */
+export async function createTemplateDatabase(): Promise<void> {
+  const db = admin();
+  try {
+    await db.raw(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
+    await db.raw(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  } finally {
+    await db.destroy();
+  }
+  const template = createKnex({ url: databaseUrl(TEMPLATE_DATABASE), poolMax: 1 });
+  try {
+    await migrateLatest(template);
+  } finally {
+    await template.destroy();
+  }
+}
+
+/**
+ * A fresh database for one test file, copied from the migrated template (fast: a file copy).
+ * `extraMigrations` applies migrations from another folder on top, e.g. a generated entity's.
+ */
+export async function createTestDatabase(extraMigrations?: string): Promise<TestDatabase> {
+  const name = `sluice_test_${uniqueSuffix()}`;
+  const db = admin();
+  try {
+    await db.raw(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+  } finally {
+    await db.destroy();
+  }
+  const url = databaseUrl(name);
+  const knex = createKnex({ url, poolMax: 10 });
+  if (extraMigrations && extraMigrations !== MIGRATIONS_DIR)
+    await migrateLatest(knex, [MIGRATIONS_DIR, extraMigrations]);
+  return {
+    name,
+    url,
+    knex,
+    async drop() {
+      await knex.destroy();
+      const cleanup = admin();
+      try {
+        await cleanup.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await cleanup.destroy();
+      }
+    },
+  };
+}
