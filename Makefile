@@ -1,0 +1,75 @@
+# Developer commands for Sluice; `make help` lists them. Newcomers: `make dev`, `make test`.
+#
+# Every command runs through scripts/with-env.sh: .env is loaded (variables already set in the
+# environment win) and the Postgres/Redis URLs that scripts/services.sh settled on are applied.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+RUN := bash scripts/with-env.sh
+# What `make dev` starts once everything is ready. `npm start` runs the API today and API + worker
+# in one process once the worker lands; override to run something else: make dev START='npm run start:api'
+START ?= npm start
+
+.PHONY: help dev test generate generate-check migrate bench lint typecheck vitest clean-data \
+	deps env-file services database chromium services-status services-stop
+
+help: ## list the targets
+	@echo 'Sluice. First time here: `make dev` (runs it), `make test` (checks it).'
+	@echo
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+dev: deps env-file services database migrate ## set up everything (deps, .env, Postgres, Redis, database, migrations), then start Sluice
+	$(RUN) $(START)
+
+test: deps services chromium generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
+
+generate: deps ## regenerate code, migrations and contract tests from specs/entities.json
+	$(RUN) npm run generate
+
+generate-check: deps ## fail when generated files are stale (run `make generate`)
+	$(RUN) npm run generate:check
+
+migrate: deps services database ## apply pending migrations to DATABASE_URL
+	$(RUN) npm run migrate
+
+bench: deps services ## run the benchmarks (bench/run.ts)
+	$(RUN) npm run bench
+
+lint: deps ## eslint and prettier --check
+	$(RUN) npm run lint
+
+typecheck: deps ## tsc --noEmit over the whole project
+	$(RUN) npm run typecheck
+
+vitest: deps services chromium ## only the tests (vitest with coverage), after deps and services
+	$(RUN) env NODE_ENV=test npm test
+
+clean-data: ## stop the private Postgres/Redis this project started and delete .data/
+	bash scripts/services.sh stop
+	rm -rf .data
+
+# --- set-up steps, also usable alone ---
+
+deps: ## npm ci when node_modules is missing or older than package-lock.json
+	@bash scripts/deps.sh
+
+env-file: ## write .env from .env.example with a new ENCRYPTION_KEYS (never overwrites .env)
+	@bash scripts/env-file.sh
+
+services: ## make sure Postgres and Redis answer; start private ones under .data/ if not
+	@bash scripts/services.sh ensure
+
+services-status: ## show private instances and the URLs in use
+	@bash scripts/services.sh status
+
+services-stop: ## stop the private Postgres/Redis (keeps .data/)
+	@bash scripts/services.sh stop
+
+database: ## create the database DATABASE_URL names if it is missing
+	@bash scripts/create-database.sh
+
+chromium: ## make sure Chromium is there for the browser tests (installs Debian's as root)
+	@bash scripts/chromium.sh
