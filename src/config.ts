@@ -14,6 +14,16 @@ export interface Config {
   workerConcurrency: number;
   bodyLimit: string;
   readyTimeoutMs: number;
+  /** Prefix of every Redis key Sluice writes (queues, events, locks): one Redis can host several installs. */
+  queuePrefix: string;
+  syncAttempts: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** How long POST .../test waits for the test job before answering 202 with the job id. */
+  testWaitMs: number;
+  shutdownGraceMs: number;
+  reconcileIntervalMs: number;
+  eventsMaxLen: number;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +70,13 @@ export function loadConfig(env: Env = process.env): Config {
     return value;
   };
 
+  const prefix = (name: string, fallback: string): string => {
+    const value = str(name, fallback);
+    // BullMQ joins keys with ':'; a colon inside the prefix would break its key parsing.
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) problems.push(`${name} must match [A-Za-z0-9_.-]{1,64}`);
+    return value;
+  };
+
   const nodeEnv = str('NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnv))
     problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
@@ -82,6 +99,14 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: int('WORKER_CONCURRENCY', 10, 1, 1000),
     bodyLimit: bodyLimit.toLowerCase(),
     readyTimeoutMs: int('READY_TIMEOUT_MS', 1000, 50, 60000),
+    queuePrefix: prefix('QUEUE_PREFIX', 'sluice'),
+    syncAttempts: int('SYNC_ATTEMPTS', 3, 1, 50),
+    lockDurationMs: int('WORKER_LOCK_DURATION_MS', 30000, 1000, 3600000),
+    stalledIntervalMs: int('WORKER_STALLED_INTERVAL_MS', 30000, 1000, 3600000),
+    testWaitMs: int('TEST_WAIT_MS', 10000, 0, 120000),
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 20000, 0, 600000),
+    reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
+    eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
@@ -100,7 +125,10 @@ export function checkEncryptionKeys(value: string): string[] {
     }
     if (ids.has(id)) problems.push(`${where} repeats key id "${id}"`);
     ids.add(id);
-    if (Buffer.from(key, 'base64').length !== 32) problems.push(`${where} ("${id}") must decode to 32 bytes`);
+    // Buffer.from(..., 'base64') skips characters it does not know, so check the alphabet first:
+    // a typo must not quietly become a different key.
+    if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(key) || Buffer.from(key, 'base64').length !== 32)
+      problems.push(`${where} ("${id}") must be base64 of exactly 32 bytes`);
   }
   return problems;
 }

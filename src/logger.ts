@@ -1,33 +1,114 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { SECRET_PARAM } from './crypto/mask-secret';
 
 export type Logger = PinoLogger;
 
-/**
- * Paths whose values never reach a log line. Secrets live in `connection_string` (request bodies,
- * rows) and in auth headers; the wildcards cover them nested one and two levels deep.
- */
-export const REDACT_PATHS = [
-  'connection_string',
-  'connection_string_ciphertext',
-  '*.connection_string',
-  '*.connection_string_ciphertext',
-  '*.*.connection_string',
-  '*.*.connection_string_ciphertext',
-  'password',
-  '*.password',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'headers.cookie',
-];
+export const CENSOR = '[REDACTED]';
 
+/** Keys whose values never reach a log line, at any depth: secrets, their ciphertexts, credentials. */
+const SECRET_KEY =
+  /connection_?string|ciphertext|password|passwd|secret|token|api_?key|authorization|cookie|signature|credential/i;
+
+/** A key that names a secret; `has_*` flags and `*_masked` values are safe to show. */
+export function isSecretKey(key: string): boolean {
+  const lower = key.toLowerCase();
+  if (lower.startsWith('has_') || lower.endsWith('_masked')) return false;
+  return SECRET_KEY.test(lower);
+}
+
+// Stops at quotes and backslashes too, so the final pass over a JSON line never spans two values.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"\\]*@/gi;
+const QUERY_PARAM = /([?&;])([^=&;\s#"\\]*)=([^&;\s#"\\]*)/g;
+
+/**
+ * Masks credentials inside free text (error messages, stacks): URL user info and secret-bearing
+ * query parameters. A second line of defence: secrets should only ever sit under secret keys.
+ */
+export function scrubText(text: string): string {
+  return text
+    .replace(URL_USERINFO, '$1****@')
+    .replace(QUERY_PARAM, (whole, sep: string, name: string) =>
+      SECRET_PARAM.test(name) ? `${sep}${name}=****` : whole,
+    );
+}
+
+const MAX_DEPTH = 12;
+
+function scrubError(err: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    type: err.constructor?.name ?? err.name,
+    message: scrubText(err.message),
+  };
+  if (err.stack) out.stack = scrubText(err.stack);
+  for (const [k, v] of Object.entries(err)) out[k] = isSecretKey(k) ? CENSOR : scrub(v, depth + 1, seen);
+  if (err.cause !== undefined) out.cause = scrub(err.cause, depth + 1, seen);
+  return out;
+}
+
+/** A copy of `value` fit for a log line: secret keys censored, text scrubbed, depth and cycles bounded. */
+export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return value;
+  if (Buffer.isBuffer(value)) return `[Buffer ${value.length} bytes]`;
+  if (seen.has(value)) return '[Circular]';
+  if (depth >= MAX_DEPTH) return '[Truncated]';
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1, seen));
+    if (value instanceof Error) return scrubError(value, depth, seen);
+    let source: unknown = value;
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') {
+      try {
+        source = toJSON.call(value);
+      } catch {
+        return '[Unserializable]';
+      }
+      if (source === null || typeof source !== 'object') return scrub(source, depth + 1, seen);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(source as object))
+      out[k] = isSecretKey(k) ? CENSOR : scrub(v, depth + 1, seen);
+    return out;
+  } finally {
+    // Only cycles are cut: the same object logged twice side by side is shown twice.
+    seen.delete(value);
+  }
+}
+
+/**
+ * The last look at a finished line. Child bindings (`logger.child({...})`) skip pino's formatters,
+ * so a line that mentions a secret-looking key anywhere is parsed and walked again.
+ */
+export function scrubLine(line: string): string {
+  const text = scrubText(line);
+  if (!SECRET_KEY.test(text)) return text;
+  try {
+    return `${JSON.stringify(scrub(JSON.parse(text)))}\n`;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Structured JSON logs with secrets removed before they are written: every logged object is
+ * walked, so a connection string is censored at any depth, inside errors too,
+ * and the finished line is scrubbed once more for credentials inside free text such as `msg`.
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'sluice' },
-      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        log: (object) => scrub(object) as Record<string, unknown>,
+      },
+      // Errors were already turned into plain, scrubbed objects by `scrub`; pino's own serializer would
+      // re-read them as errors and rename their type to "Object".
+      serializers: { err: (err: unknown) => err },
+      hooks: { streamWrite: scrubLine },
     },
     destination,
   );

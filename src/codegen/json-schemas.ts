@@ -5,8 +5,12 @@ type Schema = Record<string, unknown>;
 
 export const INT32_MIN = -2147483648;
 export const INT32_MAX = 2147483647;
-/** Postgres text cannot hold U+0000; refusing it here keeps such input a 400 instead of a database error. */
-export const NO_NUL = '^[^\\u0000]*$';
+/**
+ * Postgres text cannot hold U+0000, and a lone UTF-16 surrogate would be stored as U+FFFD (so two
+ * different names could collide); refusing both keeps such input a 400. Under ajv's unicode regexps
+ * a surrogate pair is one code point, so only unpaired halves match the class.
+ */
+export const SAFE_TEXT = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 function valueSchema(f: FieldInfo): Schema {
   switch (f.type) {
@@ -18,7 +22,7 @@ function valueSchema(f: FieldInfo): Schema {
         type: 'string',
         ...(f.required ? { minLength: 1 } : {}),
         ...(f.max_length ? { maxLength: f.max_length } : {}),
-        pattern: NO_NUL,
+        pattern: SAFE_TEXT,
       };
     case 'enum':
       return { type: 'string', enum: f.values };
@@ -35,7 +39,7 @@ function valueSchema(f: FieldInfo): Schema {
     case 'datetime':
       return { type: 'string', format: 'date-time' };
     case 'json':
-      // jsonb-safe: no U+0000 anywhere and bounded depth (checked by the x-jsonb keyword).
+      // jsonb-safe: no U+0000 or lone surrogate anywhere and bounded depth (checked by the x-jsonb keyword).
       return { type: 'object', 'x-jsonb': true };
   }
 }

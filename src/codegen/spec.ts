@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { describeEntity } from './entity-info';
 
 /** The entity format of specs/entities.json: the seed's format plus an optional `api` block. */
 export type FieldType =
@@ -147,20 +148,34 @@ export class SpecError extends Error {
   }
 }
 
+let validateStructure: ValidateFunction | undefined;
+
 /** Checks the structure with JSON Schema, then the cross-references a schema cannot express. */
 export function validateSpec(input: unknown): SpecFile {
-  const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
-  const validate = ajv.compile(specFileSchema);
+  validateStructure ??= new Ajv({ allErrors: true, allowUnionTypes: true }).compile(specFileSchema);
+  const validate = validateStructure;
   if (!validate(input)) {
     throw new SpecError((validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`));
   }
   const spec = input as SpecFile;
   const problems: string[] = [];
   const entityNames = new Set<string>();
+  const tables = new Map<string, string>();
+  const paths = new Map<string, string>();
   for (const entity of spec.entities) {
     const where = entity.name;
     if (entityNames.has(entity.name)) problems.push(`${where}: entity defined twice`);
     entityNames.add(entity.name);
+    // Names are pluralised (Box and Boxe both become "boxes"): two entities must not share a table or path.
+    const { table, path } = describeEntity(entity);
+    const otherTable = tables.get(table);
+    if (otherTable && otherTable !== entity.name)
+      problems.push(`${where}: table ${table} is also ${otherTable}'s`);
+    tables.set(table, entity.name);
+    const otherPath = paths.get(path);
+    if (otherPath && otherPath !== entity.name)
+      problems.push(`${where}: path ${path} is also ${otherPath}'s`);
+    paths.set(path, entity.name);
     const names = new Set<string>();
     for (const field of entity.fields) {
       if (names.has(field.name)) problems.push(`${where}.${field.name}: field defined twice`);
@@ -182,7 +197,16 @@ export function validateSpec(input: unknown): SpecFile {
         !field.values?.includes(String(field.default))
       )
         problems.push(`${where}.${field.name}: default is not one of the values`);
+      const defaultProblem = field.default === undefined ? undefined : badDefault(field);
+      if (defaultProblem) problems.push(`${where}.${field.name}: default ${defaultProblem}`);
+      if (field.min !== undefined && field.max !== undefined && field.min > field.max)
+        problems.push(`${where}.${field.name}: min is greater than max`);
     }
+    // A sensitive field owns <name>_ciphertext, <name>_masked and has_<name>; nothing else may.
+    for (const field of entity.fields.filter((f) => f.sensitive))
+      for (const derived of [`${field.name}_ciphertext`, `${field.name}_masked`, `has_${field.name}`])
+        if (names.has(derived))
+          problems.push(`${where}.${derived}: clashes with sensitive field ${field.name}`);
     const pks = entity.fields.filter((f) => f.primary_key);
     if (pks.length !== 1 || pks[0]?.type !== 'uuid')
       problems.push(`${where}: needs exactly one primary key, of type uuid`);
@@ -205,6 +229,32 @@ export function validateSpec(input: unknown): SpecFile {
   }
   if (problems.length) throw new SpecError(problems);
   return spec;
+}
+
+/** Why a field's default does not fit its type and bounds (it becomes a column default and a schema default). */
+function badDefault(field: FieldSpec): string | undefined {
+  const value = field.default;
+  switch (field.type) {
+    case 'integer':
+    case 'number':
+      if (typeof value !== 'number' || (field.type === 'integer' && !Number.isInteger(value)))
+        return `must be ${field.type === 'integer' ? 'an integer' : 'a number'}`;
+      if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max))
+        return 'is outside min/max';
+      return undefined;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be a boolean';
+    case 'string':
+    case 'text':
+      if (typeof value !== 'string') return 'must be a string';
+      return field.max_length !== undefined && [...value].length > field.max_length
+        ? 'is longer than max_length'
+        : undefined;
+    case 'enum':
+      return typeof value === 'string' ? undefined : 'must be a string';
+    default:
+      return `is not supported on ${field.type} fields`;
+  }
 }
 
 export async function loadSpec(file: string): Promise<SpecFile> {

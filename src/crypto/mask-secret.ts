@@ -1,5 +1,6 @@
 const MASK = '****';
-const SECRET_PARAM = /pass|pwd|token|key|secret|sig|auth|credential|session|code/i;
+/** Query parameter names that carry credentials. */
+export const SECRET_PARAM = /pass|pwd|token|key|secret|sig|auth|credential|session|code/i;
 
 /**
  * The shown form of a secret: scheme, host, port and path kept; user info and secret-bearing query

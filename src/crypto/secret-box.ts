@@ -64,6 +64,8 @@ export class SecretBox {
 
   /** Id of the key that sealed `envelope`, for rotation: rewrap what the primary key did not seal. */
   keyIdOf(envelope: string): string | undefined {
-    return envelope.split(':')[1];
+    const parts = envelope.split(':');
+    // Anything else is not an envelope of ours: say so rather than return a piece of it.
+    return parts.length === 4 && parts[0] === VERSION && parts[1] ? parts[1] : undefined;
   }
 }

@@ -10,7 +10,7 @@ export const rawDataSourceCreateSchema = {
       type: 'string',
       minLength: 1,
       maxLength: 100,
-      pattern: '^[^\\u0000]*$',
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
     },
     source_type: {
       type: ['string', 'null'],
@@ -18,7 +18,7 @@ export const rawDataSourceCreateSchema = {
     },
     connection_string: {
       type: ['string', 'null'],
-      pattern: '^[^\\u0000]*$',
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
       writeOnly: true,
       description: 'Secret: stored encrypted, returned only in masked form.',
     },
@@ -53,7 +53,7 @@ export const rawDataSourceUpdateSchema = {
       type: 'string',
       minLength: 1,
       maxLength: 100,
-      pattern: '^[^\\u0000]*$',
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
     },
     source_type: {
       type: ['string', 'null'],
@@ -61,7 +61,7 @@ export const rawDataSourceUpdateSchema = {
     },
     connection_string: {
       type: ['string', 'null'],
-      pattern: '^[^\\u0000]*$',
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
       writeOnly: true,
       description: 'Secret: stored encrypted, returned only in masked form.',
     },

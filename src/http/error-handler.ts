@@ -44,13 +44,14 @@ export function errorHandler(logger: Logger, bodyLimit: string): Middleware {
         if (ctx.status === 404) throw new NotFoundError(`No route for ${ctx.method} ${ctx.path}.`);
         // The router's allowedMethods() sets these without a body.
         if (ctx.status === 405) throw new MethodNotAllowedError(ctx.response.get('Allow'));
-        if (ctx.status === 501)
-          throw new HttpError(
-            501,
-            'not-implemented',
-            'Not implemented',
-            `Method ${ctx.method} is not supported.`,
-          );
+        // The router answers a method it has never heard of (PROPFIND, PURGE...) with 501. That is a
+        // client error like any other wrong method: 405 where the path exists, else 404.
+        if (ctx.status === 501) {
+          const allowed = ctx.response.get('Allow');
+          if (allowed) throw new MethodNotAllowedError(allowed);
+          ctx.remove('Allow');
+          throw new NotFoundError(`No route for ${ctx.method} ${ctx.path}.`);
+        }
       }
     } catch (err) {
       let problem: HttpError;

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { JSON_TYPES } from './body-parser';
 import { ValidationError, UnsupportedMediaTypeError } from './errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -14,6 +15,6 @@ export function uuidParam(ctx: Context, name = 'id'): string {
 /** The parsed JSON body; anything but application/json is a 415 (an empty body counts as `{}`). */
 export function jsonBody(ctx: Context): unknown {
   const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
-  if (hasBody && !ctx.is('application/json', 'application/*+json')) throw new UnsupportedMediaTypeError();
+  if (hasBody && !ctx.is(JSON_TYPES)) throw new UnsupportedMediaTypeError();
   return (ctx.request as { body?: unknown }).body ?? {};
 }

@@ -2,13 +2,27 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FieldError } from './errors';
 import { ValidationError } from './errors';
+import { SAFE_TEXT } from '../codegen/json-schemas';
 
 /** Deepest nesting accepted in a json field: Postgres and our own walkers stay far from their stack limits. */
 export const MAX_JSON_DEPTH = 32;
 
+// With the u flag a surrogate pair is one code point, so only unpaired halves match.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Why Postgres would refuse `text` as text or jsonb: U+0000, or a lone UTF-16 surrogate (jsonb rejects
+ * the `\ud800` escape outright; text would silently store U+FFFD instead of what was sent).
+ */
+export function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain U+0000';
+  if (LONE_SURROGATE.test(text)) return 'must not contain unpaired UTF-16 surrogates';
+  return undefined;
+}
+
 function jsonbProblem(value: unknown, depth: number): string | undefined {
   if (depth > MAX_JSON_DEPTH) return `must not nest deeper than ${MAX_JSON_DEPTH} levels`;
-  if (typeof value === 'string') return value.includes('\u0000') ? 'must not contain U+0000' : undefined;
+  if (typeof value === 'string') return textProblem(value);
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     for (const item of value) {
@@ -18,8 +32,7 @@ function jsonbProblem(value: unknown, depth: number): string | undefined {
     return undefined;
   }
   for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) return 'must not contain U+0000';
-    const p = jsonbProblem(v, depth + 1);
+    const p = textProblem(k) ?? jsonbProblem(v, depth + 1);
     if (p) return p;
   }
   return undefined;
@@ -75,7 +88,10 @@ function describe(error: ErrorObject, readOnly: ReadonlySet<string>): { path: st
         message: `must be one of: ${(error.params.allowedValues as unknown[]).filter((v) => v !== null).join(', ')}`,
       };
     case 'pattern':
-      return { path, message: 'must not contain U+0000' };
+      // Generated text fields carry SAFE_TEXT only; hand-written schemas get ajv's own message.
+      return error.params.pattern === SAFE_TEXT
+        ? { path, message: 'must not contain U+0000 or unpaired UTF-16 surrogates' }
+        : { path, message: error.message ?? 'is invalid' };
     case 'type':
       return { path, message: `must be ${String(error.params.type).replace(',', ' or ')}` };
     default:

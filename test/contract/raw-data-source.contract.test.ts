@@ -371,31 +371,34 @@ describe('RawDataSource contract', () => {
   });
 
   it('filter type: selects by source_type; an invalid value is a 400', async () => {
-    await api.post('/raw-data-sources', validBody());
-    const res = await api.get('/raw-data-sources?type=database&limit=100');
+    const created = (await api.post('/raw-data-sources', validBody())).body;
+    const value = created.source_type;
+    const res = await api.get(`/raw-data-sources?type=${encodeURIComponent(String(value))}&limit=100`);
     expect(res.status).toBe(200);
-    expect(res.body.data.length).toBeGreaterThan(0);
-    for (const item of res.body.data) expect(item.source_type).toBe('database');
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data) expect(item.source_type).toBe(value);
     expect(res.body.pagination.total).toBeGreaterThanOrEqual(res.body.data.length);
     await expectInvalid(await api.get('/raw-data-sources?type=not-a-value'), 'type');
   });
 
   it('filter status: selects by sync_status; an invalid value is a 400', async () => {
-    await api.post('/raw-data-sources', validBody());
-    const res = await api.get('/raw-data-sources?status=pending&limit=100');
+    const created = (await api.post('/raw-data-sources', validBody())).body;
+    const value = created.sync_status;
+    const res = await api.get(`/raw-data-sources?status=${encodeURIComponent(String(value))}&limit=100`);
     expect(res.status).toBe(200);
-    expect(res.body.data.length).toBeGreaterThan(0);
-    for (const item of res.body.data) expect(item.sync_status).toBe('pending');
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data) expect(item.sync_status).toBe(value);
     expect(res.body.pagination.total).toBeGreaterThanOrEqual(res.body.data.length);
     await expectInvalid(await api.get('/raw-data-sources?status=not-a-value'), 'status');
   });
 
   it('filter active: selects by is_active; an invalid value is a 400', async () => {
-    await api.post('/raw-data-sources', validBody());
-    const res = await api.get('/raw-data-sources?active=true&limit=100');
+    const created = (await api.post('/raw-data-sources', validBody())).body;
+    const value = created.is_active;
+    const res = await api.get(`/raw-data-sources?active=${encodeURIComponent(String(value))}&limit=100`);
     expect(res.status).toBe(200);
-    expect(res.body.data.length).toBeGreaterThan(0);
-    for (const item of res.body.data) expect(item.is_active).toBe(true);
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data) expect(item.is_active).toBe(value);
     expect(res.body.pagination.total).toBeGreaterThanOrEqual(res.body.data.length);
     await expectInvalid(await api.get('/raw-data-sources?active=maybe'), 'active');
   });

@@ -6,10 +6,12 @@ import type { Knex } from 'knex';
 import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
+import type { Connector } from '../../src/connectors/connector';
 import type { AnyResource } from '../../src/http/crud/resource';
+import type { SyncWorker } from '../../src/sync/sync-worker';
 import { createLogger } from '../../src/logger';
 import { createTestDatabase, type TestDatabase } from './test-database';
-import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL } from './test-env';
+import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';
 
 export interface ApiResponse {
   status: number;
@@ -26,6 +28,8 @@ export interface TestApi {
   database: TestDatabase;
   /** Every log line the app wrote, for redaction checks. */
   logs: string[];
+  /** Starts an in-process worker on the same queues (closed by close()). */
+  startWorker(): Promise<SyncWorker>;
   request(
     method: string,
     path: string,
@@ -42,6 +46,7 @@ export interface TestApiOptions {
   resources?: AnyResource[];
   migrationsDir?: string;
   env?: Record<string, string>;
+  connectors?: Connector[];
 }
 
 /** The real app on an ephemeral loopback port, over its own copy of the template database. */
@@ -53,6 +58,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     REDIS_URL: TEST_REDIS_URL,
     ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     LOG_LEVEL: 'info',
+    // Each test file gets its own queues, events and locks in the shared Redis.
+    QUEUE_PREFIX: `test_${uniqueSuffix()}`,
     ...options.env,
   });
   const logs: string[] = [];
@@ -63,8 +70,18 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     },
   });
   const logger = createLogger(config.logLevel, sink);
-  const container = createContainer(config, { logger, resources: options.resources });
-  const app = createApp({ logger, bodyLimit: config.bodyLimit, routers: container.routers });
+  const container = createContainer(config, {
+    logger,
+    resources: options.resources,
+    connectors: options.connectors,
+  });
+  const app = createApp({
+    logger,
+    bodyLimit: config.bodyLimit,
+    routers: container.routers,
+    middleware: container.middleware,
+  });
+  const workers: SyncWorker[] = [];
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -99,12 +116,32 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     post: (path, body) => request('POST', path, { body: body ?? {} }),
     put: (path, body) => request('PUT', path, { body: body ?? {} }),
     del: (path) => request('DELETE', path),
+    async startWorker() {
+      const worker = container.createWorker();
+      workers.push(worker);
+      await worker.start();
+      return worker;
+    },
     async close() {
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await Promise.all(workers.map((w) => w.close()));
+      await deleteKeys(container.redis, container.config.queuePrefix);
       await container.close();
       await database.drop();
     },
   };
+}
+
+/** Removes every Redis key of a test's prefix (queues, events, locks). */
+async function deleteKeys(redis: Container['redis'], prefix: string): Promise<void> {
+  if (redis.status !== 'ready') return;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }
 
 /** Asserts a 400 problem+json whose errors name `pointer` (and, if given, with that message). */

@@ -31,6 +31,15 @@ export async function createTemplateDatabase(): Promise<void> {
   }
 }
 
+export async function dropDatabase(name: string): Promise<void> {
+  const db = admin();
+  try {
+    await db.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await db.destroy();
+  }
+}
+
 /**
  * A fresh database for one test file, copied from the migrated template (fast: a file copy).
  * `extraMigrations` applies migrations from another folder on top, e.g. a generated entity's.

@@ -9,7 +9,7 @@ import type { ResourceHooks, Row } from './resource';
  * The five CRUD routes of a generated resource: validate → repository → present. Entity-specific
  * behaviour comes in through `hooks`, never by editing this or the generated code.
  */
-export function crudRoutes<T extends Row>(
+export function crudRoutes<T extends object>(
   repository: CrudRepository<T>,
   hooks: ResourceHooks<T> = {},
 ): Router {
@@ -53,7 +53,7 @@ export function crudRoutes<T extends Row>(
     const item = await repository.create(input).catch((err) => Promise.reject(conflict(err)));
     await hooks.afterCreate?.(item);
     ctx.status = 201;
-    ctx.set('Location', `${resource.path}/${String(item.id)}`);
+    ctx.set('Location', `${resource.path}/${String((item as Row).id)}`);
     ctx.body = item;
   });
 

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { checkEncryptionKeys, ConfigError, loadConfig } from './config';
+
+const KEY = Buffer.alloc(32, 7).toString('base64');
+const minimal = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/sluice',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  ENCRYPTION_KEYS: `k1:${KEY}`,
+};
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('needs only the three connection settings; everything else has a default', () => {
+    const config = loadConfig(minimal);
+    expect(config).toMatchObject({
+      env: 'development',
+      host: '127.0.0.1',
+      port: 3000,
+      databaseUrl: minimal.DATABASE_URL,
+      databasePoolMax: 10,
+      redisUrl: minimal.REDIS_URL,
+      encryptionKeys: minimal.ENCRYPTION_KEYS,
+      logLevel: 'info',
+      workerConcurrency: 10,
+      bodyLimit: '1mb',
+      readyTimeoutMs: 1000,
+    });
+  });
+
+  it('reads and trims every value it is given', () => {
+    const config = loadConfig({
+      ...minimal,
+      NODE_ENV: 'production',
+      HOST: ' 0.0.0.0 ',
+      PORT: '8080',
+      DATABASE_POOL_MAX: '25',
+      LOG_LEVEL: 'warn',
+      WORKER_CONCURRENCY: '4',
+      BODY_LIMIT: '512KB',
+      READY_TIMEOUT_MS: '250',
+    });
+    expect(config).toMatchObject({
+      env: 'production',
+      host: '0.0.0.0',
+      port: 8080,
+      databasePoolMax: 25,
+      logLevel: 'warn',
+      workerConcurrency: 4,
+      bodyLimit: '512kb',
+      readyTimeoutMs: 250,
+    });
+  });
+
+  it('lists every problem at once, not just the first', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'staging',
+      PORT: '70000',
+      DATABASE_POOL_MAX: 'ten',
+      REDIS_URL: 'http://127.0.0.1:6379',
+      LOG_LEVEL: 'loud',
+      WORKER_CONCURRENCY: '-1',
+      BODY_LIMIT: 'lots',
+      READY_TIMEOUT_MS: '1.5',
+      ENCRYPTION_KEYS: 'k1:short',
+    });
+    const expected = [
+      /^NODE_ENV must be development, test or production/,
+      /^PORT must be an integer from 0 to 65535 \(got "70000"\)/,
+      /^DATABASE_URL is required$/,
+      /^DATABASE_POOL_MAX must be an integer/,
+      /^REDIS_URL must be a redis: or rediss: URL/,
+      /^LOG_LEVEL must be one of/,
+      /^WORKER_CONCURRENCY must be an integer/,
+      /^BODY_LIMIT must look like/,
+      /^READY_TIMEOUT_MS must be an integer/,
+      /^ENCRYPTION_KEYS entry 1 \("k1"\) must be base64 of exactly 32 bytes/,
+    ];
+    for (const pattern of expected)
+      expect(
+        problems.some((p) => pattern.test(p)),
+        String(pattern),
+      ).toBe(true);
+    expect(problems.length).toBeGreaterThanOrEqual(expected.length);
+  });
+
+  it('says what is missing when nothing is set', () => {
+    const problems = problemsOf({});
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'DATABASE_URL is required',
+        'REDIS_URL is required',
+        'ENCRYPTION_KEYS is required',
+      ]),
+    );
+  });
+
+  it('puts every problem, one per line, into the error message an operator sees', () => {
+    expect(() => loadConfig({ ...minimal, PORT: 'x', LOG_LEVEL: 'x' })).toThrow(
+      /^invalid configuration:\n {2}- LOG_LEVEL [^\n]+\n {2}- PORT [^\n]+$/,
+    );
+  });
+
+  it('refuses URLs it cannot parse and URLs of the wrong scheme', () => {
+    expect(problemsOf({ ...minimal, DATABASE_URL: 'not a url' })).toEqual([
+      'DATABASE_URL is not a valid URL',
+    ]);
+    expect(problemsOf({ ...minimal, DATABASE_URL: 'mysql://127.0.0.1/x' })[0]).toMatch(
+      /postgres: or postgresql:/,
+    );
+  });
+
+  it('never echoes a URL or key it refuses, since either may hold a secret', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'mysql://admin:Hunter2-Db@127.0.0.1/x',
+      REDIS_URL: 'http://:Hunter2-Redis@127.0.0.1',
+      ENCRYPTION_KEYS: `k1:Hunter2-Key${'A'.repeat(30)}`,
+    });
+    expect(problems.join('\n')).not.toMatch(/Hunter2/);
+  });
+
+  it.each([
+    ['integers', { PORT: '80.5' }],
+    ['signs', { PORT: '+80' }],
+    ['exponents', { DATABASE_POOL_MAX: '1e2' }],
+    ['below the minimum', { READY_TIMEOUT_MS: '10' }],
+    ['above the maximum', { WORKER_CONCURRENCY: '1001' }],
+  ])('refuses numbers that are not plain in-range %s', (_what, env) => {
+    expect(problemsOf({ ...minimal, ...env })).toHaveLength(1);
+  });
+});
+
+describe('checkEncryptionKeys', () => {
+  it('accepts a keyring of distinct ids with 32-byte keys, standard or url-safe base64', () => {
+    const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
+    expect(checkEncryptionKeys(`new:${KEY}, old:${urlSafe}`)).toEqual([]);
+  });
+
+  it('names each bad entry', () => {
+    const problems = checkEncryptionKeys(
+      [
+        `a:${KEY}`,
+        `a:${KEY}`,
+        'no-key',
+        `b:${Buffer.alloc(16).toString('base64')}`,
+        `c:${KEY}:x`,
+        `bad id:${KEY}`,
+      ].join(','),
+    );
+    expect(problems).toEqual([
+      'ENCRYPTION_KEYS entry 2 repeats key id "a"',
+      'ENCRYPTION_KEYS entry 3 must be id:base64key with a short [A-Za-z0-9_-] id',
+      'ENCRYPTION_KEYS entry 4 ("b") must be base64 of exactly 32 bytes',
+      'ENCRYPTION_KEYS entry 5 must be id:base64key with a short [A-Za-z0-9_-] id',
+      'ENCRYPTION_KEYS entry 6 must be id:base64key with a short [A-Za-z0-9_-] id',
+    ]);
+  });
+
+  it('refuses a key with characters outside base64, even when the rest decodes to 32 bytes', () => {
+    // Node's decoder would skip the "#" and "!" and hand back some other 32-byte key.
+    const typo = `${KEY.slice(0, 10)}#!${KEY.slice(10)}`;
+    expect(Buffer.from(typo, 'base64')).toHaveLength(32);
+    expect(checkEncryptionKeys(`k:${typo}`)).toHaveLength(1);
+  });
+});
