@@ -3,20 +3,10 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import Router from '@koa/router';
 import { koaSwagger } from 'koa2-swagger-ui';
+import { SWAGGER_ASSETS } from './swagger-assets';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_DIST = join(require.resolve('swagger-ui-dist/package.json'), '..');
-
-/** Asset names the koa2-swagger-ui page asks for → files shipped in swagger-ui-dist. */
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'swagger-ui.min.css': { file: 'swagger-ui.css', type: 'text/css' },
-  'swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: 'application/javascript' },
-  'swagger-ui-standalone-preset.js': {
-    file: 'swagger-ui-standalone-preset.js',
-    type: 'application/javascript',
-  },
-  'favicon-32x32.png': { file: 'favicon-32x32.png', type: 'image/png' },
-};
 
 /**
  * /openapi.json and Swagger UI at /docs, served entirely from this process: the page's scripts and
@@ -31,13 +21,21 @@ export function docsRoutes(spec: object): Router {
     swaggerVersion: 'assets',
     favicon: '/docs/assets/favicon-32x32.png',
     hideTopbar: true,
-    swaggerOptions: { url: '/openapi.json', dom_id: '#swagger-ui', layout: 'StandaloneLayout' },
+    swaggerOptions: {
+      url: '/openapi.json',
+      dom_id: '#swagger-ui',
+      layout: 'StandaloneLayout',
+      // Off: Swagger UI would otherwise send the spec's URL to validator.swagger.io from any
+      // non-localhost host, which is both a leak and a request to the internet.
+      validatorUrl: null,
+    },
   });
 
   router.get('/openapi.json', (ctx) => {
     ctx.body = spec;
   });
-  router.get(['/docs', '/docs/'], async (ctx, next) => {
+  // '/docs' also matches '/docs/' (the router is not strict about trailing slashes).
+  router.get('/docs', async (ctx, next) => {
     await page(ctx, next);
     // The template also links web fonts from a CDN; the UI falls back to system fonts without them.
     if (typeof ctx.body === 'string')
@@ -45,7 +43,9 @@ export function docsRoutes(spec: object): Router {
     ctx.set('Cache-Control', 'no-cache');
   });
   router.get('/docs/assets/:name', (ctx) => {
-    const asset = ASSETS[ctx.params.name ?? ''];
+    const name = ctx.params.name ?? '';
+    // Own keys only: "constructor" or "__proto__" must be a 404, not a 500.
+    const asset = Object.hasOwn(SWAGGER_ASSETS, name) ? SWAGGER_ASSETS[name] : undefined;
     if (!asset) return; // falls through to the 404 problem
     ctx.type = asset.type;
     ctx.set('Cache-Control', 'public, max-age=86400');

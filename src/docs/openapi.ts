@@ -1,5 +1,6 @@
 import type { ResourceDescriptor } from '../http/crud/resource';
 import { PROBLEM_TYPE_BASE } from '../http/problem';
+import { SWAGGER_ASSETS } from './swagger-assets';
 
 type Schema = Record<string, unknown>;
 export type Operation = Schema;
@@ -141,15 +142,77 @@ function crudPaths(r: ResourceDescriptor): Record<string, PathItem> {
   };
 }
 
+/** The documentation's own endpoints: every app serves them, so the document lists them too. */
+function docsPaths(): Record<string, PathItem> {
+  const tags = ['Docs'];
+  const binary = { schema: { type: 'string' } };
+  return {
+    '/openapi.json': {
+      get: {
+        tags,
+        operationId: 'getOpenApi',
+        summary: 'This OpenAPI 3.1 document',
+        responses: {
+          '200': { description: 'The document', content: json({ type: 'object' }) },
+          ...problems(),
+        },
+      },
+    },
+    '/docs': {
+      get: {
+        tags,
+        operationId: 'getDocs',
+        summary: 'Swagger UI for this document; needs no internet',
+        responses: { '200': { description: 'The page', content: { 'text/html': binary } }, ...problems() },
+      },
+    },
+    '/docs/assets/{name}': {
+      get: {
+        tags,
+        operationId: 'getDocsAsset',
+        summary: 'A script, stylesheet or icon of the Swagger UI page',
+        parameters: [
+          { name: 'name', in: 'path', required: true, schema: { enum: Object.keys(SWAGGER_ASSETS) } },
+        ],
+        responses: {
+          '200': {
+            description: 'The asset',
+            content: Object.fromEntries(Object.values(SWAGGER_ASSETS).map((a) => [a.type, binary])),
+          },
+          ...problems(404),
+        },
+      },
+    },
+  };
+}
+
+/** The error handler can answer 500 on any route, so every operation documents it. */
+function withInternalError(item: PathItem): PathItem {
+  const out: PathItem = {};
+  for (const [method, op] of Object.entries(item)) {
+    const responses = (op.responses ?? {}) as Schema;
+    out[method] = { ...op, responses: { ...responses, ...(responses['500'] ? {} : problems()) } };
+  }
+  return out;
+}
+
 export interface OpenApiInput {
   resources: readonly ResourceDescriptor[];
   /** Hand-written operations (health, custom actions), merged into the generated CRUD paths. */
   paths?: Record<string, PathItem>;
+  /** Hand-written component schemas the extra paths refer to. */
+  schemas?: Record<string, unknown>;
   version: string;
 }
 
-export function buildOpenApi({ resources, paths = {}, version }: OpenApiInput): Schema {
+export function buildOpenApi({
+  resources,
+  paths = {},
+  schemas: extraSchemas = {},
+  version,
+}: OpenApiInput): Schema {
   const schemas: Record<string, unknown> = { Problem: problemSchema, Pagination: paginationSchema };
+  for (const [name, schema] of Object.entries(extraSchemas)) schemas[name] = toComponent(schema);
   const allPaths: Record<string, PathItem> = {};
   for (const r of resources) {
     schemas[r.entity] = toComponent(r.schemas.response);
@@ -158,7 +221,8 @@ export function buildOpenApi({ resources, paths = {}, version }: OpenApiInput): 
     schemas[`${r.entity}List`] = toComponent(r.schemas.list);
     for (const [p, item] of Object.entries(crudPaths(r))) allPaths[p] = { ...allPaths[p], ...item };
   }
-  for (const [p, item] of Object.entries(paths)) allPaths[p] = { ...allPaths[p], ...item };
+  for (const [p, item] of Object.entries({ ...paths, ...docsPaths() }))
+    allPaths[p] = { ...allPaths[p], ...withInternalError(item) };
   return {
     openapi: '3.1.0',
     info: {
