@@ -1,18 +1,39 @@
 import type Router from '@koa/router';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import type { Middleware } from 'koa';
+import { adminBoard } from './admin/admin-board';
 import type { Config } from './config';
+import type { Connector } from './connectors/connector';
+import { ConnectorRegistry } from './connectors/connector-registry';
 import { SecretBox } from './crypto/secret-box';
 import { createKnex } from './db/create-knex';
-import { buildOpenApi } from './docs/openapi';
 import { docsRoutes } from './docs/docs.routes';
-import { resources, rawDataSourceResource } from './generated';
-import { healthRoutes } from './health/health.routes';
+import { buildOpenApi } from './docs/openapi';
+import { EventBus } from './events/event-bus';
+import { eventsRoutes } from './events/events.routes';
+import { rawDataSourceResource, resources, type RawDataSource } from './generated';
+import { healthPaths, healthRoutes } from './health/health.routes';
 import { CrudRepository } from './http/crud/crud.repository';
 import { crudRoutes } from './http/crud/crud.routes';
 import type { AnyResource, ResourceHooks } from './http/crud/resource';
 import { createLogger, type Logger } from './logger';
+import { createQueues, type Queues } from './queue/queue-factory';
+import { SourceCounts } from './sources/source-counts';
 import { sourceHooks } from './sources/source.hooks';
+import { Landing } from './sync/landing';
+import { RunReconciler } from './sync/run-reconciler';
+import { ScheduleService } from './sync/schedule.service';
+import { SourceReader } from './sync/source-reader';
+import { sourceLifecycle } from './sync/source-lifecycle';
+import { SyncAllProcessor } from './sync/sync-all.processor';
+import { SyncRunRepository } from './sync/sync-run.repository';
+import { syncPaths, syncSchemas } from './sync/sync.openapi';
+import { SyncProcessor } from './sync/sync.processor';
+import { syncRoutes } from './sync/sync.routes';
+import { SyncService } from './sync/sync.service';
+import { SyncWorker } from './sync/sync-worker';
+import { TestProcessor } from './sync/test.processor';
 
 export const VERSION = '0.1.0';
 
@@ -22,9 +43,19 @@ export interface Container {
   knex: Knex;
   redis: Redis;
   secrets: SecretBox;
-  repositories: Map<AnyResource, CrudRepository>;
+  repositories: Map<AnyResource, CrudRepository<object>>;
+  sources: CrudRepository<RawDataSource>;
+  queues: Queues;
+  events: EventBus;
+  runs: SyncRunRepository;
+  schedules: ScheduleService;
+  sync: SyncService;
   routers: Router[];
+  /** Middleware that is not a router (the Bull dashboard). */
+  middleware: Middleware[];
   openapi: object;
+  /** Builds the worker role on the same collaborators; the caller starts it. */
+  createWorker(): SyncWorker;
   /** Closes everything long-lived, in reverse order of creation; safe to call twice. */
   close(): Promise<void>;
 }
@@ -33,68 +64,130 @@ export interface ContainerOverrides {
   logger?: Logger;
   /** Resources to serve; defaults to every generated one. */
   resources?: AnyResource[];
+  /** Connectors by source type; a type without one fails its jobs as not implemented. */
+  connectors?: Connector[];
 }
 
 /** The composition root: the only place collaborators are constructed and wired together. */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax });
-  // The API's own connection: fail fast when Redis is down instead of queueing commands.
+  // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
+  // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
   const redis = new Redis(config.redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: config.readyTimeoutMs,
+    connectTimeout: Math.max(config.readyTimeoutMs, 1000),
   });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
-  redis.connect().catch(() => undefined);
   const secrets = new SecretBox(config.encryptionKeys);
+  const queues = createQueues({
+    connection: redis,
+    prefix: config.queuePrefix,
+    logger,
+    attempts: config.syncAttempts,
+  });
+  const events = new EventBus(redis, config.queuePrefix, config.eventsMaxLen, logger);
+  const runs = new SyncRunRepository(knex);
+  const schedules = new ScheduleService(queues.sync, { attempts: config.syncAttempts }, logger);
+  const connectors = new ConnectorRegistry(overrides.connectors ?? []);
 
   const served = overrides.resources ?? resources;
-  const hooks = new Map<AnyResource, ResourceHooks>([
-    [rawDataSourceResource, sourceHooks() as unknown as ResourceHooks],
+  const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
+  const hooks = new Map<AnyResource, ResourceHooks<object>>([
+    [
+      rawDataSourceResource,
+      {
+        ...sourceHooks({ counts: new SourceCounts(knex, logger) }),
+        ...sourceLifecycle({ events, schedules, queues, logger }),
+      } as ResourceHooks<object>,
+    ],
   ]);
-  const repositories = new Map<AnyResource, CrudRepository>();
+  const repositories = new Map<AnyResource, CrudRepository<object>>();
   const routers: Router[] = [healthRoutes({ knex, redis, timeoutMs: config.readyTimeoutMs })];
   for (const resource of served) {
-    const repository = new CrudRepository(resource, knex, secrets);
+    const repository: CrudRepository<object> =
+      resource === rawDataSourceResource ? sources : new CrudRepository<object>(resource, knex, secrets);
     repositories.set(resource, repository);
     routers.push(crudRoutes(repository, hooks.get(resource)));
   }
-  const openapi = buildOpenApi({ resources: served, paths: healthPaths, version: VERSION });
+
+  const sync = new SyncService({
+    knex,
+    redis,
+    queues,
+    runs,
+    sources,
+    events,
+    logger,
+    testWaitMs: config.testWaitMs,
+  });
+  const servesSources = served.includes(rawDataSourceResource);
+  if (servesSources) {
+    routers.push(syncRoutes({ sync, runs, sourceExists: async (id) => Boolean(await sources.get(id)) }));
+    routers.push(eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }));
+  }
+  const openapi = buildOpenApi({
+    resources: served,
+    paths: { ...healthPaths, ...(servesSources ? syncPaths : {}) },
+    schemas: servesSources ? syncSchemas : {},
+    version: VERSION,
+  });
   routers.push(docsRoutes(openapi));
+  const middleware = [adminBoard(queues.all())];
+
+  const createWorker = () => {
+    const reader = new SourceReader(sources);
+    const landing = new Landing(knex);
+    return new SyncWorker(
+      {
+        knex,
+        redis,
+        logger,
+        events,
+        runs,
+        schedules,
+        reconciler: new RunReconciler({ runs, queues, events, logger, graceMs: config.lockDurationMs }),
+        sync: new SyncProcessor({ runs, landing, sources: reader, connectors, events, logger }),
+        test: new TestProcessor({ sources: reader, connectors, events, logger }),
+        syncAll: new SyncAllProcessor({ knex, queues, events, redis }),
+      },
+      {
+        redisUrl: config.redisUrl,
+        prefix: config.queuePrefix,
+        concurrency: config.workerConcurrency,
+        lockDurationMs: config.lockDurationMs,
+        stalledIntervalMs: config.stalledIntervalMs,
+        shutdownGraceMs: config.shutdownGraceMs,
+        reconcileIntervalMs: config.reconcileIntervalMs,
+      },
+    );
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await queues.close();
       redis.disconnect();
       await knex.destroy();
     })());
 
-  return { config, logger, knex, redis, secrets, repositories, routers, openapi, close };
+  return {
+    config,
+    logger,
+    knex,
+    redis,
+    secrets,
+    repositories,
+    sources,
+    queues,
+    events,
+    runs,
+    schedules,
+    sync,
+    routers,
+    middleware,
+    openapi,
+    createWorker,
+    close,
+  };
 }
-
-const healthPaths = {
-  '/healthz': {
-    get: {
-      tags: ['Health'],
-      operationId: 'healthz',
-      summary: 'The process is up',
-      responses: { '200': { description: 'Up' } },
-    },
-  },
-  '/readyz': {
-    get: {
-      tags: ['Health'],
-      operationId: 'readyz',
-      summary: 'Postgres and Redis are reachable',
-      responses: {
-        '200': { description: 'Ready' },
-        '503': {
-          description: 'A dependency is unreachable',
-          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-        },
-      },
-    },
-  },
-};

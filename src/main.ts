@@ -1,11 +1,19 @@
 /**
- * Process entry: `npm run start:api` (role api). Reads and validates the configuration, builds the
- * container, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
+ * Process entry. Roles: `api` (HTTP only), `worker` (jobs only), `all` (both, the default for a
+ * single machine). Reads and validates the configuration, builds the container, starts the role,
+ * and shuts down in order on SIGTERM/SIGINT: stop taking work, finish or hand back what is in
+ * flight, then close queues, Redis and Postgres.
  */
 import type { Server } from 'node:http';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createContainer } from './container';
+import { createContainer, type ContainerOverrides } from './container';
+import type { SyncWorker } from './sync/sync-worker';
+
+export type Role = 'api' | 'worker' | 'all';
+
+/** After the shutdown grace, how long cancelled jobs get to hand themselves back before the process exits anyway. */
+const HAND_BACK_MS = 5000;
 
 function configOrExit(): Config {
   try {
@@ -19,28 +27,64 @@ function configOrExit(): Config {
   }
 }
 
-const config = configOrExit();
-const container = createContainer(config);
-const { logger } = container;
-const app = createApp({ logger, bodyLimit: config.bodyLimit, routers: container.routers });
-const server: Server = app.listen(config.port, config.host, () =>
-  logger.info({ host: config.host, port: config.port }, 'api listening'),
-);
-server.on('error', (err) => {
-  logger.fatal({ err }, 'api could not listen');
-  process.exit(1);
-});
+export async function run(role: Role, overrides: ContainerOverrides = {}): Promise<void> {
+  const config = configOrExit();
+  const container = createContainer(config, overrides);
+  const { logger } = container;
+  let server: Server | undefined;
+  let worker: SyncWorker | undefined;
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  // Order: stop taking requests, let in-flight ones finish, then close the pools they use.
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await container.close();
-  logger.info('stopped');
-  process.exit(0);
+  if (role !== 'api') {
+    worker = container.createWorker();
+    await worker.start();
+  }
+  if (role !== 'worker') {
+    const app = createApp({
+      logger,
+      bodyLimit: config.bodyLimit,
+      routers: container.routers,
+      middleware: container.middleware,
+    });
+    server = app.listen(config.port, config.host, () =>
+      logger.info({ host: config.host, port: config.port, role }, 'api listening'),
+    );
+    server.on('error', (err) => {
+      logger.fatal({ err }, 'api could not listen');
+      process.exit(1);
+    });
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, role }, 'shutting down');
+    // A job that ignores the cancel at the end of the grace would keep this process, and the lock
+    // it renews for that job, alive for ever: exit anyway. The lock then expires and another
+    // worker retries the job (its batches are fenced, so nothing lands twice).
+    setTimeout(() => {
+      logger.error({ signal, role }, 'shutdown deadline passed with work in flight; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs + HAND_BACK_MS).unref();
+    // SSE clients hold connections open: close them rather than wait for them.
+    server?.closeAllConnections?.();
+    await Promise.all([
+      server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
+      worker?.close(),
+    ]);
+    await container.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+
+const arg = process.argv[2] ?? 'all';
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/main.ts')) {
+  if (!['api', 'worker', 'all'].includes(arg)) {
+    console.error(`unknown role "${arg}": use api, worker or all`);
+    process.exit(64);
+  }
+  void run(arg as Role);
+}

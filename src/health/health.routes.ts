@@ -50,3 +50,28 @@ export function healthRoutes(deps: { knex: Knex; redis: Redis; timeoutMs: number
   });
   return router;
 }
+
+export const healthPaths = {
+  '/healthz': {
+    get: {
+      tags: ['Health'],
+      operationId: 'healthz',
+      summary: 'The process is up',
+      responses: { '200': { description: 'Up' } },
+    },
+  },
+  '/readyz': {
+    get: {
+      tags: ['Health'],
+      operationId: 'readyz',
+      summary: 'Postgres and Redis are reachable',
+      responses: {
+        '200': { description: 'Ready' },
+        '503': {
+          description: 'A dependency is unreachable',
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        },
+      },
+    },
+  },
+};

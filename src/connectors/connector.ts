@@ -1,0 +1,63 @@
+import type { Logger } from '../logger';
+
+/** What a connector sees of a source: its settings, with the secret decrypted for this call only. */
+export interface ConnectorSource {
+  id: string;
+  name: string;
+  source_type: string | null;
+  connection_string: string | null;
+  metadata: Record<string, unknown> | null;
+  schema_definition: Record<string, unknown> | null;
+}
+
+export type StepStatus = 'passed' | 'failed' | 'skipped' | 'warning';
+
+export interface TestStep {
+  name: string;
+  status: StepStatus;
+  message: string;
+  duration_ms: number;
+  /** Stable code for a failure (dns, refused, timeout, tls, auth, not_found, permission, ...). */
+  code?: string;
+}
+
+/** One batch of records and the incremental state that holds once the batch has landed. */
+export interface SyncBatch {
+  records: unknown[];
+  state?: unknown;
+}
+
+export interface ConnectorContext {
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+export interface Connector {
+  readonly type: string;
+  test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;
+  /** Streams batches from `state` on; memory stays bounded by the batch size. */
+  sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch>;
+}
+
+/** A failure that retrying cannot fix (bad credentials, missing table, no connector): fail the run at once. */
+export class PermanentSyncError extends Error {
+  constructor(
+    message: string,
+    readonly code = 'permanent',
+  ) {
+    super(message);
+    this.name = 'PermanentSyncError';
+  }
+}
+
+export class NotImplementedConnectorError extends PermanentSyncError {
+  constructor(type: string | null) {
+    super(
+      type
+        ? `source type "${type}" has no connector yet (not implemented)`
+        : 'source has no source_type to sync with',
+      'not_implemented',
+    );
+    this.name = 'NotImplementedConnectorError';
+  }
+}

@@ -1,0 +1,131 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+
+export type EventType =
+  | 'source.created'
+  | 'source.updated'
+  | 'source.deleted'
+  | 'sync.queued'
+  | 'sync.started'
+  | 'sync.succeeded'
+  | 'sync.failed'
+  | 'sync.retrying'
+  | 'sync.repaired'
+  | 'connection.tested'
+  | 'schema.drift_detected';
+
+export interface SluiceEvent {
+  id: string;
+  type: EventType;
+  source_id: string | null;
+  run_id: string | null;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+export interface EventInput {
+  source_id?: string | null;
+  run_id?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export const eventsKey = (prefix: string) => `${prefix}:events`;
+
+/**
+ * Publishes to one capped Redis stream. Events describe; they never carry a secret (callers pass
+ * ids, statuses, counts and sanitised messages only). Publishing is best-effort: a Redis outage
+ * must not fail the write that caused the event.
+ */
+export class EventBus {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly maxLen: number,
+    private readonly logger: Logger,
+  ) {
+    this.key = eventsKey(prefix);
+  }
+
+  async publish(type: EventType, input: EventInput = {}): Promise<string | undefined> {
+    if (this.redis.status !== 'ready') {
+      this.logger.warn({ type }, 'event not published: Redis unavailable');
+      return undefined;
+    }
+    try {
+      return (
+        (await this.redis.xadd(
+          this.key,
+          'MAXLEN',
+          '~',
+          this.maxLen,
+          '*',
+          'type',
+          type,
+          'source_id',
+          input.source_id ?? '',
+          'run_id',
+          input.run_id ?? '',
+          'at',
+          new Date().toISOString(),
+          'data',
+          JSON.stringify(input.data ?? {}),
+        )) ?? undefined
+      );
+    } catch (err) {
+      this.logger.warn({ type, err: (err as Error).message }, 'event not published');
+      return undefined;
+    }
+  }
+}
+
+/** Publishes many events in one round trip (a sync-all page). */
+export async function publishMany(
+  bus: EventBus,
+  redis: Redis,
+  events: [EventType, EventInput][],
+): Promise<void> {
+  if (!events.length) return;
+  const at = new Date().toISOString();
+  const pipeline = redis.pipeline();
+  for (const [type, input] of events)
+    pipeline.xadd(
+      bus.key,
+      'MAXLEN',
+      '~',
+      bus.maxLen,
+      '*',
+      'type',
+      type,
+      'source_id',
+      input.source_id ?? '',
+      'run_id',
+      input.run_id ?? '',
+      'at',
+      at,
+      'data',
+      JSON.stringify(input.data ?? {}),
+    );
+  await pipeline.exec().catch(() => undefined);
+}
+
+/** A stream entry (`[id, [field, value, ...]]`) as the API shows it. */
+export function toEvent(id: string, fields: string[]): SluiceEvent {
+  const map: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(map.data ?? '{}') as Record<string, unknown>;
+  } catch {
+    data = {};
+  }
+  return {
+    id,
+    type: map.type as EventType,
+    source_id: map.source_id || null,
+    run_id: map.run_id || null,
+    at: map.at ?? '',
+    data,
+  };
+}

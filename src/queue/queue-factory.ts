@@ -1,0 +1,65 @@
+import { Queue, type DefaultJobOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+import { QUEUES, type QueueName } from './queue-names';
+
+export interface QueueFactoryOptions {
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  attempts: number;
+}
+
+/** Finished jobs stay long enough for GET /jobs/{id} to answer after completion, but bounded. */
+export const KEEP_COMPLETED = { age: 24 * 3600, count: 1000 };
+export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
+
+/** The one place queues are made: shared defaults, an error listener, and prefix isolation. */
+export function createQueue<T>(
+  name: QueueName,
+  options: QueueFactoryOptions,
+  overrides: DefaultJobOptions = {},
+): Queue<T> {
+  const queue = new Queue<T>(name, {
+    connection: options.connection,
+    prefix: options.prefix,
+    // Producers answer HTTP requests: do not wait for a Redis that is down.
+    skipWaitingForReady: true,
+    defaultJobOptions: {
+      attempts: options.attempts,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+      ...overrides,
+    },
+  });
+  queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'queue error'));
+  return queue;
+}
+
+export interface Queues {
+  sync: Queue;
+  test: Queue;
+  syncAll: Queue;
+  all(): Queue[];
+  close(): Promise<void>;
+}
+
+export function createQueues(options: QueueFactoryOptions): Queues {
+  const sync = createQueue(QUEUES.sync, options);
+  // A test is answered now or never: retrying it later helps nobody.
+  const test = createQueue(QUEUES.test, options, {
+    attempts: 1,
+    removeOnComplete: { age: 3600, count: 1000 },
+  });
+  const syncAll = createQueue(QUEUES.syncAll, options, { attempts: 3 });
+  let closing: Promise<void> | undefined;
+  return {
+    sync,
+    test,
+    syncAll,
+    all: () => [sync, test, syncAll],
+    close: () =>
+      (closing ??= Promise.all([sync.close(), test.close(), syncAll.close()]).then(() => undefined)),
+  };
+}

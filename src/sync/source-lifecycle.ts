@@ -1,0 +1,85 @@
+import type { EventBus } from '../events/event-bus';
+import type { ResourceHooks } from '../http/crud/resource';
+import type { RawDataSource } from '../generated';
+import type { Logger } from '../logger';
+import type { Queues } from '../queue/queue-factory';
+import { syncDedupId } from '../queue/queue-names';
+import type { ScheduleService } from './schedule.service';
+
+const SCHEDULE_TIMEOUT_MS = 2000;
+
+/**
+ * Follows source changes with their side effects: an event for each, and the source's schedule
+ * kept in step. Redis trouble must not fail the write that already committed, so these are
+ * best-effort with a bound; the worker's reconcile repairs any schedule they could not set.
+ */
+export function sourceLifecycle(deps: {
+  events: EventBus;
+  schedules: ScheduleService;
+  queues: Queues;
+  logger: Logger;
+}): Pick<ResourceHooks<RawDataSource>, 'afterCreate' | 'afterUpdate' | 'afterDelete'> {
+  const bounded = async (what: string, sourceId: string, work: () => Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        work(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), SCHEDULE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      deps.logger.warn({ sourceId, err: (err as Error).message }, `${what} deferred to the next reconcile`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const summary = (s: RawDataSource) => ({
+    name: s.name,
+    source_type: s.source_type,
+    is_active: s.is_active,
+  });
+
+  return {
+    async afterCreate(source) {
+      // Event and schedule side by side under one bound: a frozen Redis (connected but silent) would
+      // otherwise hold the response of a write that already committed for as long as it stays frozen.
+      await bounded('source.created event / schedule create', source.id, () =>
+        Promise.all([
+          deps.events.publish('source.created', { source_id: source.id, data: summary(source) }),
+          deps.schedules.apply(source),
+        ]),
+      );
+    },
+    async afterUpdate(source, before) {
+      // Names of changed fields only: a changed connection string is reported, never shown.
+      const changed = (Object.keys(source) as (keyof RawDataSource)[]).filter(
+        (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
+      );
+      const retimed =
+        source.is_active !== before.is_active || source.refresh_interval !== before.refresh_interval;
+      await bounded('source.updated event / schedule update', source.id, () =>
+        Promise.all([
+          deps.events.publish('source.updated', {
+            source_id: source.id,
+            data: { ...summary(source), changed },
+          }),
+          retimed ? deps.schedules.apply(source) : undefined,
+        ]),
+      );
+    },
+    async afterDelete(source) {
+      await bounded('source.deleted event / schedule removal', source.id, () =>
+        Promise.all([
+          deps.events.publish('source.deleted', { source_id: source.id, data: { name: source.name } }),
+          (async () => {
+            await deps.schedules.remove(source.id);
+            // A queued job of the deleted source goes too; an active one finds its run gone and stops.
+            const jobId = await deps.queues.sync.getDeduplicationJobId(syncDedupId(source.id));
+            if (jobId) await deps.queues.sync.remove(jobId).catch(() => 0);
+          })(),
+        ]),
+      );
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { ConnectorRegistry } from '../connectors/connector-registry';
+import { PermanentSyncError } from '../connectors/connector';
+import type { EventBus } from '../events/event-bus';
+import type { Logger } from '../logger';
+import type { SyncJobData } from '../queue/queue-names';
+import { RunTakenOverError, type Landing } from './landing';
+import { scrubSecret } from './scrub-secret';
+import type { SourceReader } from './source-reader';
+import type { SyncRunRepository } from './sync-run.repository';
+
+export interface SyncResult {
+  runId?: string;
+  status: 'success' | 'skipped';
+  reason?: string;
+  records?: number;
+  bytes?: number;
+}
+
+export interface SyncProcessorDeps {
+  runs: SyncRunRepository;
+  landing: Landing;
+  sources: SourceReader;
+  connectors: ConnectorRegistry;
+  events: EventBus;
+  logger: Logger;
+}
+
+/** The worker side of a sync: open or resume the run, stream batches into landing, record the outcome. */
+export class SyncProcessor {
+  constructor(private readonly deps: SyncProcessorDeps) {}
+
+  async process(job: Job<SyncJobData>, signal?: AbortSignal): Promise<SyncResult> {
+    const { runs, events } = this.deps;
+    const { sourceId } = job.data;
+    let runId = job.data.runId;
+    if (!runId) {
+      // A scheduler tick: open its run now, unless the source is busy or gone (overlapping ticks).
+      const run = await runs.createForTick(randomUUID(), sourceId, job.id ?? '');
+      if (!run) return { status: 'skipped', reason: 'source is inactive, deleted or already syncing' };
+      runId = run.id;
+      await job.updateData({ ...job.data, runId });
+      await events.publish('sync.queued', {
+        source_id: sourceId,
+        run_id: runId,
+        data: { trigger: 'schedule' },
+      });
+    }
+    // Starts, not failures: a worker killed mid-sync (stalled) or a shutdown hand-back does not count
+    // as a failed attempt in BullMQ, but the run history should still show that the job ran again.
+    const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
+    const run = await runs.start(runId, attempt);
+    if (!run) return { runId, status: 'skipped', reason: 'run is no longer active' };
+    this.deps.logger.info({ jobId: job.id, runId, sourceId, attempt }, 'sync started');
+    await events.publish('sync.started', {
+      source_id: sourceId,
+      run_id: runId,
+      data: { attempt, trigger: run.trigger },
+    });
+
+    let secret: string | null = null;
+    try {
+      const source = await this.deps.sources.load(sourceId);
+      if (!source) throw new PermanentSyncError('source was deleted');
+      secret = source.connection_string;
+      const connector = this.deps.connectors.get(source.source_type);
+      await this.deps.landing.prepareAttempt(sourceId, runId);
+      const state = await this.deps.landing.getState(sourceId);
+      const ctx = { signal: signal ?? new AbortController().signal, logger: this.deps.logger };
+      for await (const batch of connector.sync(source, state, ctx)) {
+        await this.deps.landing.land(sourceId, runId, batch, attempt);
+      }
+      const done = await runs.succeed(runId, undefined, attempt);
+      if (!done) return this.takenOver(job, runId, attempt);
+      await events.publish('sync.succeeded', {
+        source_id: sourceId,
+        run_id: runId,
+        data: { records: done?.records ?? 0, bytes: done?.bytes ?? 0, attempt },
+      });
+      return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };
+    } catch (err) {
+      // Aborted by a shutdown: not a failure of the source; the worker hands the job back.
+      if (signal?.aborted) throw err;
+      // Another attempt owns the run now (this one froze past its lock): leave the run to it.
+      if (err instanceof RunTakenOverError) return this.takenOver(job, runId, attempt);
+      const message = scrubSecret((err as Error)?.message ?? String(err), secret).slice(0, 1000);
+      const permanent = err instanceof PermanentSyncError;
+      // Whether BullMQ retries depends on failed attempts only (a stall or hand-back is not one).
+      const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (permanent || lastTry) {
+        const closed = await runs.fail(runId, message, undefined, attempt);
+        if (!closed) return this.takenOver(job, runId, attempt);
+        await events.publish('sync.failed', {
+          source_id: sourceId,
+          run_id: runId,
+          data: { error: message, attempt },
+        });
+        // Unrecoverable: BullMQ must not retry what cannot succeed.
+        throw permanent ? new UnrecoverableError(message) : new Error(message);
+      }
+      await runs.noteRetry(runId, message, attempt);
+      await events.publish('sync.retrying', {
+        source_id: sourceId,
+        run_id: runId,
+        data: { error: message, attempt },
+      });
+      throw new Error(message);
+    }
+  }
+
+  private takenOver(job: Job<SyncJobData>, runId: string, attempt: number): SyncResult {
+    this.deps.logger.warn(
+      { jobId: job.id, runId, attempt },
+      'sync attempt lost its run to a later attempt; stopped',
+    );
+    return { runId, status: 'skipped', reason: 'the run was taken over by a later attempt or closed' };
+  }
+}

@@ -1,0 +1,70 @@
+import Router from '@koa/router';
+import { NotFoundError, ValidationError } from '../http/errors';
+import { uuidParam } from '../http/request';
+import { queryValidator } from '../http/validation';
+import type { SyncRunRepository } from './sync-run.repository';
+import type { SyncService } from './sync.service';
+
+export const runsQuerySchema = {
+  $id: 'SyncRunListQuery',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+    offset: { type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
+  },
+} as const;
+
+const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;
+
+/** Custom actions on sources (sync, test, sync-all, run history) and job polling. */
+export function syncRoutes(deps: {
+  sync: SyncService;
+  runs: SyncRunRepository;
+  sourceExists(id: string): Promise<boolean>;
+}): Router {
+  const router = new Router();
+  const validateRunsQuery = queryValidator<{ limit: number; offset: number }>(runsQuerySchema);
+
+  router.post('/raw-data-sources/sync-all', async (ctx) => {
+    ctx.status = 202;
+    ctx.body = await deps.sync.syncAll();
+  });
+
+  router.post('/raw-data-sources/:id/sync', async (ctx) => {
+    ctx.status = 202;
+    ctx.body = await deps.sync.requestSync(uuidParam(ctx));
+  });
+
+  router.post('/raw-data-sources/:id/test', async (ctx) => {
+    const outcome = await deps.sync.test(uuidParam(ctx));
+    if (outcome.done) ctx.body = outcome.result;
+    else {
+      ctx.status = 202;
+      ctx.set('Location', `/jobs/${outcome.job_id}`);
+      ctx.body = { job_id: outcome.job_id, status: 'queued' };
+    }
+  });
+
+  router.get('/raw-data-sources/:id/runs', async (ctx) => {
+    const id = uuidParam(ctx);
+    const query = validateRunsQuery(ctx.query);
+    if (!(await deps.sourceExists(id))) throw new NotFoundError('RawDataSource not found.');
+    const page = await deps.runs.list(id, query.limit, query.offset);
+    ctx.body = {
+      data: page.data,
+      pagination: { total: page.total, limit: query.limit, offset: query.offset },
+    };
+  });
+
+  router.get('/jobs/:id', async (ctx) => {
+    const id = ctx.params.id ?? '';
+    if (!JOB_ID.test(id))
+      throw new ValidationError([{ pointer: 'id', in: 'path', message: 'is not a job id' }]);
+    const job = await deps.sync.getJob(id);
+    if (!job) throw new NotFoundError('No such job (finished jobs are kept for 24 hours).');
+    ctx.body = job;
+  });
+
+  return router;
+}

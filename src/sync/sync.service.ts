@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import type { EventBus } from '../events/event-bus';
+import { ConflictError, NotFoundError, ServiceUnavailableError } from '../http/errors';
+import type { CrudRepository } from '../http/crud/crud.repository';
+import type { RawDataSource } from '../generated';
+import type { Logger } from '../logger';
+import type { Queues } from '../queue/queue-factory';
+import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
+import type { SyncRunRepository } from './sync-run.repository';
+import type { TestResult } from './test.processor';
+
+/**
+ * How long a producer may wait on Redis before the API gives up with a 503. The whole answer must
+ * come within 2 s, Postgres work before and after the wait included, so the wait itself is shorter.
+ */
+export const ENQUEUE_TIMEOUT_MS = 1500;
+const TEST_POLL_MS = 50;
+
+export interface SyncServiceDeps {
+  knex: Knex;
+  redis: Redis;
+  queues: Queues;
+  runs: SyncRunRepository;
+  sources: CrudRepository<RawDataSource>;
+  events: EventBus;
+  logger: Logger;
+  testWaitMs: number;
+}
+
+export interface JobView {
+  id: string;
+  queue: string;
+  name: string;
+  state: string;
+  data: Record<string, unknown>;
+  attempts_made: number;
+  result: unknown;
+  error: string | null;
+  created_at: string | null;
+  finished_at: string | null;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer from Redis within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The API side of syncing: validates, records the run, enqueues ids, and reads job state back. */
+export class SyncService {
+  constructor(private readonly deps: SyncServiceDeps) {}
+
+  private ensureRedis(): void {
+    if (this.deps.redis.status !== 'ready')
+      throw new ServiceUnavailableError('The job queue (Redis) is unavailable.');
+  }
+
+  private async enqueue<T>(work: Promise<T>, what: string): Promise<T> {
+    try {
+      return await withTimeout(work, ENQUEUE_TIMEOUT_MS, what);
+    } catch (err) {
+      this.deps.logger.warn({ err: (err as Error).message }, 'enqueue failed');
+      throw new ServiceUnavailableError('The job queue (Redis) is unavailable.');
+    }
+  }
+
+  private async source(id: string): Promise<RawDataSource> {
+    const source = await this.deps.sources.get(id);
+    if (!source) throw new NotFoundError('RawDataSource not found.');
+    return source;
+  }
+
+  /** Queues a manual sync; a second request while one is queued or running gets that same run. */
+  async requestSync(sourceId: string): Promise<{ job_id: string; run_id: string; status: string }> {
+    const source = await this.source(sourceId);
+    if (!source.is_active) throw new ConflictError('The source is inactive; activate it before syncing.');
+    this.ensureRedis();
+    const runId = randomUUID();
+    const run = await this.deps.runs.createQueued({ id: runId, sourceId, trigger: 'manual' });
+    if (!run) {
+      const active = await this.deps.runs.activeRun(sourceId);
+      if (active) return { job_id: active.job_id ?? active.id, run_id: active.id, status: active.status };
+      throw new ConflictError('A sync of this source just finished; try again.');
+    }
+    const data: SyncJobData = { sourceId, runId, trigger: 'manual' };
+    let job: Job;
+    try {
+      job = await this.enqueue(
+        this.deps.queues.sync.add('sync', data, {
+          jobId: runId,
+          deduplication: { id: syncDedupId(sourceId) },
+        }),
+        'enqueue sync',
+      );
+    } catch (err) {
+      await this.deps.runs.cancel(runId, 'could not be queued: the job queue was unavailable');
+      throw err;
+    }
+    if (job.id !== runId) {
+      // Deduplicated in the queue: another job of this source is still there; answer with it.
+      await this.deps.runs.cancel(runId, `deduplicated: job ${job.id} is already queued`);
+      return {
+        job_id: job.id ?? '',
+        run_id: String((job.data as SyncJobData)?.runId ?? job.id),
+        status: 'queued',
+      };
+    }
+    await this.deps.events.publish('sync.queued', {
+      source_id: sourceId,
+      run_id: runId,
+      data: { trigger: 'manual' },
+    });
+    return { job_id: runId, run_id: runId, status: 'queued' };
+  }
+
+  /**
+   * Runs a test job and waits up to testWaitMs for it; otherwise the caller polls GET /jobs/{id}.
+   * Polling the job (not QueueEvents) cannot miss a finish that happens before a subscription starts.
+   */
+  async test(
+    sourceId: string,
+  ): Promise<{ done: true; result: TestResult } | { done: false; job_id: string }> {
+    await this.source(sourceId);
+    this.ensureRedis();
+    const data: TestJobData = { sourceId };
+    const queue = this.deps.queues.test;
+    const job = await this.enqueue(queue.add('test', data, { jobId: randomUUID() }), 'enqueue test');
+    const jobId = job.id ?? '';
+    const deadline = Date.now() + this.deps.testWaitMs;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, TEST_POLL_MS));
+      const current = await queue.getJob(jobId).catch(() => undefined);
+      if (!current?.finishedOn) continue;
+      if (current.returnvalue) return { done: true, result: current.returnvalue as TestResult };
+      // The processor itself failed (not a failed step): report it as a failed test, not a 500.
+      const message = current.failedReason || 'the test job failed';
+      return {
+        done: true,
+        result: {
+          ok: false,
+          steps: [{ name: 'run test', status: 'failed', message, code: 'internal', duration_ms: 0 }],
+          duration_ms: 0,
+        },
+      };
+    }
+    return { done: false, job_id: jobId };
+  }
+
+  /** Counts what a fan-out will queue now and hands the fan-out itself to a job. */
+  async syncAll(): Promise<{ batch_id: string; queued: number; skipped: number }> {
+    this.ensureRedis();
+    const counts = await this.deps.knex.raw(
+      `SELECT count(*) FILTER (WHERE NOT busy)::int AS queued, count(*) FILTER (WHERE busy)::int AS skipped
+       FROM (SELECT EXISTS (SELECT 1 FROM sync_runs r WHERE r.source_id = s.id AND r.status IN ('queued', 'running')) AS busy
+             FROM raw_data_sources s WHERE s.is_active) t`,
+    );
+    const { queued, skipped } = counts.rows[0] as { queued: number; skipped: number };
+    const batchId = randomUUID();
+    const data: SyncAllJobData = { batchId };
+    await this.enqueue(
+      this.deps.queues.syncAll.add('sync-all', data, { jobId: batchId }),
+      'enqueue sync-all',
+    );
+    return { batch_id: batchId, queued, skipped };
+  }
+
+  async getJob(jobId: string): Promise<JobView | undefined> {
+    this.ensureRedis();
+    for (const queue of this.deps.queues.all()) {
+      const job = await this.enqueue(queue.getJob(jobId), 'read job');
+      if (job) return this.view(queue, job);
+    }
+    return undefined;
+  }
+
+  private async view(queue: Queue, job: Job): Promise<JobView> {
+    const state = await job.getState();
+    const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
+    return {
+      id: job.id ?? '',
+      queue: queue.name,
+      name: job.name,
+      state,
+      data: job.data as Record<string, unknown>,
+      attempts_made: job.attemptsMade,
+      result: job.returnvalue ?? null,
+      error: job.failedReason || null,
+      created_at: iso(job.timestamp),
+      finished_at: iso(job.finishedOn),
+    };
+  }
+}

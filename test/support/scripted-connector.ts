@@ -1,0 +1,53 @@
+import type { Connector, ConnectorSource, SyncBatch, TestStep } from '../../src/connectors/connector';
+import { PermanentSyncError } from '../../src/connectors/connector';
+
+/**
+ * A connector double for orchestration tests (real connectors are tested against real peers in
+ * their own suites). Behaviour comes from the source's metadata, so one registry serves every
+ * case: `records` (count), `batch` (size), `fail` ('permanent' | 'transient-once' | 'always'),
+ * `delay_ms` (per batch, honouring the abort signal unless `ignore_abort`).
+ */
+export class ScriptedConnector implements Connector {
+  private readonly transientSeen = new Set<string>();
+  syncCalls = 0;
+
+  constructor(readonly type: string) {}
+
+  async test(source: ConnectorSource): Promise<TestStep[]> {
+    const fail = source.metadata?.fail === 'permanent';
+    return [
+      { name: 'configuration', status: 'passed', message: 'metadata read', duration_ms: 0 },
+      fail
+        ? { name: 'connect', status: 'failed', message: 'refused', code: 'refused', duration_ms: 1 }
+        : { name: 'connect', status: 'passed', message: 'connected', duration_ms: 1 },
+    ];
+  }
+
+  async *sync(
+    source: ConnectorSource,
+    state: unknown,
+    ctx: { signal: AbortSignal },
+  ): AsyncIterable<SyncBatch> {
+    this.syncCalls += 1;
+    const meta = source.metadata ?? {};
+    const total = Number(meta.records ?? 3);
+    const size = Number(meta.batch ?? 2);
+    const delay = Number(meta.delay_ms ?? 0);
+    if (meta.fail === 'permanent')
+      throw new PermanentSyncError(`bad credentials for ${source.connection_string}`);
+    if (meta.fail === 'always') throw new Error(`upstream unavailable at ${source.connection_string}`);
+    if (meta.fail === 'transient-once' && !this.transientSeen.has(source.id)) {
+      this.transientSeen.add(source.id);
+      throw new Error('temporary glitch');
+    }
+    let offset = (state as { offset?: number } | undefined)?.offset ?? 0;
+    while (offset < total) {
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      // `ignore_abort`: a connector stuck where it cannot see the signal (a blocking read).
+      if (ctx.signal.aborted && !meta.ignore_abort) throw new Error('aborted');
+      const records = Array.from({ length: Math.min(size, total - offset) }, (_, i) => ({ n: offset + i }));
+      offset += records.length;
+      yield { records, state: { offset } };
+    }
+  }
+}
