@@ -10,6 +10,9 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
 import type { SyncWorker } from './sync/sync-worker';
 
+/** How long in-flight HTTP requests get to finish on shutdown before connections are closed. */
+const HTTP_DRAIN_MS = 3000;
+
 export type Role = 'api' | 'worker' | 'all';
 
 /** After the shutdown grace, how long cancelled jobs get to hand themselves back before the process exits anyway. */
@@ -66,8 +69,10 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
       logger.error({ signal, role }, 'shutdown deadline passed with work in flight; exiting');
       process.exit(1);
     }, config.shutdownGraceMs + HAND_BACK_MS).unref();
-    // SSE clients hold connections open: close them rather than wait for them.
-    server?.closeAllConnections?.();
+    // Stop accepting and drop idle keep-alive sockets; in-flight requests finish. SSE clients hold
+    // their connections open forever, so whatever is still open after a short grace is closed.
+    server?.closeIdleConnections();
+    setTimeout(() => server?.closeAllConnections(), HTTP_DRAIN_MS).unref();
     await Promise.all([
       server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
       worker?.close(),

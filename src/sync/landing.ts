@@ -6,7 +6,11 @@ const INSERT_CHUNK = 1000;
 export interface Landed {
   records: number;
   bytes: number;
+  invalid: number;
 }
+
+/** Checks one record against schema_definition; returns its errors, or undefined when valid. */
+export type RecordCheck = (record: unknown) => unknown[] | undefined;
 
 /** The attempt no longer holds its run: another worker took the job over (stalled), or the run was closed. */
 export class RunTakenOverError extends Error {
@@ -38,29 +42,55 @@ export class Landing {
       const state = await trx('source_sync_state').select('run_id').where({ source_id: sourceId }).first();
       if (state?.run_id === runId) return;
       const removed = await trx('raw_records').where({ run_id: runId }).delete();
-      if (removed) await trx('sync_runs').update({ records: 0, bytes: 0 }).where({ id: runId });
+      const unquarantined = await trx('quarantined_records').where({ run_id: runId }).delete();
+      if (removed || unquarantined)
+        await trx('sync_runs').update({ records: 0, bytes: 0, invalid: 0 }).where({ id: runId });
     });
   }
 
   /**
+   * Lands one batch. With `check`, records failing schema_definition go to quarantined_records
+   * with their errors and count as the run's `invalid`; the rest land as usual.
+   *
    * `attempt` fences the batch: a worker that froze past its lock (GC pause, VM stall) while another
    * took the job over and resumed from the committed state must not land its in-memory batches too.
    * The run row is updated first, so its row lock orders this batch against the other worker's start.
    */
-  async land(sourceId: string, runId: string, batch: SyncBatch, attempt: number): Promise<Landed> {
-    const payloads = batch.records.map((r) => JSON.stringify(r));
-    const bytes = payloads.reduce((n, p) => n + Buffer.byteLength(p), 0);
+  async land(
+    sourceId: string,
+    runId: string,
+    batch: SyncBatch,
+    attempt: number,
+    check?: RecordCheck,
+  ): Promise<Landed> {
+    const valid: string[] = [];
+    const quarantined: { source_id: string; run_id: string; payload: string; errors: string }[] = [];
+    let bytes = 0;
+    for (const record of batch.records) {
+      const payload = JSON.stringify(record);
+      bytes += Buffer.byteLength(payload);
+      const errors = check?.(record);
+      if (errors)
+        quarantined.push({ source_id: sourceId, run_id: runId, payload, errors: JSON.stringify(errors) });
+      else valid.push(payload);
+    }
     await this.knex.transaction(async (trx) => {
       const held = await trx('sync_runs')
-        .update({ records: trx.raw('records + ?', [payloads.length]), bytes: trx.raw('bytes + ?', [bytes]) })
+        .update({
+          records: trx.raw('records + ?', [valid.length]),
+          bytes: trx.raw('bytes + ?', [bytes]),
+          invalid: trx.raw('invalid + ?', [quarantined.length]),
+        })
         .where({ id: runId, attempt, status: 'running' });
       if (!held) throw new RunTakenOverError(runId, attempt);
-      for (let i = 0; i < payloads.length; i += INSERT_CHUNK) {
-        const rows = payloads
+      for (let i = 0; i < valid.length; i += INSERT_CHUNK) {
+        const rows = valid
           .slice(i, i + INSERT_CHUNK)
           .map((payload) => ({ source_id: sourceId, run_id: runId, payload }));
         await trx('raw_records').insert(rows);
       }
+      for (let i = 0; i < quarantined.length; i += INSERT_CHUNK)
+        await trx('quarantined_records').insert(quarantined.slice(i, i + INSERT_CHUNK));
       if (batch.state !== undefined) {
         await trx('source_sync_state')
           .insert({
@@ -73,6 +103,6 @@ export class Landing {
           .merge();
       }
     });
-    return { records: payloads.length, bytes };
+    return { records: valid.length, bytes, invalid: quarantined.length };
   }
 }

@@ -18,9 +18,15 @@ export function sourceLifecycle(deps: {
   schedules: ScheduleService;
   queues: Queues;
   logger: Logger;
+  redisReady(): boolean;
 }): Pick<ResourceHooks<RawDataSource>, 'afterCreate' | 'afterUpdate' | 'afterDelete'> {
   const bounded = async (what: string, sourceId: string, work: () => Promise<unknown>) => {
     let timer: NodeJS.Timeout | undefined;
+    if (!deps.redisReady()) {
+      // Known down: do not make the write wait for a timeout; the next reconcile repairs it.
+      deps.logger.warn({ sourceId }, `${what} deferred to the next reconcile (Redis unavailable)`);
+      return;
+    }
     try {
       await Promise.race([
         work(),

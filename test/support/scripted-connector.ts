@@ -45,7 +45,11 @@ export class ScriptedConnector implements Connector {
       if (delay) await new Promise((r) => setTimeout(r, delay));
       // `ignore_abort`: a connector stuck where it cannot see the signal (a blocking read).
       if (ctx.signal.aborted && !meta.ignore_abort) throw new Error('aborted');
-      const records = Array.from({ length: Math.min(size, total - offset) }, (_, i) => ({ n: offset + i }));
+      // `shape: 'mixed'` makes every third record a string-valued n, for schema checks and drift.
+      const records = Array.from({ length: Math.min(size, total - offset) }, (_, i) => {
+        const n = offset + i;
+        return meta.shape === 'mixed' && n % 3 === 2 ? { n: `#${n}`, extra: true } : { n };
+      });
       offset += records.length;
       yield { records, state: { offset } };
     }
