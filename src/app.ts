@@ -1,5 +1,6 @@
 import Koa, { type Middleware } from 'koa';
 import type Router from '@koa/router';
+import { isWebhookPath } from './connectors/webhook/webhook-path';
 import { jsonBodyParser } from './http/body-parser';
 import { errorHandler } from './http/error-handler';
 import { requestContext } from './http/request-context';
@@ -21,7 +22,9 @@ export function createApp({ logger, bodyLimit, routers, middleware = [] }: AppOp
   app.silent = true;
   app.use(requestContext(logger));
   app.use(errorHandler(logger, bodyLimit));
-  app.use(jsonBodyParser(bodyLimit));
+  // Webhook receipts read their own body (same limit): the signature covers the raw bytes as sent.
+  const parseJson = jsonBodyParser(bodyLimit);
+  app.use((ctx, next) => (isWebhookPath(ctx.path) ? next() : parseJson(ctx, next)));
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

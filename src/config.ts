@@ -24,6 +24,10 @@ export interface Config {
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
   eventsMaxLen: number;
+  /** Bound for each connect and read a connector makes. */
+  connectTimeoutMs: number;
+  /** Directories `file` sources may read below (after resolving links); none unless configured. */
+  fileRoots: string[];
 }
 
 export class ConfigError extends Error {
@@ -77,6 +81,12 @@ export function loadConfig(env: Env = process.env): Config {
     return value;
   };
 
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+
   const nodeEnv = str('NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnv))
     problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
@@ -107,6 +117,11 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 20000, 0, 600000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
+    connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
+    fileRoots: list('FILE_ROOTS').map((dir) => {
+      if (!dir.startsWith('/')) problems.push(`FILE_ROOTS entries must be absolute paths (got "${dir}")`);
+      return dir.replace(/\/+$/, '') || '/';
+    }),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -6,6 +6,10 @@ import { adminBoard } from './admin/admin-board';
 import type { Config } from './config';
 import type { Connector } from './connectors/connector';
 import { ConnectorRegistry } from './connectors/connector-registry';
+import { createConnectors } from './connectors/connectors';
+import { webhookPaths, webhookSchemas } from './connectors/webhook/webhook.openapi';
+import { webhookRoutes } from './connectors/webhook/webhook.routes';
+import { Outbound } from './connectors/outbound';
 import { SecretBox } from './crypto/secret-box';
 import { createKnex } from './db/create-knex';
 import { docsRoutes } from './docs/docs.routes';
@@ -13,10 +17,13 @@ import { buildOpenApi } from './docs/openapi';
 import { EventBus } from './events/event-bus';
 import { eventsRoutes } from './events/events.routes';
 import { rawDataSourceResource, resources, type RawDataSource } from './generated';
+import { rawDataSourceSchema } from './generated/raw-data-source.schemas';
 import { healthPaths, healthRoutes } from './health/health.routes';
 import { CrudRepository } from './http/crud/crud.repository';
 import { crudRoutes } from './http/crud/crud.routes';
-import type { AnyResource, ResourceHooks } from './http/crud/resource';
+import type { AnyResource, ResourceHooks, Row } from './http/crud/resource';
+import { ValidationError } from './http/errors';
+import { bodyValidator } from './http/validation';
 import { createLogger, type Logger } from './logger';
 import { createQueues, type Queues } from './queue/queue-factory';
 import { SourceCounts } from './sources/source-counts';
@@ -24,6 +31,7 @@ import { sourceHooks } from './sources/source.hooks';
 import { Landing } from './sync/landing';
 import { RunReconciler } from './sync/run-reconciler';
 import { ScheduleService } from './sync/schedule.service';
+import { SourceDrafts, type DraftInput } from './sync/source-drafts';
 import { SourceReader } from './sync/source-reader';
 import { sourceLifecycle } from './sync/source-lifecycle';
 import { SyncAllProcessor } from './sync/sync-all.processor';
@@ -36,6 +44,11 @@ import { SyncWorker } from './sync/sync-worker';
 import { TestProcessor } from './sync/test.processor';
 
 export const VERSION = '0.1.0';
+
+/** Every source_type the spec allows; each must have a connector. */
+const SOURCE_TYPES = rawDataSourceSchema.properties.source_type.enum.filter(
+  (t): t is NonNullable<typeof t> => t !== null,
+);
 
 export interface Container {
   config: Config;
@@ -80,6 +93,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const secrets = new SecretBox(config.encryptionKeys);
+  const drafts = new SourceDrafts(knex, secrets);
   const queues = createQueues({
     connection: redis,
     prefix: config.queuePrefix,
@@ -88,17 +102,29 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
   const events = new EventBus(redis, config.queuePrefix, config.eventsMaxLen, logger);
   const runs = new SyncRunRepository(knex);
-  const schedules = new ScheduleService(queues.sync, { attempts: config.syncAttempts }, logger);
-  const connectors = new ConnectorRegistry(overrides.connectors ?? []);
+  const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
+  // Overrides (test doubles) replace the built-in connector of their type.
+  const connectors = new ConnectorRegistry([
+    ...createConnectors({ knex, fileRoots: config.fileRoots }),
+    ...(overrides.connectors ?? []),
+  ]);
+  connectors.assertComplete(SOURCE_TYPES);
 
   const served = overrides.resources ?? resources;
   const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
+  const rules = new Map(connectors.all().map((c) => [c.type, c] as const));
+  const counts = new SourceCounts(knex, logger);
+  const sourceRules = sourceHooks({
+    counts,
+    rules,
+    storedType: async (id) => (await sources.get(id))?.source_type,
+  });
   const hooks = new Map<AnyResource, ResourceHooks<object>>([
     [
       rawDataSourceResource,
       {
-        ...sourceHooks({ counts: new SourceCounts(knex, logger) }),
-        ...sourceLifecycle({ events, schedules, queues, logger }),
+        ...sourceRules,
+        ...sourceLifecycle({ events, schedules, queues, logger, redisReady: () => redis.status === 'ready' }),
       } as ResourceHooks<object>,
     ],
   ]);
@@ -120,21 +146,36 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     events,
     logger,
     testWaitMs: config.testWaitMs,
+    drafts,
   });
   const servesSources = served.includes(rawDataSourceResource);
   if (servesSources) {
-    routers.push(syncRoutes({ sync, runs, sourceExists: async (id) => Boolean(await sources.get(id)) }));
+    const validateCreate = bodyValidator<Row>(
+      rawDataSourceResource.schemas.create,
+      rawDataSourceResource.readOnly,
+    );
+    const validateDraft = async (body: unknown): Promise<DraftInput> => {
+      const input = validateCreate(body);
+      const errors = (await sourceRules.validate?.(input, 'create')) ?? [];
+      if (errors.length) throw new ValidationError(errors);
+      return input as unknown as DraftInput;
+    };
+    routers.push(
+      syncRoutes({ sync, runs, validateDraft, sourceExists: async (id) => Boolean(await sources.get(id)) }),
+    );
+    routers.push(webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit }));
     routers.push(eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }));
   }
   const openapi = buildOpenApi({
     resources: served,
-    paths: { ...healthPaths, ...(servesSources ? syncPaths : {}) },
-    schemas: servesSources ? syncSchemas : {},
+    paths: { ...healthPaths, ...(servesSources ? { ...syncPaths, ...webhookPaths } : {}) },
+    schemas: servesSources ? { ...syncSchemas, ...webhookSchemas } : {},
     version: VERSION,
   });
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];
 
+  const reach = { outbound: new Outbound(), timeoutMs: config.connectTimeoutMs };
   const createWorker = () => {
     const reader = new SourceReader(sources);
     const landing = new Landing(knex);
@@ -147,8 +188,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         runs,
         schedules,
         reconciler: new RunReconciler({ runs, queues, events, logger, graceMs: config.lockDurationMs }),
-        sync: new SyncProcessor({ runs, landing, sources: reader, connectors, events, logger }),
-        test: new TestProcessor({ sources: reader, connectors, events, logger }),
+        counts,
+        sync: new SyncProcessor({ runs, landing, sources: reader, connectors, events, logger, ...reach }),
+        test: new TestProcessor({ sources: reader, drafts, connectors, events, logger, ...reach }),
         syncAll: new SyncAllProcessor({ knex, queues, events, redis }),
       },
       {

@@ -18,4 +18,14 @@ export class ConnectorRegistry {
   has(type: string): boolean {
     return this.byType.has(type);
   }
+
+  all(): Connector[] {
+    return [...this.byType.values()];
+  }
+
+  /** Fails at start when a source type the spec allows has no connector. */
+  assertComplete(types: readonly string[]): void {
+    const missing = types.filter((t) => !this.byType.has(t));
+    if (missing.length) throw new Error(`no connector for source type(s): ${missing.join(', ')}`);
+  }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger';
+import type { Outbound } from './outbound';
 
 /** What a connector sees of a source: its settings, with the secret decrypted for this call only. */
 export interface ConnectorSource {
@@ -28,12 +29,24 @@ export interface SyncBatch {
 }
 
 export interface ConnectorContext {
+  /** Aborted when the job is cancelled or the worker shuts down: stop reading promptly. */
   signal: AbortSignal;
   logger: Logger;
+  /** Resolve-once-then-check for every outbound connection (see outbound.ts). */
+  outbound: Outbound;
+  /** Bound for each connect and each read (CONNECT_TIMEOUT_MS, 10 s by default). */
+  timeoutMs: number;
 }
 
 export interface Connector {
   readonly type: string;
+  /**
+   * JSON Schema of the metadata keys this connector reads (other keys are the user's own and are
+   * kept): checked at create and update, so a bad setting is a 400, not a failed sync later.
+   */
+  readonly metadataSchema?: Readonly<Record<string, unknown>>;
+  /** Checks the connection string's form (scheme, parameters); returns a problem or undefined. */
+  checkConnectionString?(value: string): string | undefined;
   test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;
   /** Streams batches from `state` on; memory stays bounded by the batch size. */
   sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch>;

@@ -13,6 +13,7 @@ export interface QueueFactoryOptions {
 /** Finished jobs stay long enough for GET /jobs/{id} to answer after completion, but bounded. */
 export const KEEP_COMPLETED = { age: 24 * 3600, count: 1000 };
 export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 };
+export const RETRY_BACKOFF = { type: 'exponential', delay: 2000 };
 
 /** The one place queues are made: shared defaults, an error listener, and prefix isolation. */
 export function createQueue<T>(
@@ -25,13 +26,7 @@ export function createQueue<T>(
     prefix: options.prefix,
     // Producers answer HTTP requests: do not wait for a Redis that is down.
     skipWaitingForReady: true,
-    defaultJobOptions: {
-      attempts: options.attempts,
-      backoff: { type: 'exponential', delay: 2000 },
-      removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: KEEP_FAILED,
-      ...overrides,
-    },
+    defaultJobOptions: { attempts: options.attempts, backoff: RETRY_BACKOFF, ...overrides },
   });
   queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'queue error'));
   return queue;
@@ -46,13 +41,22 @@ export interface Queues {
 }
 
 export function createQueues(options: QueueFactoryOptions): Queues {
+  // No retention in sync jobs' own options: the sync worker applies KEEP_COMPLETED / KEEP_FAILED
+  // (BullMQ's worker-level removeOnComplete/removeOnFail, used when a job sets none). A scheduler
+  // stores its template, queue defaults merged in, in a Redis hash; retention there would push the
+  // hash past Redis's 64-byte listpack value limit and double its size (see ScheduleService).
   const sync = createQueue(QUEUES.sync, options);
   // A test is answered now or never: retrying it later helps nobody.
   const test = createQueue(QUEUES.test, options, {
     attempts: 1,
     removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: KEEP_FAILED,
   });
-  const syncAll = createQueue(QUEUES.syncAll, options, { attempts: 3 });
+  const syncAll = createQueue(QUEUES.syncAll, options, {
+    attempts: 3,
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  });
   let closing: Promise<void> | undefined;
   return {
     sync,

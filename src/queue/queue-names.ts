@@ -8,12 +8,16 @@ export interface SyncJobData {
   sourceId: string;
   /** Absent on jobs a scheduler made: the worker opens the run when the tick fires. */
   runId?: string;
-  trigger: SyncTrigger;
+  /**
+   * Absent on jobs a scheduler made too (a tick is a job without runId): `{"sourceId":"<uuid>"}`
+   * alone keeps the scheduler's stored template within Redis's compact-hash limit (ScheduleService).
+   */
+  trigger?: SyncTrigger;
 }
 
-export interface TestJobData {
-  sourceId: string;
-}
+/** A saved source by id, or an unsaved configuration sealed in source_drafts by draft id. */
+export type TestJobData =
+  { sourceId: string; draftId?: undefined } | { draftId: string; sourceId?: undefined };
 
 export interface SyncAllJobData {
   batchId: string;

@@ -1,27 +1,76 @@
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { FieldError } from '../http/errors';
 import type { ResourceHooks, Row } from '../http/crud/resource';
 import type { RawDataSource } from '../generated';
 import { schemaDefinitionProblem } from './schema-definition';
 import type { SourceCounts } from './source-counts';
 
+/** What a source type's connector says about valid settings (from the connector registry). */
+export interface TypeRules {
+  metadataSchema?: Readonly<Record<string, unknown>>;
+  checkConnectionString?(value: string): string | undefined;
+}
+
 export interface SourceHooksDeps {
   counts: SourceCounts;
+  /** Rules per source_type; a type without rules accepts any metadata. */
+  rules?: ReadonlyMap<string, TypeRules>;
+  /** The stored source_type of a source, for updates that do not send it. */
+  storedType?(id: string): Promise<string | null | undefined>;
 }
+
+const ajv = new Ajv({ strict: false, allErrors: true });
 
 /**
  * RawDataSource behaviour the spec cannot say: schema_definition must be a JSON Schema that
- * compiles, and list totals come from the counts ledger instead of count(*).
+ * compiles; the metadata keys and connection string a type's connector reads are checked at
+ * create and update (so a bad setting is a 400, not a failed sync later); list totals come from
+ * the counts ledger instead of count(*).
  */
-export function sourceHooks({ counts }: SourceHooksDeps): ResourceHooks<RawDataSource> {
+export function sourceHooks({
+  counts,
+  rules = new Map(),
+  storedType,
+}: SourceHooksDeps): ResourceHooks<RawDataSource> {
+  const metadataValidators = new Map<string, ValidateFunction>();
+  for (const [type, rule] of rules)
+    if (rule.metadataSchema) metadataValidators.set(type, ajv.compile(rule.metadataSchema));
+
   return {
     count: (filters) => counts.count(filters),
-    validate(input: Row): FieldError[] {
+    async validate(input: Row, _mode, id?: string): Promise<FieldError[]> {
       const errors: FieldError[] = [];
       const schema = input.schema_definition;
       if (schema && typeof schema === 'object') {
         const problem = schemaDefinitionProblem(schema as Record<string, unknown>);
         if (problem) errors.push({ pointer: '/schema_definition', in: 'body', message: problem });
       }
+      const touchesTypeRules = 'metadata' in input || 'connection_string' in input || 'source_type' in input;
+      if (!touchesTypeRules) return errors;
+      const type =
+        'source_type' in input ? (input.source_type as string | null) : id ? await storedType?.(id) : null;
+      if (!type) return errors;
+      const metadata = input.metadata as Record<string, unknown> | null | undefined;
+      const rule = rules.get(type);
+      const validateMetadata = metadataValidators.get(type);
+      // Metadata that configures the connector (has a key it reads) must be complete and valid;
+      // metadata holding only the user's own keys is theirs, and the test step reports what is missing.
+      const known = Object.keys((rule?.metadataSchema?.properties as object | undefined) ?? {});
+      const configures = metadata && Object.keys(metadata).some((k) => known.includes(k));
+      if (validateMetadata && 'metadata' in input && configures && !validateMetadata(metadata)) {
+        for (const e of validateMetadata.errors ?? []) {
+          const missing = e.keyword === 'required' ? `/${String(e.params.missingProperty)}` : '';
+          errors.push({
+            pointer: `/metadata${e.instancePath}${missing}`,
+            in: 'body',
+            message: e.message ?? 'is invalid',
+          });
+        }
+      }
+      const secret = input.connection_string;
+      const problem =
+        typeof secret === 'string' ? rules.get(type)?.checkConnectionString?.(secret) : undefined;
+      if (problem) errors.push({ pointer: '/connection_string', in: 'body', message: problem });
       return errors;
     },
   };

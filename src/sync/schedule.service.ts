@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger';
+import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
 
 export interface SchedulableSource {
@@ -17,10 +19,73 @@ export interface ReconcileReport {
   ms: number;
 }
 
-const PAGE = 1000;
-const CONCURRENCY = 200;
+/** What reconcile reads back of a scheduler: its interval and the template it would fire with. */
+interface StoredScheduler {
+  every?: number;
+  opts?: string;
+  data?: string;
+}
+
+/** Sources read from Postgres per page (keyset by id). */
+const PAGE = 5000;
+/** Scheduler ids read from Redis per ZSCAN step (and per pipelined HMGET batch). */
+const SCAN_COUNT = 1000;
+/**
+ * Redis calls in flight at once during a reconcile. A sliding window, not batches: Redis never
+ * idles while Node builds the next calls, and one slow call does not hold up the rest.
+ */
+const IN_FLIGHT = 256;
 /** A scheduler (re)created or re-timed never fires sooner than this (or one interval, if shorter). */
 export const FIRST_RUN_MIN_DELAY_MS = 10_000;
+
+/** JSON with sorted keys: the stored template is written by Lua's cjson, whose key order is not ours. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value) ?? 'null';
+}
+
+function canonicalJson(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return canonical(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs at most `limit` tasks at once; the first failure stops new tasks and is rethrown by drain(). */
+class Window {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private failure: unknown;
+  private failed = false;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<unknown>): Promise<void> {
+    while (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.failed) throw this.failure;
+    this.active += 1;
+    task()
+      .catch((err: unknown) => {
+        if (!this.failed) [this.failed, this.failure] = [true, err];
+      })
+      .finally(() => {
+        this.active -= 1;
+        this.waiting.shift()?.();
+      });
+  }
+
+  async drain(): Promise<void> {
+    while (this.active > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.failed) throw this.failure;
+  }
+}
 
 /**
  * One BullMQ Job Scheduler per active source, `every` = refresh_interval. Designed around the
@@ -29,10 +94,20 @@ export const FIRST_RUN_MIN_DELAY_MS = 10_000;
  * is created or re-timed gets a `startDate` at the first slot of that phase at least
  * FIRST_RUN_MIN_DELAY_MS away, so it never fires at once; the template is passed whole on every
  * upsert; overlapping ticks are absorbed by the run guard in Postgres.
+ *
+ * Redis cost: a scheduler is a hash (its template) plus its pending job (another hash) plus an
+ * entry in two sorted sets. Redis keeps a hash compact (listpack) only while every value is at
+ * most 64 bytes (hash-max-listpack-value); one longer value makes it a hash table about twice the
+ * size. So the template is kept small on purpose: data `{"sourceId":"<uuid>"}` (51 bytes; a job
+ * without runId is a tick, no `trigger` needed) and opts `attempts` + `backoff` (≈ 60 bytes), with
+ * the retention of finished jobs set on the sync worker instead (createQueues). That is ≈ 1.8 KB
+ * per schedule instead of ≈ 2.4 KB (bench/reconcile.bench.ts measures it).
  */
 export class ScheduleService {
   constructor(
     private readonly queue: Queue,
+    /** The queue's own connection (reads of BullMQ's keys during reconcile). */
+    private readonly redis: Redis,
     private readonly template: { attempts: number },
     private readonly logger: Logger,
   ) {}
@@ -49,34 +124,31 @@ export class ScheduleService {
    * enough: the next slot at a phase can be 1 ms away, i.e. an immediate run.
    */
   static firstRunAt(sourceId: string, everyMs: number, now = Date.now()): number {
+    return ScheduleService.firstSlot(everyMs, ScheduleService.offsetFor(sourceId, everyMs), now);
+  }
+
+  private static firstSlot(everyMs: number, offset: number, now: number): number {
     const earliest = now + Math.min(FIRST_RUN_MIN_DELAY_MS, everyMs);
-    const slot = Math.floor(earliest / everyMs) * everyMs + ScheduleService.offsetFor(sourceId, everyMs);
+    const slot = Math.floor(earliest / everyMs) * everyMs + offset;
     return slot >= earliest ? slot : slot + everyMs;
   }
 
-  async apply(source: SchedulableSource): Promise<void> {
+  /** The whole template, every time: BullMQ replaces the stored one on each upsert. */
+  private jobTemplate(sourceId: string) {
+    const data: SyncJobData = { sourceId };
+    return { name: 'sync', data, opts: { attempts: this.template.attempts, backoff: RETRY_BACKOFF } };
+  }
+
+  async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
     if (!source.is_active) return this.remove(source.id);
     const every = source.refresh_interval * 1000;
-    const data: SyncJobData = { sourceId: source.id, trigger: 'schedule' };
+    const offset = ScheduleService.offsetFor(source.id, every);
     // BullMQ reads startDate only when the scheduler is new or its `every` changed; an upsert
     // that keeps `every` keeps the pending tick where it was.
-    await this.queue.upsertJobScheduler(
+    await queue.upsertJobScheduler(
       schedulerId(source.id),
-      {
-        every,
-        offset: ScheduleService.offsetFor(source.id, every),
-        startDate: ScheduleService.firstRunAt(source.id, every),
-      },
-      {
-        name: 'sync',
-        data,
-        opts: {
-          attempts: this.template.attempts,
-          backoff: { type: 'exponential', delay: 2000 },
-          removeOnComplete: { age: 24 * 3600, count: 1000 },
-          removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
-        },
-      },
+      { every, offset, startDate: ScheduleService.firstSlot(every, offset, Date.now()) },
+      this.jobTemplate(source.id),
     );
   }
 
@@ -84,48 +156,135 @@ export class ScheduleService {
     await this.queue.removeJobScheduler(schedulerId(sourceId));
   }
 
-  /** Existing schedulers → their `every`, read in pages. */
-  private async existing(): Promise<Map<string, number | undefined>> {
-    const out = new Map<string, number | undefined>();
-    for (let start = 0; ; start += PAGE) {
-      const page = await this.queue.getJobSchedulers(start, start + PAGE - 1, true);
-      for (const s of page) out.set(s.key ?? s.id ?? '', s.every ? Number(s.every) : undefined);
-      if (page.length < PAGE) break;
-    }
+  /**
+   * Existing schedulers, read straight from BullMQ's keys: ZSCAN over the `repeat` sorted set
+   * (every scheduler id; a scan returns each member present throughout at least once, even while
+   * ticks move their scores) and, per step, one pipelined HMGET of the fields reconcile compares,
+   * sent without waiting so Redis answers one batch while Node reads the previous one.
+   * getJobSchedulers would fetch and parse every field of every scheduler, most of a no-drift
+   * reconcile's time. A member whose hash is gone reads as missing and is simply upserted.
+   */
+  private async existing(redis: Redis): Promise<Map<string, StoredScheduler>> {
+    const repeatKey = this.queue.toKey('repeat');
+    const out = new Map<string, StoredScheduler>();
+    const batches: Promise<void>[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.zscan(repeatKey, cursor, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      const ids: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) if (!out.has(flat[i]!)) ids.push(flat[i]!);
+      for (const id of ids) out.set(id, {});
+      if (!ids.length) continue;
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'opts', 'data');
+      batches.push(
+        pipeline.exec().then((replies) =>
+          ids.forEach((id, i) => {
+            const [err, fields] = replies?.[i] ?? [];
+            if (err || !Array.isArray(fields)) return;
+            const [every, opts, data] = fields as (string | null)[];
+            out.set(id, {
+              every: every ? Number(every) : undefined,
+              opts: opts ?? undefined,
+              data: data ?? undefined,
+            });
+          }),
+        ),
+      );
+    } while (cursor !== '0');
+    await Promise.all(batches);
     return out;
   }
 
-  /** Makes the schedulers match the table: missing or re-timed ones upserted, orphans removed. */
+  /**
+   * Makes the schedulers match the table: missing, re-timed and out-of-date ones (a template other
+   * than today's, e.g. SYNC_ATTEMPTS changed) upserted, orphans removed. Postgres pages are read
+   * one ahead while Redis works through the previous one. Its writes go through a queue of its own
+   * on an auto-pipelining connection: the many calls in flight leave in a few writes, not one
+   * system call each, which saves CPU on both ends.
+   */
   async reconcile(knex: Knex): Promise<ReconcileReport> {
     const started = performance.now();
-    const existing = await this.existing();
-    let upserted = 0;
-    let sources = 0;
-    let lastId = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const page: SchedulableSource[] = await knex('raw_data_sources')
+    const connection = this.redis.duplicate({ enableAutoPipelining: true });
+    const queue = new Queue(this.queue.name, {
+      connection,
+      prefix: this.queue.opts.prefix,
+      defaultJobOptions: this.queue.defaultJobOptions,
+    });
+    // Failures reach reconcile through its calls; these only keep the emitters from throwing.
+    const warn = (err: Error) => this.logger.warn({ err: err.message }, 'reconcile connection error');
+    connection.on('error', warn);
+    queue.on('error', warn);
+    try {
+      return await this.reconcileWith(knex, queue, connection, started);
+    } finally {
+      await queue.close().catch(() => undefined);
+      connection.disconnect();
+    }
+  }
+
+  private async reconcileWith(
+    knex: Knex,
+    queue: Queue,
+    redis: Redis,
+    started: number,
+  ): Promise<ReconcileReport> {
+    const readPage = (after: string): Promise<SchedulableSource[]> =>
+      knex('raw_data_sources')
         .select('id', 'refresh_interval', 'is_active')
         .where('is_active', true)
-        .where('id', '>', lastId)
+        .where('id', '>', after)
         .orderBy('id')
         .limit(PAGE);
+    let nextPage = readPage('00000000-0000-0000-0000-000000000000');
+    // Read ahead: if Redis fails meanwhile, this page's own failure must not go unhandled.
+    nextPage.catch(() => undefined);
+    const existing = await this.existing(redis);
+
+    // What BullMQ stores as the template: queue defaults with ours on top, as upsertJobScheduler
+    // merges them. Stored opts are the same string for every scheduler (one parse, then memoized);
+    // stored data is the JSON we sent, compared as is before falling back to a parse.
+    const expectedOpts = canonical({ ...queue.defaultJobOptions, ...this.jobTemplate('').opts });
+    const optsSeen = new Map<string, boolean>();
+    const optsMatch = (stored: string | undefined) => {
+      if (stored === undefined) return false;
+      let same = optsSeen.get(stored);
+      if (same === undefined) optsSeen.set(stored, (same = canonicalJson(stored) === expectedOpts));
+      return same;
+    };
+    const dataMatch = (stored: string | undefined, sourceId: string) => {
+      const data = this.jobTemplate(sourceId).data;
+      return stored === JSON.stringify(data) || canonicalJson(stored) === canonical(data);
+    };
+    const upToDate = (source: SchedulableSource, stored: StoredScheduler | undefined) =>
+      stored !== undefined &&
+      stored.every === source.refresh_interval * 1000 &&
+      optsMatch(stored.opts) &&
+      dataMatch(stored.data, source.id);
+
+    const window = new Window(IN_FLIGHT);
+    let upserted = 0;
+    let sources = 0;
+    for (;;) {
+      const page = await nextPage;
       if (!page.length) break;
-      lastId = page[page.length - 1]!.id;
+      nextPage = page.length < PAGE ? Promise.resolve([]) : readPage(page[page.length - 1]!.id);
+      nextPage.catch(() => undefined);
       sources += page.length;
-      const todo = page.filter((s) => {
-        const id = schedulerId(s.id);
-        const every = existing.get(id);
+      for (const source of page) {
+        const id = schedulerId(source.id);
+        const stored = existing.get(id);
         existing.delete(id);
-        return every !== s.refresh_interval * 1000;
-      });
-      for (let i = 0; i < todo.length; i += CONCURRENCY)
-        await Promise.all(todo.slice(i, i + CONCURRENCY).map((s) => this.apply(s)));
-      upserted += todo.length;
+        if (upToDate(source, stored)) continue;
+        upserted += 1;
+        await window.run(() => this.apply(source, queue));
+      }
     }
     // Whatever is left has no active source behind it.
     const orphans = [...existing.keys()];
-    for (let i = 0; i < orphans.length; i += CONCURRENCY)
-      await Promise.all(orphans.slice(i, i + CONCURRENCY).map((id) => this.queue.removeJobScheduler(id)));
+    for (const id of orphans) await window.run(() => queue.removeJobScheduler(id));
+    await window.drain();
     const report = {
       sources,
       upserted,

@@ -1,7 +1,9 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger';
+import { KEEP_COMPLETED, KEEP_FAILED } from '../queue/queue-factory';
 import { QUEUES, type SyncJobData } from '../queue/queue-names';
+import type { SourceCounts } from '../sources/source-counts';
 import type { RunReconciler } from './run-reconciler';
 import type { ScheduleService } from './schedule.service';
 import type { SyncAllProcessor } from './sync-all.processor';
@@ -29,6 +31,8 @@ export interface SyncWorkerDeps {
   runs: SyncRunRepository;
   schedules: ScheduleService;
   reconciler: RunReconciler;
+  /** Folded on the repair timer, so the counts ledger stays small between list reads. */
+  counts?: SourceCounts;
   sync: SyncProcessor;
   test: TestProcessor;
   syncAll: SyncAllProcessor;
@@ -70,7 +74,13 @@ export class SyncWorker {
           throw err;
         }
       },
-      { ...common, concurrency: options.concurrency },
+      // Retention of sync jobs lives here, not in each job (see createQueues).
+      {
+        ...common,
+        concurrency: options.concurrency,
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
+      },
     );
     sync.on('failed', (job, err) => void this.onSyncFailed(job, err));
     this.workers.push(
@@ -113,6 +123,9 @@ export class SyncWorker {
       .catch(() => null);
     if (!got) return;
     await this.deps.reconciler.repair().catch((err) => this.deps.logger.error({ err }, 'run repair failed'));
+    await this.deps.counts
+      ?.fold()
+      .catch((err) => this.deps.logger.warn({ err }, 'folding raw_data_source_counts failed'));
     // Redis lost its data (flushed, or restarted without persistence): the schedulers went too, and
     // nothing would sync on schedule again until a worker restarted. Put them back now.
     const marked = await this.deps.redis.exists(this.reconciledKey()).catch(() => 1);

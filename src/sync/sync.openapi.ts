@@ -134,6 +134,20 @@ export const syncPaths: Record<string, PathItem> = {
       },
     },
   },
+  '/raw-data-sources/test': {
+    post: {
+      tags,
+      operationId: 'testUnsavedRawDataSource',
+      summary:
+        'Test a configuration before saving it (same body as create; nothing is stored but a short-lived sealed draft)',
+      requestBody: { required: true, content: json(ref('RawDataSourceCreate')) },
+      responses: {
+        '200': { description: 'Test finished', content: json(ref('TestResult')) },
+        '202': { description: 'Still running: poll GET /jobs/{job_id}', content: json(ref('JobAccepted')) },
+        ...problems(400, 413, 415, 503),
+      },
+    },
+  },
   '/raw-data-sources/sync-all': {
     post: {
       tags,

@@ -4,8 +4,11 @@ import type { ConnectorRegistry } from '../connectors/connector-registry';
 import { PermanentSyncError } from '../connectors/connector';
 import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
+import type { Outbound } from '../connectors/outbound';
 import type { SyncJobData } from '../queue/queue-names';
 import { RunTakenOverError, type Landing } from './landing';
+import { recordCheck } from './record-check';
+import { diffSchema, ShapeSampler } from './schema-drift';
 import { scrubSecret } from './scrub-secret';
 import type { SourceReader } from './source-reader';
 import type { SyncRunRepository } from './sync-run.repository';
@@ -25,6 +28,8 @@ export interface SyncProcessorDeps {
   connectors: ConnectorRegistry;
   events: EventBus;
   logger: Logger;
+  outbound: Outbound;
+  timeoutMs: number;
 }
 
 /** The worker side of a sync: open or resume the run, stream batches into landing, record the outcome. */
@@ -40,7 +45,8 @@ export class SyncProcessor {
       const run = await runs.createForTick(randomUUID(), sourceId, job.id ?? '');
       if (!run) return { status: 'skipped', reason: 'source is inactive, deleted or already syncing' };
       runId = run.id;
-      await job.updateData({ ...job.data, runId });
+      // A tick's template carries the source id only; the job, once running, says what it is.
+      await job.updateData({ ...job.data, runId, trigger: 'schedule' });
       await events.publish('sync.queued', {
         source_id: sourceId,
         run_id: runId,
@@ -61,22 +67,42 @@ export class SyncProcessor {
 
     let secret: string | null = null;
     try {
-      const source = await this.deps.sources.load(sourceId);
+      // Independent reads, side by side: each is a round trip on every sync.
+      const [source, state] = await Promise.all([
+        this.deps.sources.load(sourceId),
+        this.deps.landing.getState(sourceId),
+      ]);
       if (!source) throw new PermanentSyncError('source was deleted');
       secret = source.connection_string;
       const connector = this.deps.connectors.get(source.source_type);
-      await this.deps.landing.prepareAttempt(sourceId, runId);
-      const state = await this.deps.landing.getState(sourceId);
-      const ctx = { signal: signal ?? new AbortController().signal, logger: this.deps.logger };
+      // Only a run that already landed something (an earlier attempt) has anything to clear; its
+      // counters, committed with every batch, say so. A first attempt skips the transaction.
+      if (run.records || run.invalid) await this.deps.landing.prepareAttempt(sourceId, runId);
+      const ctx = {
+        signal: signal ?? new AbortController().signal,
+        logger: this.deps.logger,
+        outbound: this.deps.outbound,
+        timeoutMs: this.deps.timeoutMs,
+      };
+      const check = recordCheck(source.schema_definition);
+      const shape = new ShapeSampler();
       for await (const batch of connector.sync(source, state, ctx)) {
-        await this.deps.landing.land(sourceId, runId, batch, attempt);
+        shape.add(batch.records);
+        await this.deps.landing.land(sourceId, runId, batch, attempt, check);
       }
       const done = await runs.succeed(runId, undefined, attempt);
       if (!done) return this.takenOver(job, runId, attempt);
+      const drift = diffSchema(source.schema_definition, shape);
+      if (drift)
+        await events.publish('schema.drift_detected', {
+          source_id: sourceId,
+          run_id: runId,
+          data: { ...drift },
+        });
       await events.publish('sync.succeeded', {
         source_id: sourceId,
         run_id: runId,
-        data: { records: done?.records ?? 0, bytes: done?.bytes ?? 0, attempt },
+        data: { records: done.records, bytes: done.bytes, invalid: done.invalid, attempt },
       });
       return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };
     } catch (err) {

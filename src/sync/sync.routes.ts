@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import { NotFoundError, ValidationError } from '../http/errors';
-import { uuidParam } from '../http/request';
+import type { Context } from 'koa';
+import { jsonBody, uuidParam } from '../http/request';
+import type { DraftInput } from './source-drafts';
 import { queryValidator } from '../http/validation';
 import type { SyncRunRepository } from './sync-run.repository';
-import type { SyncService } from './sync.service';
+import type { SyncService, TestOutcome } from './sync.service';
 
 export const runsQuerySchema = {
   $id: 'SyncRunListQuery',
@@ -19,6 +21,8 @@ const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;
 
 /** Custom actions on sources (sync, test, sync-all, run history) and job polling. */
 export function syncRoutes(deps: {
+  /** Validates a create body (schema and the source rules) for testing an unsaved configuration. */
+  validateDraft(body: unknown): Promise<DraftInput>;
   sync: SyncService;
   runs: SyncRunRepository;
   sourceExists(id: string): Promise<boolean>;
@@ -36,14 +40,21 @@ export function syncRoutes(deps: {
     ctx.body = await deps.sync.requestSync(uuidParam(ctx));
   });
 
-  router.post('/raw-data-sources/:id/test', async (ctx) => {
-    const outcome = await deps.sync.test(uuidParam(ctx));
+  const answerTest = (ctx: Context, outcome: TestOutcome) => {
     if (outcome.done) ctx.body = outcome.result;
     else {
       ctx.status = 202;
       ctx.set('Location', `/jobs/${outcome.job_id}`);
       ctx.body = { job_id: outcome.job_id, status: 'queued' };
     }
+  };
+
+  router.post('/raw-data-sources/test', async (ctx) => {
+    answerTest(ctx, await deps.sync.testDraft(await deps.validateDraft(jsonBody(ctx))));
+  });
+
+  router.post('/raw-data-sources/:id/test', async (ctx) => {
+    answerTest(ctx, await deps.sync.test(uuidParam(ctx)));
   });
 
   router.get('/raw-data-sources/:id/runs', async (ctx) => {

@@ -9,6 +9,7 @@ import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
+import type { DraftInput, SourceDrafts } from './source-drafts';
 import type { SyncRunRepository } from './sync-run.repository';
 import type { TestResult } from './test.processor';
 
@@ -16,7 +17,7 @@ import type { TestResult } from './test.processor';
  * How long a producer may wait on Redis before the API gives up with a 503. The whole answer must
  * come within 2 s, Postgres work before and after the wait included, so the wait itself is shorter.
  */
-export const ENQUEUE_TIMEOUT_MS = 1500;
+export const ENQUEUE_TIMEOUT_MS = 1200;
 const TEST_POLL_MS = 50;
 
 export interface SyncServiceDeps {
@@ -28,7 +29,10 @@ export interface SyncServiceDeps {
   events: EventBus;
   logger: Logger;
   testWaitMs: number;
+  drafts: SourceDrafts;
 }
+
+export type TestOutcome = { done: true; result: TestResult } | { done: false; job_id: string };
 
 export interface JobView {
   id: string;
@@ -128,12 +132,20 @@ export class SyncService {
    * Runs a test job and waits up to testWaitMs for it; otherwise the caller polls GET /jobs/{id}.
    * Polling the job (not QueueEvents) cannot miss a finish that happens before a subscription starts.
    */
-  async test(
-    sourceId: string,
-  ): Promise<{ done: true; result: TestResult } | { done: false; job_id: string }> {
+  async test(sourceId: string): Promise<TestOutcome> {
     await this.source(sourceId);
+    return this.runTest({ sourceId });
+  }
+
+  /** Tests a configuration before it is saved: sealed as a short-lived draft, the job carries its id. */
+  async testDraft(input: DraftInput): Promise<TestOutcome> {
     this.ensureRedis();
-    const data: TestJobData = { sourceId };
+    const draftId = await this.deps.drafts.save(input);
+    return this.runTest({ draftId });
+  }
+
+  private async runTest(data: TestJobData): Promise<TestOutcome> {
+    this.ensureRedis();
     const queue = this.deps.queues.test;
     const job = await this.enqueue(queue.add('test', data, { jobId: randomUUID() }), 'enqueue test');
     const jobId = job.id ?? '';

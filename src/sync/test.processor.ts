@@ -1,10 +1,14 @@
 import type { Job } from 'bullmq';
+import type { Connector, ConnectorContext, ConnectorSource, TestStep } from '../connectors/connector';
 import type { ConnectorRegistry } from '../connectors/connector-registry';
-import { PermanentSyncError, type TestStep } from '../connectors/connector';
+import { PermanentSyncError } from '../connectors/connector';
+import type { Outbound } from '../connectors/outbound';
 import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { TestJobData } from '../queue/queue-names';
+import { recordCheck } from './record-check';
 import { scrubSecret } from './scrub-secret';
+import type { SourceDrafts } from './source-drafts';
 import type { SourceReader } from './source-reader';
 
 export interface TestResult {
@@ -13,52 +17,144 @@ export interface TestResult {
   duration_ms: number;
 }
 
-/** Runs a connector's test steps; a type without a connector answers with one failed step saying so. */
+export interface TestProcessorDeps {
+  sources: SourceReader;
+  drafts: SourceDrafts;
+  connectors: ConnectorRegistry;
+  events: EventBus;
+  logger: Logger;
+  outbound: Outbound;
+  timeoutMs: number;
+}
+
+const SAMPLE_SIZE = 20;
+
+/**
+ * Runs a connector's test steps for a saved source or an unsaved draft. When every step passed
+ * and the source has a schema_definition, a final step reads a small sample and validates it. A
+ * type without a connector answers with one failed step saying so; nothing here throws for a
+ * source that cannot be reached.
+ */
 export class TestProcessor {
-  constructor(
-    private readonly deps: {
-      sources: SourceReader;
-      connectors: ConnectorRegistry;
-      events: EventBus;
-      logger: Logger;
-    },
-  ) {}
+  constructor(private readonly deps: TestProcessorDeps) {}
 
   async process(job: Job<TestJobData>, signal?: AbortSignal): Promise<TestResult> {
     const started = performance.now();
+    const ms = () => Math.round(performance.now() - started);
+    let source: ConnectorSource | undefined;
     let steps: TestStep[];
-    const source = await this.deps.sources.load(job.data.sourceId).catch((err: unknown) => {
-      if (!(err instanceof PermanentSyncError)) throw err;
-      steps = [failed('load source', err.message, err.code, started)];
-      return null;
-    });
-    if (source === undefined) steps = [failed('load source', 'source was deleted', 'not_found', started)];
-    else if (source) {
-      try {
-        const connector = this.deps.connectors.get(source.source_type);
-        const ctx = { signal: signal ?? new AbortController().signal, logger: this.deps.logger };
-        steps = await connector.test(source, ctx);
-        steps = steps.map((s) => ({ ...s, message: scrubSecret(s.message, source.connection_string) }));
-      } catch (err) {
-        const code = err instanceof PermanentSyncError ? err.code : 'internal';
-        const message = scrubSecret((err as Error).message ?? String(err), source.connection_string);
-        steps = [failed('connector', message, code, started)];
-      }
+    try {
+      const { draftId, sourceId } = job.data;
+      source = draftId ? await this.deps.drafts.take(draftId) : await this.deps.sources.load(sourceId ?? '');
+      if (!source)
+        steps = [failed('load source', 'the source (or unsaved draft) no longer exists', 'not_found', ms())];
+      else steps = await this.run(source, signal);
+    } catch (err) {
+      const code = err instanceof PermanentSyncError ? err.code : 'internal';
+      steps = [failed('load source', (err as Error).message ?? String(err), code, ms())];
     }
-    steps ??= [];
-    const result = {
-      ok: steps.every((s) => s.status !== 'failed'),
-      steps,
-      duration_ms: Math.round(performance.now() - started),
-    };
-    await this.deps.events.publish('connection.tested', {
-      source_id: job.data.sourceId,
-      data: { ok: result.ok, steps: steps.map(({ name, status, code }) => ({ name, status, code })) },
-    });
+    const secret = source?.connection_string ?? null;
+    steps = steps.map((s) => ({ ...s, message: scrubSecret(s.message, secret) }));
+    const result = { ok: steps.every((s) => s.status !== 'failed'), steps, duration_ms: ms() };
+    if (job.data.sourceId)
+      await this.deps.events.publish('connection.tested', {
+        source_id: job.data.sourceId,
+        data: { ok: result.ok, steps: steps.map(({ name, status, code }) => ({ name, status, code })) },
+      });
     return result;
+  }
+
+  private async run(source: ConnectorSource, signal?: AbortSignal): Promise<TestStep[]> {
+    const started = performance.now();
+    let connector: Connector;
+    try {
+      connector = this.deps.connectors.get(source.source_type);
+    } catch (err) {
+      const code = err instanceof PermanentSyncError ? err.code : 'internal';
+      return [failed('connector', (err as Error).message, code, 0)];
+    }
+    const ctx: ConnectorContext = {
+      signal: signal ?? new AbortController().signal,
+      logger: this.deps.logger,
+      outbound: this.deps.outbound,
+      timeoutMs: this.deps.timeoutMs,
+    };
+    let steps: TestStep[];
+    try {
+      steps = await connector.test(source, ctx);
+    } catch (err) {
+      return [
+        failed(
+          'connector',
+          (err as Error).message ?? String(err),
+          'unknown',
+          Math.round(performance.now() - started),
+        ),
+      ];
+    }
+    if (source.schema_definition && steps.every((s) => s.status !== 'failed'))
+      steps.push(await this.validateSample(connector, source, ctx));
+    return steps;
+  }
+
+  /** Reads the first batch a sync would read (nothing is landed or committed) and validates it. */
+  private async validateSample(
+    connector: Connector,
+    source: ConnectorSource,
+    ctx: ConnectorContext,
+  ): Promise<TestStep> {
+    const started = performance.now();
+    const ms = () => Math.round(performance.now() - started);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ctx.timeoutMs);
+    try {
+      const check = recordCheck(source.schema_definition);
+      const signal = AbortSignal.any([ctx.signal, abort.signal]);
+      const batches = connector.sync(source, undefined, { ...ctx, signal });
+      const iterator = batches[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      await iterator.return?.();
+      const sample = first.done ? [] : first.value.records.slice(0, SAMPLE_SIZE);
+      if (!sample.length)
+        return {
+          name: 'validate sample',
+          status: 'skipped',
+          message: 'the source has no records to check yet',
+          duration_ms: ms(),
+        };
+      const invalid = sample.map((r) => check?.(r)).filter(Boolean) as {
+        pointer: string;
+        message: string;
+      }[][];
+      if (!invalid.length)
+        return {
+          name: 'validate sample',
+          status: 'passed',
+          message: `${sample.length} sample records match schema_definition`,
+          duration_ms: ms(),
+        };
+      const first_error = invalid[0]![0];
+      return {
+        name: 'validate sample',
+        status: 'warning',
+        code: 'schema_mismatch',
+        message: `${invalid.length} of ${sample.length} sample records do not match schema_definition (first: ${first_error?.pointer} ${first_error?.message}); they would be quarantined`,
+        duration_ms: ms(),
+      };
+    } catch (err) {
+      return {
+        name: 'validate sample',
+        status: 'failed',
+        code: 'unknown',
+        message: `could not read a sample: ${(err as Error).message}`,
+        duration_ms: ms(),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
-function failed(name: string, message: string, code: string, started: number): TestStep {
-  return { name, status: 'failed', message, code, duration_ms: Math.round(performance.now() - started) };
+function failed(name: string, message: string, code: string, duration_ms: number): TestStep {
+  return { name, status: 'failed', message, code, duration_ms };
 }

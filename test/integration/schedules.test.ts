@@ -14,12 +14,13 @@ const body = (extra: Record<string, unknown> = {}) => ({
 
 /** "Immediately" for a scheduler: a first run sooner than this after the write that made it. */
 const IMMEDIATE_MS = 1000;
-const TEMPLATE_OPTS = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 2000 },
-  removeOnComplete: { age: 24 * 3600, count: 1000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
-};
+/**
+ * The whole template. Retention of finished jobs is the sync worker's, not the template's, and a
+ * tick's data is the source id alone: every value of the scheduler's hash then fits Redis's
+ * 64-byte compact-hash limit (hash-max-listpack-value), which halves its memory.
+ */
+const TEMPLATE_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 2000 } };
+const COMPACT_HASH_VALUE_BYTES = 64;
 
 async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -63,9 +64,13 @@ describe('schedules follow the sources', () => {
       key: `source-${source.id}`,
       name: 'sync',
       every: 600_000,
-      template: { data: { sourceId: source.id, trigger: 'schedule' }, opts: TEMPLATE_OPTS },
+      template: { opts: TEMPLATE_OPTS },
     });
-    expect(scheduler!.template!.data).not.toHaveProperty('runId');
+    expect(scheduler!.template!.data).toEqual({ sourceId: source.id });
+    expect(scheduler!.template!.opts).not.toHaveProperty('removeOnComplete');
+    const stored = await api.container.redis.hgetall(queue.toKey(`repeat:source-${source.id}`));
+    for (const [field, value] of Object.entries(stored))
+      expect(Buffer.byteLength(value), field).toBeLessThanOrEqual(COMPACT_HASH_VALUE_BYTES);
     expect(scheduler!.next).toBeGreaterThan(before + IMMEDIATE_MS);
     expect(scheduler!.next).toBeLessThanOrEqual(Date.now() + 600_000 + 10_000);
 
@@ -74,7 +79,7 @@ describe('schedules follow the sources', () => {
     expect(await pending!.getState()).toBe('delayed');
     expect(pending!.id).toBe(`repeat:source-${source.id}:${scheduler!.next}`);
     expect(pending!.timestamp + pending!.delay).toBeGreaterThan(before + IMMEDIATE_MS);
-    expect(pending!.data).toEqual({ sourceId: source.id, trigger: 'schedule' });
+    expect(pending!.data).toEqual({ sourceId: source.id });
     expect(pending!.opts).toMatchObject(TEMPLATE_OPTS);
     expect(await queue.getWaitingCount()).toBe(0);
   });
@@ -128,7 +133,7 @@ describe('schedules follow the sources', () => {
     expect(after.next! - at).toBeLessThanOrEqual(120_000 + 10_000);
     // The template survives the re-time whole (BullMQ replaces it on every upsert).
     expect(after.template).toMatchObject({
-      data: { sourceId: source.id, trigger: 'schedule' },
+      data: { sourceId: source.id },
       opts: TEMPLATE_OPTS,
     });
 
@@ -164,7 +169,7 @@ describe('schedules follow the sources', () => {
     const restored = await schedulerOf(queue, source.id);
     expect(restored).toMatchObject({
       every: 300_000,
-      template: { data: { sourceId: source.id, trigger: 'schedule' } },
+      template: { data: { sourceId: source.id } },
     });
     expect(restored!.next! - at).toBeGreaterThan(IMMEDIATE_MS);
     expect((await pendingOf(queue, source.id)).length).toBe(1);
@@ -209,6 +214,8 @@ describe('schedules follow the sources', () => {
     const missing = rows.slice(0, 7);
     const retimed = rows.slice(7, 12);
     const deactivated = rows.slice(12, 16);
+    // Right interval, yesterday's template (SYNC_ATTEMPTS changed since, or an older template shape).
+    const stale = rows.slice(16, 19);
     const orphans = [randomUUID(), randomUUID(), randomUUID()];
     for (const r of missing) await queue.removeJobScheduler(`source-${r.id}`);
     for (const r of retimed)
@@ -217,6 +224,16 @@ describe('schedules follow the sources', () => {
         { every: 123_000 },
         { name: 'sync', data: { sourceId: r.id, trigger: 'schedule' } },
       );
+    const staleNext = new Map<string, number | undefined>();
+    for (const r of stale) {
+      const every = r.refresh_interval * 1000;
+      await queue.upsertJobScheduler(
+        `source-${r.id}`,
+        { every },
+        { name: 'sync', data: { sourceId: r.id, trigger: 'schedule' }, opts: { attempts: 7 } },
+      );
+      staleNext.set(r.id, (await schedulerOf(queue, r.id))!.next);
+    }
     for (const id of orphans)
       await queue.upsertJobScheduler(
         `source-${id}`,
@@ -233,7 +250,7 @@ describe('schedules follow the sources', () => {
     const second = await schedules.reconcile(knex);
     expect(second).toMatchObject({
       sources: await activeCount(),
-      upserted: missing.length + retimed.length,
+      upserted: missing.length + retimed.length + stale.length,
       removed: orphans.length + deactivated.length,
     });
 
@@ -246,14 +263,14 @@ describe('schedules follow the sources', () => {
     const inQueue = await queue.getJobSchedulers(0, -1, true);
     expect(inQueue.length).toBe(table.size);
     for (const s of inQueue) expect(s.every, s.key).toBe(table.get(s.key));
-    for (const r of [...missing, ...retimed]) {
+    for (const r of [...missing, ...retimed, ...stale]) {
       const s = (await schedulerOf(queue, r.id))!;
-      expect(s.template).toMatchObject({
-        data: { sourceId: r.id, trigger: 'schedule' },
-        opts: TEMPLATE_OPTS,
-      });
+      expect(s.template).toMatchObject({ data: { sourceId: r.id }, opts: TEMPLATE_OPTS });
+      expect(s.template!.data).toEqual({ sourceId: r.id });
       expect((await pendingOf(queue, r.id)).length).toBe(1);
     }
+    // A template refresh keeps the interval, so the pending tick stays where it was.
+    for (const r of stale) expect((await schedulerOf(queue, r.id))!.next).toBe(staleNext.get(r.id));
     expect(await queue.getWaitingCount()).toBe(0);
 
     const third = await schedules.reconcile(knex);
@@ -293,7 +310,7 @@ describe('scheduler ticks run syncs', () => {
       (s) => s === 'completed' || s === 'failed',
     ).then(async () => (await queue.getJob(job.id!))!);
   /** A job shaped as a scheduler tick: template data, no run id yet. */
-  const tick = (sourceId: string) => queue.add('sync', { sourceId, trigger: 'schedule' });
+  const tick = (sourceId: string) => queue.add('sync', { sourceId });
 
   it('a tick opens its run with trigger schedule and syncs', async () => {
     const source = await quietSource({ records: 2 });
@@ -330,7 +347,7 @@ describe('scheduler ticks run syncs', () => {
     expect(following.map((j) => j.id)).toEqual([`repeat:source-${source.id}:${next.next}`]);
     expect(await following[0]!.getState()).toBe('delayed');
     // The next tick comes from the template, not from the promoted job's data (which has a run id).
-    expect(following[0]!.data).toEqual({ sourceId: source.id, trigger: 'schedule' });
+    expect(following[0]!.data).toEqual({ sourceId: source.id });
   });
 
   it('a real short-interval scheduler ticks on its own, one run per tick', async () => {

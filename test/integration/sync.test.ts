@@ -120,12 +120,12 @@ describe('sync orchestration', () => {
     expect(run).toMatchObject({ status: 'success', attempt: 2, records: 3 });
   });
 
-  it('a type without a connector fails its job as not implemented', async () => {
-    const created = (await api.post('/raw-data-sources', body({}, { source_type: 'stream' }))).body;
+  it('a source without a source_type fails its job with a clear error, not a fake success', async () => {
+    const created = (await api.post('/raw-data-sources', body({}, { source_type: null }))).body;
     await api.post(`/raw-data-sources/${created.id}/sync`);
     const done = await finished(created.id);
     expect(done).toMatchObject({ sync_status: 'failed' });
-    expect(done.error_message).toContain('not implemented');
+    expect(done.error_message).toContain('no source_type');
   });
 
   it('test-connection runs as a job and answers with its steps', async () => {
@@ -134,7 +134,7 @@ describe('sync orchestration', () => {
     expect(res.status).toBe(200);
     expect(res.body.ok).toBe(true);
     expect(res.body.steps.map((s: { name: string }) => s.name)).toEqual(['configuration', 'connect']);
-    const bad = (await api.post('/raw-data-sources', body({}, { source_type: 'webhook' }))).body;
+    const bad = (await api.post('/raw-data-sources', body({}, { source_type: null }))).body;
     const failed = await api.post(`/raw-data-sources/${bad.id}/test`);
     expect(failed.body).toMatchObject({ ok: false, steps: [{ status: 'failed', code: 'not_implemented' }] });
   });

@@ -20,8 +20,8 @@ export function crudRoutes<T extends object>(
   const router = new Router({ prefix: resource.path });
   const notFound = () => new NotFoundError(`${resource.entity} not found.`);
 
-  const checkHooks = async (input: Row, mode: 'create' | 'update') => {
-    const errors = (await hooks.validate?.(input, mode)) ?? [];
+  const checkHooks = async (input: Row, mode: 'create' | 'update', id?: string) => {
+    const errors = (await hooks.validate?.(input, mode, id)) ?? [];
     if (errors.length) throw new ValidationError(errors);
   };
   const conflict = (err: unknown): unknown => {
@@ -60,7 +60,7 @@ export function crudRoutes<T extends object>(
   router.put('/:id', async (ctx) => {
     const id = uuidParam(ctx);
     const patch = validateUpdate(jsonBody(ctx));
-    await checkHooks(patch, 'update');
+    await checkHooks(patch, 'update', id);
     const result = await repository.update(id, patch).catch((err) => Promise.reject(conflict(err)));
     if (!result) throw notFound();
     await hooks.afterUpdate?.(result.after, result.before);

@@ -54,7 +54,7 @@ export type Row = Record<string, unknown>;
  */
 export interface ResourceHooks<T = Row> {
   /** Extra checks on a create or update body that passed the schema; return the invalid fields. */
-  validate?(input: Row, mode: 'create' | 'update'): FieldError[] | Promise<FieldError[]>;
+  validate?(input: Row, mode: 'create' | 'update', id?: string): FieldError[] | Promise<FieldError[]>;
   /** Counts the filtered set faster than count(*) where the entity keeps its own counters. */
   count?(filters: Row): Promise<number>;
   afterCreate?(item: T): void | Promise<void>;

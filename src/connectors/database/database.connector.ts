@@ -1,0 +1,335 @@
+import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
+import { PermanentSyncError } from '../connector';
+import { classifyError, toConnectorError } from '../connector-errors';
+import { columnsSchema, type ColumnInfo } from './column-types';
+import { ConnectWatch, SessionOpenError } from './connect-watch';
+import { CursorBatcher, type CursorBatch } from './cursor-batcher';
+import type { DatabaseSession } from './database-session';
+import { databaseMetadataSchema, readDatabaseSettings, type DatabaseSettings } from './database-settings';
+import {
+  databaseUrlProblem,
+  InvalidDatabaseUrlError,
+  parseDatabaseUrl,
+  type DatabaseUrl,
+} from './database-url';
+import { toRecord } from './json-row';
+import { openMysql } from './mysql-session';
+import { openPostgres } from './postgres-session';
+import { CURSOR_KEY, fullSql, incrementalSql, sampleSql } from './read-plan';
+import { dialectFor } from './sql-dialect';
+import { describeSource, dialectLabel, failure, hostPort, truncate, what } from './step-messages';
+import { TestSteps } from './test-steps';
+
+/**
+ * State of an incremental sync: every row whose `cursor_column` value is <= `cursor` has landed.
+ * `cursor` is the database's own text form of the value (exact: microseconds, big numbers).
+ */
+export interface DatabaseCursorState {
+  cursor_column: string;
+  cursor: string;
+}
+
+export interface DatabaseConnectorOptions {
+  /** Rows per landed batch (default 1000). */
+  batchSize?: number;
+  /** Most rows held back to keep a run of equal cursor values in one batch (default 10 × batchSize). */
+  maxBufferedRows?: number;
+}
+
+const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'read_sample', 'schema'];
+const SAMPLE_ROWS = 5;
+
+/**
+ * PostgreSQL and MySQL/MariaDB sources: a table or one SELECT, read in a READ ONLY transaction and
+ * streamed (a server-side portal for PostgreSQL, a paused socket for MySQL), never loaded whole.
+ *
+ * With `cursor_column` a sync reads `cursor_column > state.cursor ORDER BY cursor_column` and the
+ * state advances with each landed batch. The comparison is strict: the column should be unique or
+ * only grow (an id, created_at of append-only rows); a row inserted later with a value equal to or
+ * below the stored one is not read, and rows whose cursor is NULL are never read. Without
+ * `cursor_column` every sync is a full refresh.
+ */
+export class DatabaseConnector implements Connector {
+  readonly type = 'database';
+  readonly metadataSchema = databaseMetadataSchema;
+  private readonly batchSize: number;
+  private readonly maxBufferedRows: number;
+
+  constructor(options: DatabaseConnectorOptions = {}) {
+    this.batchSize = Math.max(1, options.batchSize ?? 1000);
+    this.maxBufferedRows = Math.max(this.batchSize + 1, options.maxBufferedRows ?? this.batchSize * 10);
+  }
+
+  checkConnectionString(value: string): string | undefined {
+    return databaseUrlProblem(value);
+  }
+
+  async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
+    let started = performance.now();
+    const elapsed = () => {
+      const now = performance.now();
+      const ms = now - started;
+      started = now;
+      return ms;
+    };
+    let url: DatabaseUrl;
+    let settings: DatabaseSettings;
+    const secret = { password: '' };
+    const steps = new TestSteps((m) => scrubPassword(m, secret.password));
+    try {
+      url = parseDatabaseUrl(source.connection_string ?? '');
+      secret.password = url.password;
+      settings = readDatabaseSettings(source.metadata);
+    } catch (err) {
+      const problem =
+        err instanceof InvalidDatabaseUrlError ? `connection string ${err.message}` : (err as Error).message;
+      steps.add('configuration', 'failed', problem, elapsed(), 'invalid_config');
+      return steps.skip(STEPS);
+    }
+    steps.add('configuration', 'passed', describeSource(url, settings), elapsed());
+
+    let address: string;
+    try {
+      ({ address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs));
+      const how = address === url.host ? 'is an address: no lookup needed' : `resolved to ${address}`;
+      steps.add('resolve', 'passed', `${url.host} ${how}`, elapsed());
+    } catch (err) {
+      const code = classifyError(err);
+      steps.add('resolve', 'failed', failure('resolve', code, url, err), elapsed(), code);
+      return steps.skip(STEPS);
+    }
+
+    let session: DatabaseSession | undefined;
+    try {
+      const opened = await this.open(url, address, ctx);
+      session = opened.session;
+      steps.add(
+        'connect',
+        'passed',
+        `reached ${hostPort(address, url.port)}; the ${dialectLabel(url)} server answered`,
+        opened.connectMs,
+      );
+      steps.add(
+        'authenticate',
+        'passed',
+        `logged in to database "${url.database}" ${session.encrypted ? 'over TLS' : 'without TLS (not encrypted)'}`,
+        opened.authenticateMs,
+      );
+      elapsed();
+    } catch (err) {
+      const phase = err instanceof SessionOpenError ? err.phase : 'connect';
+      const code = classifyError(err);
+      let ms = elapsed();
+      if (phase === 'authenticate') {
+        const connectMs = (err as SessionOpenError).connectMs ?? 0;
+        steps.add(
+          'connect',
+          'passed',
+          `reached ${hostPort(address, url.port)}; the server answered`,
+          connectMs,
+        );
+        ms -= connectMs;
+      }
+      steps.add(phase, 'failed', failure(phase, code, url, err, address, ctx.timeoutMs), ms, code);
+      return steps.skip(STEPS);
+    }
+
+    try {
+      const d = dialectFor(url.dialect);
+      let columns: ColumnInfo[];
+      try {
+        const sample = await session.sample(sampleSql(settings, d, SAMPLE_ROWS));
+        columns = sample.columns;
+        const rows = sample.rows.length;
+        steps.add(
+          'read_sample',
+          'passed',
+          rows
+            ? `read ${rows} row${rows === 1 ? '' : 's'} from ${what(settings)}`
+            : `${what(settings)} has no rows yet`,
+          elapsed(),
+        );
+      } catch (err) {
+        const code = classifyError(err);
+        steps.add(
+          'read_sample',
+          'failed',
+          failure('read_sample', code, url, err, address, ctx.timeoutMs),
+          elapsed(),
+          code,
+        );
+        return steps.skip(STEPS);
+      }
+      const listed = columns.map((c) => `${c.name} ${c.dbType}`).join(', ');
+      const summary = `${columns.length} column${columns.length === 1 ? '' : 's'}: ${truncate(listed, 400)}`;
+      const cursor = settings.cursorColumn && findColumn(columns, settings.cursorColumn, url);
+      if (settings.cursorColumn && !cursor)
+        steps.add(
+          'schema',
+          'failed',
+          `cursor_column "${settings.cursorColumn}" is not a column of ${what(settings)} (${summary})`,
+          elapsed(),
+          'invalid_config',
+        );
+      else
+        steps.add(
+          'schema',
+          'passed',
+          cursor
+            ? `${summary}; incremental by ${cursor.name} (${cursor.dbType})`
+            : `${summary}; full refresh each sync`,
+          elapsed(),
+        );
+      return steps.steps;
+    } finally {
+      await session.close();
+    }
+  }
+
+  async *sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
+    const { url, settings } = configure(source);
+    const address = await ctx.outbound
+      .resolve(url.host, 'service', ctx.timeoutMs)
+      .then((t) => t.address)
+      .catch((err: unknown) => {
+        throw toConnectorError(err, 'resolve');
+      });
+    const { session } = await this.open(url, address, ctx).catch((err: unknown) => {
+      throw toConnectorError(scrubError(err, url.password), 'connect');
+    });
+    try {
+      const d = dialectFor(url.dialect);
+      if (!settings.cursorColumn) {
+        // Full refresh: no state; a retry of the run starts over (landing drops its earlier rows).
+        for await (const rows of session.stream(fullSql(settings, d), [], this.batchSize, ctx.signal))
+          yield { records: rows.map(toRecord) };
+        return;
+      }
+      const { columns } = await session.sample(sampleSql(settings, d, 0));
+      const column = findColumn(columns, settings.cursorColumn, url);
+      if (!column)
+        throw new PermanentSyncError(
+          `cursor_column "${settings.cursorColumn}" is not a column of ${what(settings)}`,
+          'invalid_config',
+        );
+      const start = startCursor(state, settings.cursorColumn, ctx);
+      const sql = incrementalSql({ ...settings, cursorColumn: settings.cursorColumn }, d, {
+        after: start !== undefined,
+        numeric: column.numeric,
+      });
+      const batcher = new CursorBatcher(this.batchSize, this.maxBufferedRows, start);
+      const toBatch = (out: CursorBatch): SyncBatch => {
+        if (out.partialRun)
+          ctx.logger.warn(
+            { sourceId: source.id, rows: out.records.length },
+            'more rows share one cursor_column value than fit in a batch: landing them in parts (a retry inside this run may land some twice)',
+          );
+        return {
+          records: out.records,
+          ...(out.cursor !== undefined && {
+            state: {
+              cursor_column: settings.cursorColumn!,
+              cursor: out.cursor,
+            } satisfies DatabaseCursorState,
+          }),
+        };
+      };
+      const params = start === undefined ? [] : [start];
+      for await (const rows of session.stream(sql, params, this.batchSize, ctx.signal)) {
+        for (const row of rows) {
+          const out = batcher.push(toRecord(row), String(row[CURSOR_KEY]));
+          if (out) yield toBatch(out);
+        }
+      }
+      const rest = batcher.flush();
+      if (rest) yield toBatch(rest);
+    } catch (err) {
+      throw toConnectorError(scrubError(err, url.password), 'read');
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** The columns of the table or query, as a JSON-Schema-like object (for schema drift). */
+  async describe(source: ConnectorSource, ctx: ConnectorContext): Promise<Record<string, unknown>> {
+    const { url, settings } = configure(source);
+    const { address } = await ctx.outbound
+      .resolve(url.host, 'service', ctx.timeoutMs)
+      .catch((err: unknown) => {
+        throw toConnectorError(err, 'resolve');
+      });
+    const { session } = await this.open(url, address, ctx).catch((err: unknown) => {
+      throw toConnectorError(scrubError(err, url.password), 'connect');
+    });
+    try {
+      const { columns } = await session.sample(sampleSql(settings, dialectFor(url.dialect), 0));
+      return columnsSchema(columns);
+    } catch (err) {
+      throw toConnectorError(scrubError(err, url.password), 'describe');
+    } finally {
+      await session.close();
+    }
+  }
+
+  private async open(
+    url: DatabaseUrl,
+    address: string,
+    ctx: ConnectorContext,
+  ): Promise<{ session: DatabaseSession; connectMs: number; authenticateMs: number }> {
+    const connectMs = Math.min(ctx.timeoutMs, url.connectTimeoutMs ?? Infinity);
+    const watch = new ConnectWatch(connectMs, ctx.signal);
+    const limits = { readTimeoutMs: ctx.timeoutMs };
+    try {
+      const session = await (url.dialect === 'postgres'
+        ? openPostgres(url, address, watch, limits)
+        : openMysql(url, address, watch, limits));
+      return { session, ...watch.finish() };
+    } catch (err) {
+      watch.dispose();
+      throw err;
+    }
+  }
+}
+
+function configure(source: ConnectorSource): { url: DatabaseUrl; settings: DatabaseSettings } {
+  try {
+    return {
+      url: parseDatabaseUrl(source.connection_string ?? ''),
+      settings: readDatabaseSettings(source.metadata),
+    };
+  } catch (err) {
+    if (err instanceof InvalidDatabaseUrlError)
+      throw new PermanentSyncError(`connection string ${err.message}`, 'invalid_config');
+    throw err;
+  }
+}
+
+/** The stored cursor, unless it belongs to another cursor_column (then the read starts over). */
+function startCursor(state: unknown, column: string, ctx: ConnectorContext): string | undefined {
+  if (state === undefined || state === null) return undefined;
+  const s = state as Partial<DatabaseCursorState>;
+  if (s.cursor_column === column && typeof s.cursor === 'string') return s.cursor;
+  ctx.logger.warn(
+    { stored: s.cursor_column, column },
+    'stored state does not match cursor_column: reading from the start',
+  );
+  return undefined;
+}
+
+function findColumn(columns: ColumnInfo[], name: string, url: DatabaseUrl): ColumnInfo | undefined {
+  // MySQL column names are case-insensitive; PostgreSQL's (quoted) are not.
+  return url.dialect === 'mysql'
+    ? columns.find((c) => c.name.toLowerCase() === name.toLowerCase())
+    : columns.find((c) => c.name === name);
+}
+
+function scrubPassword(message: string, password: string): string {
+  return password.length >= 3 ? message.split(password).join('****') : message;
+}
+
+/** Drivers rarely quote the password, but an error message must never carry it. */
+function scrubError(err: unknown, password: string): unknown {
+  if (err instanceof Error && password.length >= 3 && err.message.includes(password))
+    err.message = scrubPassword(err.message, password);
+  return err;
+}

@@ -1,0 +1,249 @@
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  PermanentSyncError,
+  type Connector,
+  type ConnectorContext,
+  type ConnectorSource,
+  type SyncBatch,
+  type TestStep,
+} from '../connector';
+import { gunzipIfMagic } from '../http/body-decoding';
+import { HttpClient, type HttpClientOptions } from '../http/http-client';
+import { toHttpSyncError } from '../http/http-status-error';
+import { StepRunner } from '../http/step-runner';
+import { credentialHeaders, describeUrl, type UrlCredentials } from '../http/url-credentials';
+import {
+  csvDelimiter,
+  detectFormat,
+  fileMetadataSchema,
+  readFileSettings,
+  readLocation,
+  type FileFormat,
+  type FileSettings,
+} from './file-settings';
+import { locateLocalFile, openLocalFile } from './local-file';
+import { readRecords } from './record-stream';
+
+export interface FileConnectorOptions {
+  http?: HttpClientOptions;
+  /** Records per landed batch. */
+  batchSize?: number;
+}
+
+/** An open file, local or downloaded: its bytes (still possibly gzipped) and what names its format. */
+interface OpenedSource {
+  stream: Readable;
+  name: string;
+  contentType?: string;
+  close(): Promise<void>;
+}
+
+const SAMPLE_SIZE = 20;
+
+/**
+ * CSV, JSON (an array) and NDJSON files, plain or gzipped, from a local path below FILE_ROOTS or
+ * an http(s) URL. Parsed as a stream: memory stays flat however large the file.
+ *
+ * State: none. Every sync is a full refresh (DESIGN §6) and its batches carry no state, so a
+ * retry of a failed attempt finds the state unmoved and the landing removes what that attempt
+ * landed before reading the file again from the start: no record twice.
+ */
+export class FileConnector implements Connector {
+  readonly type = 'file';
+  readonly metadataSchema = fileMetadataSchema;
+  private readonly batchSize: number;
+
+  /** `fileRoots`: directories local files may be read below (config FILE_ROOTS); none means no local file. */
+  constructor(
+    private readonly fileRoots: string[],
+    private readonly options: FileConnectorOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 1000;
+  }
+
+  checkConnectionString(value: string): string | undefined {
+    try {
+      readLocation(value);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
+    const steps = new StepRunner(ctx);
+    const http = new HttpClient(ctx, this.options.http);
+    let opened: OpenedSource | undefined;
+    try {
+      const settings = await steps.run('configuration', async () => {
+        const s = readFileSettings(source);
+        const where =
+          s.location.kind === 'local'
+            ? `local file ${basename(s.location.path)}`
+            : `GET ${describeUrl(s.location.creds.url)}`;
+        return { value: s, message: `${where}, format ${s.format ?? 'from the file name'}` };
+      });
+      if (settings?.location.kind === 'local') {
+        const path = settings.location.path;
+        await steps.run('locate', async () => {
+          const found = await locateLocalFile(path, this.fileRoots);
+          return { value: found, message: `${found.name} exists below FILE_ROOTS (${found.size} bytes)` };
+        });
+        opened = await steps.run('open', async () => {
+          const file = await this.openLocal(path);
+          return { value: file, message: `${file.name} opened for reading` };
+        });
+      } else if (settings) {
+        const creds = (settings.location as { creds: UrlCredentials }).creds;
+        const target = await steps.run('resolve', async () => {
+          const resolved = await http.resolve(creds.url);
+          return {
+            value: resolved,
+            message: `${resolved.host} is ${resolved.address}, allowed by the outbound policy`,
+          };
+        });
+        await steps.run('connect', async () => {
+          await http.probe(creds.url, target!);
+          return {
+            value: true,
+            message: `connected to ${target!.address}${creds.url.protocol === 'https:' ? ' (TLS verified)' : ''}`,
+          };
+        });
+        opened = await steps.run('request', async () => {
+          const file = await this.openUrl(http, creds, false);
+          return { value: file, message: `HTTP 200${file.contentType ? `, ${file.contentType}` : ''}` };
+        });
+      } else {
+        for (const name of ['locate', 'open'])
+          await steps.run(name, async () => ({ value: true, message: '' }));
+      }
+      const parsing = await steps.run('format', async () => {
+        const { stream, gzip } = await gunzipIfMagic(opened!.stream);
+        const format = this.formatOf(settings!, opened!);
+        return {
+          value: { stream, format },
+          message: `${format}${gzip ? ', gzip-compressed' : ''}${format === 'csv' ? `, delimiter ${JSON.stringify(csvDelimiter(settings!, opened!.name))}` : ''}`,
+        };
+      });
+      await steps.run('read sample', async (signal) => {
+        const sample: unknown[] = [];
+        const stop = () => parsing!.stream.destroy(signal.reason as Error);
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const record of readRecords(
+            parsing!.stream,
+            this.recordOptions(settings!, opened!.name, parsing!.format),
+          )) {
+            sample.push(record);
+            if (sample.length >= SAMPLE_SIZE) break;
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
+        if (!sample.length) return { value: true, status: 'warning', message: 'the file has no records' };
+        return { value: true, message: `read ${sample.length} records; ${describeRecord(sample[0])}` };
+      });
+      return steps.steps;
+    } finally {
+      await opened?.close();
+      await http.close();
+    }
+  }
+
+  async *sync(source: ConnectorSource, _state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
+    const settings = readFileSettings(source);
+    const http = new HttpClient(ctx, this.options.http);
+    let opened: OpenedSource | undefined;
+    const stop = () => opened?.stream.destroy(abortError(ctx.signal));
+    ctx.signal.addEventListener('abort', stop, { once: true });
+    try {
+      opened =
+        settings.location.kind === 'local'
+          ? await this.openLocal(settings.location.path)
+          : await this.openUrl(http, settings.location.creds, true);
+      const { stream } = await gunzipIfMagic(opened.stream);
+      const records = readRecords(
+        stream,
+        this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
+      );
+      let batch: unknown[] = [];
+      for await (const record of records) {
+        batch.push(record);
+        if (batch.length >= this.batchSize) {
+          if (ctx.signal.aborted) throw abortError(ctx.signal);
+          yield { records: batch };
+          batch = [];
+        }
+      }
+      if (ctx.signal.aborted) throw abortError(ctx.signal);
+      if (batch.length) yield { records: batch };
+    } catch (err) {
+      throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
+    } finally {
+      ctx.signal.removeEventListener('abort', stop);
+      await opened?.close();
+      await http.close();
+    }
+  }
+
+  private async openLocal(path: string): Promise<OpenedSource> {
+    const file = await openLocalFile(path, this.fileRoots);
+    const stream = file.stream();
+    return {
+      stream,
+      name: file.name,
+      close: async () => {
+        stream.destroy();
+        await file.handle.close().catch(() => undefined);
+      },
+    };
+  }
+
+  private async openUrl(http: HttpClient, creds: UrlCredentials, retry: boolean): Promise<OpenedSource> {
+    const res = await http.get(creds.url, {
+      credentials: { origin: creds.url.origin, headers: credentialHeaders(creds) },
+      retry,
+    });
+    const contentType = res.headers['content-type'];
+    return {
+      stream: res.body,
+      name: basename(res.url.pathname) || basename(creds.url.pathname),
+      contentType: Array.isArray(contentType) ? contentType[0] : contentType,
+      close: async () => {
+        res.body.destroy();
+      },
+    };
+  }
+
+  private formatOf(settings: FileSettings, opened: OpenedSource): FileFormat {
+    const format = detectFormat(settings, opened.name, opened.contentType);
+    if (!format)
+      throw new PermanentSyncError(
+        `cannot tell the format of ${opened.name || 'the file'}: set metadata.format to csv, json or ndjson`,
+        'invalid_config',
+      );
+    return format;
+  }
+
+  private recordOptions(settings: FileSettings, name: string, format: FileFormat) {
+    return {
+      format,
+      csv: { ...settings.csv, delimiter: csvDelimiter(settings, name) },
+      recordsPath: settings.recordsPath,
+    };
+  }
+}
+
+function describeRecord(record: unknown): string {
+  if (record === null || typeof record !== 'object' || Array.isArray(record))
+    return `the first is ${record === null ? 'null' : Array.isArray(record) ? 'an array' : `a ${typeof record}`}`;
+  const keys = Object.keys(record);
+  return `the first has ${keys.length} fields: ${keys.slice(0, 10).join(', ')}${keys.length > 10 ? ', ...' : ''}`;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : Object.assign(new Error('aborted'), { name: 'AbortError' });
+}

@@ -1,0 +1,259 @@
+import type { Readable } from 'node:stream';
+import { Client, type Dispatcher } from 'undici';
+import type { ConnectorContext } from '../connector';
+import { ConnectorError } from '../connector-errors';
+import type { ResolvedTarget } from '../outbound';
+import { decodeContentEncoding } from './body-decoding';
+import { HttpStatusError } from './http-status-error';
+import { pinnedConnector } from './pinned-connector';
+import { DEFAULT_RETRY, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry-policy';
+import { describeUrl } from './url-credentials';
+
+export interface HttpClientOptions {
+  retry?: Partial<RetryPolicy>;
+  /** Redirect hops followed per request. */
+  maxRedirects?: number;
+  /** Cap on a body read whole (JSON pages), after decompression. */
+  maxBodyBytes?: number;
+}
+
+export interface HttpGetInit {
+  /** Sent only to `origin` (the source's own): a redirect or a next link elsewhere does not get them. */
+  credentials?: { origin: string; headers: Record<string, string> };
+  accept?: string;
+  /** False for test steps: they answer with the first status rather than sit out a backoff. */
+  retry?: boolean;
+}
+
+export interface HttpResponse {
+  /** Where the answer came from (after redirects): relative links resolve against it. */
+  url: URL;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Decoded from Content-Encoding; idle reads time out after timeoutMs. */
+  body: Readable;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const RETRYABLE_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
+
+/**
+ * GET over undici for connectors. Every request resolves its host through ctx.outbound (checked
+ * by the address policy) and dials exactly that address; redirects are followed by hand so each
+ * hop is resolved and checked again. Connect, headers and each body read are bounded by
+ * ctx.timeoutMs; 429 and 5xx are retried within a bounded budget, honouring Retry-After.
+ */
+export class HttpClient {
+  private readonly clients = new Map<string, Client>();
+  private readonly retry: RetryPolicy;
+  private readonly maxRedirects: number;
+  private readonly maxBodyBytes: number;
+
+  constructor(
+    private readonly ctx: ConnectorContext,
+    options: HttpClientOptions = {},
+  ) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.maxRedirects = options.maxRedirects ?? 5;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  }
+
+  /** Resolves and checks the host of `url` (the first test step). */
+  resolve(url: URL): Promise<ResolvedTarget> {
+    return this.ctx.outbound.resolve(url.hostname, 'http', this.ctx.timeoutMs);
+  }
+
+  /** Opens one connection (TCP, and TLS for https) to `target` and closes it: the connect test step. */
+  async probe(url: URL, target: ResolvedTarget): Promise<void> {
+    const connect = pinnedConnector(target, this.ctx.timeoutMs);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(
+        {
+          hostname: url.hostname,
+          host: url.host,
+          protocol: url.protocol,
+          port: url.port || defaultPort(url),
+        },
+        (err, connected) => {
+          this.ctx.signal.removeEventListener('abort', onAbort);
+          if (err) return reject(err);
+          connected?.destroy();
+          resolve();
+        },
+      ) as unknown as { destroy(err?: Error): void } | undefined;
+      const onAbort = () => socket?.destroy(abortError(this.ctx.signal));
+      this.ctx.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** GET `url` following redirects; resolves with the final 2xx answer, throws HttpStatusError otherwise. */
+  async get(url: URL, init: HttpGetInit = {}): Promise<HttpResponse> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const res = await this.send(current, init);
+      if (REDIRECTS.has(res.statusCode)) {
+        await discard(res.body);
+        const location = header(res.headers.location);
+        if (!location)
+          throw new HttpStatusError(
+            res.statusCode,
+            `GET ${describeUrl(current)} (redirect without Location)`,
+          );
+        if (hop >= this.maxRedirects)
+          throw new ConnectorError(
+            `GET ${describeUrl(url)}: more than ${this.maxRedirects} redirects`,
+            'protocol',
+          );
+        const next = new URL(location, current);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:')
+          throw new ConnectorError(
+            `GET ${describeUrl(current)}: redirect to a ${next.protocol} URL refused`,
+            'protocol',
+          );
+        next.hash = '';
+        current = next;
+        continue;
+      }
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        await discard(res.body);
+        throw new HttpStatusError(res.statusCode, `GET ${describeUrl(current)}`);
+      }
+      return {
+        url: current,
+        status: res.statusCode,
+        headers: res.headers,
+        body: decodeContentEncoding(res.body, res.headers['content-encoding']),
+      };
+    }
+  }
+
+  /** GET a body of at most maxBodyBytes (after decompression) as text. */
+  async getText(
+    url: URL,
+    init: HttpGetInit = {},
+  ): Promise<{ url: URL; status: number; text: string; bytes: number }> {
+    const res = await this.get(url, init);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > this.maxBodyBytes) {
+        res.body.destroy();
+        throw new ConnectorError(
+          `GET ${describeUrl(res.url)}: response larger than ${this.maxBodyBytes} bytes`,
+          'protocol',
+        );
+      }
+      chunks.push(chunk);
+    }
+    return { url: res.url, status: res.status, text: Buffer.concat(chunks).toString('utf8'), bytes };
+  }
+
+  /** GET and parse a JSON body of at most maxBodyBytes (an empty body is null). */
+  async getJson(
+    url: URL,
+    init: HttpGetInit = {},
+  ): Promise<{ url: URL; status: number; body: unknown; bytes: number }> {
+    const res = await this.getText(url, { accept: 'application/json', ...init });
+    return { url: res.url, status: res.status, body: parseJson(res.text, res.url), bytes: res.bytes };
+  }
+
+  /** Closes every connection; idempotent. */
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((c) => c.destroy().catch(() => undefined)));
+  }
+
+  /** One hop: resolve (each try, so a changed answer is checked too), send, retry what may pass. */
+  private async send(url: URL, init: HttpGetInit): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      accept: init.accept ?? '*/*',
+      'accept-encoding': 'gzip, deflate, br',
+      'user-agent': 'sluice-connector',
+    };
+    if (init.credentials && url.origin === init.credentials.origin)
+      Object.assign(headers, init.credentials.headers);
+    const retries = init.retry === false ? 0 : this.retry.retries;
+    let waited = 0;
+    for (let attempt = 0; ; attempt++) {
+      if (this.ctx.signal.aborted) throw abortError(this.ctx.signal);
+      const client = this.clientFor(url, await this.resolve(url));
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await client.request({
+          method: 'GET',
+          path: `${url.pathname}${url.search}`,
+          headers,
+          signal: this.ctx.signal,
+        });
+      } catch (err) {
+        // A kept-alive connection the server closed as we reused it: one fresh try is safe for a GET.
+        const code = String((err as { code?: unknown }).code ?? '');
+        const delay = RETRYABLE_ERRORS.has(code)
+          ? retryDelay(attempt, undefined, waited, { ...this.retry, retries })
+          : undefined;
+        if (delay === undefined || this.ctx.signal.aborted) throw err;
+        await sleep(delay, this.ctx.signal);
+        waited += delay;
+        continue;
+      }
+      if (!isRetryableStatus(res.statusCode)) return res;
+      const delay = retryDelay(attempt, res.headers['retry-after'], waited, { ...this.retry, retries });
+      if (delay === undefined) return res;
+      await discard(res.body);
+      this.ctx.logger.debug(
+        { url: describeUrl(url), status: res.statusCode, delay_ms: delay, attempt: attempt + 1 },
+        'http source asked to retry',
+      );
+      await sleep(delay, this.ctx.signal);
+      waited += delay;
+    }
+  }
+
+  /** One keep-alive client per origin and dialled address: an address change gets a new, checked connection. */
+  private clientFor(url: URL, target: ResolvedTarget): Client {
+    const key = `${url.origin}|${target.address}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      client = new Client(url.origin, {
+        connect: pinnedConnector(target, this.ctx.timeoutMs),
+        headersTimeout: this.ctx.timeoutMs,
+        bodyTimeout: this.ctx.timeoutMs,
+        pipelining: 1,
+      });
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+}
+
+function defaultPort(url: URL): string {
+  return url.protocol === 'https:' ? '443' : '80';
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Drains a small body we do not need so its connection can be reused; a large one closes it instead. */
+async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
+  await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : Object.assign(new Error('aborted'), { name: 'AbortError' });
+}
+
+/** Parses a JSON body; an empty one is null (some APIs answer an exhausted listing with nothing). */
+export function parseJson(text: string, url: URL): unknown {
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConnectorError(`GET ${describeUrl(url)}: the response is not valid JSON`, 'protocol');
+  }
+}

@@ -1,0 +1,74 @@
+import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
+import type { ResolvedTarget } from '../outbound';
+import { NatsStreamReader } from './nats-stream.reader';
+import { RedisStreamReader } from './redis-stream.reader';
+import { StepRunner } from './step-runner';
+import { hideSecrets, toSyncError } from './stream-errors';
+import {
+  STREAM_METADATA_SCHEMA,
+  checkStreamConnectionString,
+  parseStreamSettings,
+  type StreamSettings,
+} from './stream-settings';
+
+const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'stream', 'read_sample'] as const;
+
+/**
+ * `stream` sources: Redis Streams (`redis://`, `rediss://`) and NATS JetStream (`nats://`), chosen
+ * by the connection string's scheme. A sync reads from the stored offset (a Redis entry id or a
+ * JetStream sequence) up to the stream's end at sync start, and each batch carries the offset of
+ * its own last record, so the state advances only together with the records it covers.
+ */
+export class StreamConnector implements Connector {
+  readonly type = 'stream';
+  readonly metadataSchema = STREAM_METADATA_SCHEMA;
+
+  checkConnectionString(value: string): string | undefined {
+    return checkStreamConnectionString(value);
+  }
+
+  async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
+    const steps = new StepRunner(STEPS, ctx);
+    const settings = await steps.run('configuration', async () => {
+      const parsed = parseStreamSettings(source);
+      steps.hide(parsed.secrets);
+      return { value: parsed, message: describe(parsed) };
+    });
+    if (!settings) return steps.finish();
+    const target = await steps.run('resolve', async () => {
+      const found = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs);
+      return { value: found, message: `${settings.host} is ${found.address}` };
+    });
+    if (target) await this.reader(settings, ctx).test(steps, target);
+    return steps.finish();
+  }
+
+  async *sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncGenerator<SyncBatch> {
+    const settings = parseStreamSettings(source);
+    let target: ResolvedTarget;
+    try {
+      target = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs);
+    } catch (err) {
+      throw toSyncError(err, `resolve ${settings.host}`, settings.secrets);
+    }
+    yield* this.reader(settings, ctx).sync(state, target);
+  }
+
+  private reader(settings: StreamSettings, ctx: ConnectorContext): RedisStreamReader | NatsStreamReader {
+    return settings.kind === 'redis'
+      ? new RedisStreamReader(settings, ctx)
+      : new NatsStreamReader(settings, ctx);
+  }
+}
+
+function describe(s: StreamSettings): string {
+  const where = `${s.host}:${s.port}`;
+  const text =
+    s.kind === 'redis'
+      ? `Redis stream "${s.stream}" on ${where}, database ${s.db}${s.tls ? ', TLS' : ''}`
+      : `JetStream stream "${s.stream}"${s.subject ? ` (subject ${s.subject})` : ''} on ${where}`;
+  return hideSecrets(
+    `${text}; batches of ${s.batch}; first sync from the ${s.start === 'latest' ? 'end' : 'start'}`,
+    s.secrets,
+  );
+}

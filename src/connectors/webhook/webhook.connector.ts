@@ -1,0 +1,155 @@
+import type { Knex } from 'knex';
+import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
+import { classifyError, toConnectorError } from '../connector-errors';
+import { WebhookBuffer } from './webhook-buffer';
+import { SIGNATURE_HEADER } from './webhook-signature';
+
+/** A shorter shared secret is guessable offline from one signed payload. */
+export const MIN_SECRET_LENGTH = 16;
+
+export interface WebhookConnectorOptions {
+  knex: Knex;
+  /** Records per batch (default 1000). */
+  batchSize?: number;
+  /** JSON bytes per batch, past its first record (default 4 MB): payloads may be up to BODY_LIMIT each. */
+  batchBytes?: number;
+}
+
+/** Drain state: the id of the last buffered row yielded; landing commits it with the batch. */
+export interface WebhookState {
+  last_id: string;
+}
+
+/** The committed `last_id`, or "0" for none (a first sync, or state left by another source type). */
+export function lastIdOf(state: unknown): string {
+  const value = (state as { last_id?: unknown } | null | undefined)?.last_id;
+  if (typeof value === 'string' && /^\d{1,19}$/.test(value)) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  return '0';
+}
+
+/**
+ * The webhook source type: payloads arrive at POST /webhooks/{id} (webhook.routes.ts) and wait in
+ * webhook_buffer; a sync drains them in id order. Rows at or below the committed last_id have
+ * landed, so each sync first deletes those: the buffer holds at most one sync's worth of landed
+ * rows. Nothing here opens a network connection.
+ */
+export class WebhookConnector implements Connector {
+  readonly type = 'webhook';
+  /** Reads no metadata: the shared secret is the connection string (DESIGN §6). */
+  readonly metadataSchema = { type: 'object', properties: {}, additionalProperties: true } as const;
+  private readonly buffer: WebhookBuffer;
+  private readonly batchSize: number;
+  private readonly batchBytes: number;
+
+  constructor(private readonly options: WebhookConnectorOptions) {
+    this.buffer = new WebhookBuffer(options.knex);
+    this.batchSize = options.batchSize ?? 1000;
+    this.batchBytes = options.batchBytes ?? 4 * 1024 * 1024;
+  }
+
+  checkConnectionString(value: string): string | undefined {
+    if (value.length < MIN_SECRET_LENGTH)
+      return `must be the shared HMAC secret senders sign with, at least ${MIN_SECRET_LENGTH} characters`;
+    return undefined;
+  }
+
+  async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
+    const steps: TestStep[] = [];
+    const run = async (name: string, body: () => Promise<Omit<TestStep, 'name' | 'duration_ms'>>) => {
+      const started = performance.now();
+      const duration = () => Math.round(performance.now() - started);
+      if (steps.some((s) => s.status === 'failed')) {
+        steps.push({ name, status: 'skipped', message: 'skipped after a failed step', duration_ms: 0 });
+        return;
+      }
+      try {
+        steps.push({ name, ...(await body()), duration_ms: duration() });
+      } catch (err) {
+        const code = (err as Error)?.name === 'KnexTimeoutError' ? 'timeout' : classifyError(err);
+        steps.push({
+          name,
+          status: 'failed',
+          code,
+          message: (err as Error).message,
+          duration_ms: duration(),
+        });
+      }
+    };
+
+    let saved: { is_active: boolean; refresh_interval: number } | undefined;
+    await run('configuration', async () => {
+      if (!source.connection_string)
+        return {
+          status: 'failed',
+          code: 'invalid_config',
+          message: 'no shared secret: set connection_string to the secret senders sign payloads with',
+        };
+      saved = (await this.options
+        .knex('raw_data_sources')
+        .select('is_active', 'refresh_interval')
+        .where({ id: source.id })
+        .first()
+        .timeout(ctx.timeoutMs, { cancel: true })) as typeof saved;
+      if (!saved)
+        return {
+          status: 'passed',
+          message: 'shared secret set (unsaved source: no endpoint until it is saved)',
+        };
+      if (!saved.is_active)
+        return {
+          status: 'warning',
+          code: 'inactive',
+          message:
+            'shared secret set, but the source is inactive: receipts are refused (409) until it is activated',
+        };
+      return { status: 'passed', message: 'shared secret set; the source is active and accepts payloads' };
+    });
+
+    await run('buffer', async () => {
+      const committed = lastIdOf(await this.buffer.committedState(source.id, ctx.timeoutMs));
+      const { count, oldest } = await this.buffer.pending(source.id, committed, ctx.timeoutMs);
+      if (!count || !oldest) return { status: 'passed', message: 'no payloads waiting to be synced' };
+      const ageS = Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000));
+      const message = `${count} payload(s) waiting to be synced; the oldest arrived ${ageS} s ago`;
+      // Two missed schedule ticks: the payloads are safe, but nothing seems to be draining them.
+      if (saved?.is_active && ageS > 2 * saved.refresh_interval)
+        return { status: 'warning', code: 'stale_buffer', message: `${message}: is the source syncing?` };
+      return { status: 'passed', message };
+    });
+
+    await run('endpoint', async () =>
+      saved
+        ? {
+            status: 'passed',
+            message: `senders POST /webhooks/${source.id} with header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with the shared secret>`,
+          }
+        : { status: 'skipped', message: 'the endpoint exists once the source is saved' },
+    );
+    return steps;
+  }
+
+  /**
+   * Drains what was received before the sync started (receipts during the drain wait for the next
+   * one, so a sync ends even under a steady stream). State after each batch: {last_id}.
+   */
+  async *sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
+    let after = lastIdOf(state);
+    try {
+      // `state` is what landing committed: the rows it covers are in raw_records already.
+      if (after !== '0') await this.buffer.removeUpTo(source.id, after);
+      const upTo = await this.buffer.highWater(source.id, ctx.timeoutMs);
+      if (upTo === null) return;
+      for (;;) {
+        ctx.signal.throwIfAborted();
+        const rows = await this.buffer.read(source.id, after, upTo, this.batchSize, this.batchBytes);
+        if (!rows.length) return;
+        after = rows[rows.length - 1]!.id;
+        const next: WebhookState = { last_id: after };
+        yield { records: rows.map((r) => r.payload), state: next };
+      }
+    } catch (err) {
+      throw toConnectorError(err, 'drain the webhook buffer');
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { problems, type PathItem } from '../../docs/openapi';
+import { SIGNATURE_HEADER } from './webhook-signature';
+
+const errors = problems(400, 401, 404, 409, 413, 415, 503);
+errors['401'] = { ...errors['401'], description: 'Signature missing, malformed or wrong' };
+errors['409'] = { ...errors['409'], description: 'The source is inactive' };
+
+export const webhookSchemas = {
+  WebhookAccepted: {
+    type: 'object',
+    required: ['received'],
+    properties: {
+      received: {
+        type: 'integer',
+        description: 'Records buffered: 1 for an object, the length of an array.',
+      },
+    },
+  },
+};
+
+export const webhookPaths: Record<string, PathItem> = {
+  '/webhooks/{source_id}': {
+    post: {
+      tags: ['Webhooks'],
+      operationId: 'receiveWebhook',
+      summary: 'Receive a signed payload for a webhook source; the next sync lands it',
+      description:
+        `No token: the credential is ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body as sent, ` +
+        "keyed with the source's connection string>. The body is one JSON object (one record) or an array " +
+        'of objects (one record each, stored all or nothing), without Content-Encoding, up to BODY_LIMIT. ' +
+        'Unknown, malformed and non-webhook ids all answer 404; an inactive source answers 409 once the ' +
+        'signature checks out.',
+      security: [],
+      parameters: [
+        { name: 'source_id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+        {
+          name: SIGNATURE_HEADER,
+          in: 'header',
+          required: true,
+          schema: { type: 'string', pattern: '^sha256=[0-9a-fA-F]{64}$' },
+        },
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              oneOf: [
+                { type: 'object', additionalProperties: true },
+                { type: 'array', items: { type: 'object', additionalProperties: true } },
+              ],
+            },
+          },
+        },
+      },
+      responses: {
+        '202': {
+          description: 'Stored durably; landed by the next sync',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookAccepted' } } },
+        },
+        ...errors,
+      },
+    },
+  },
+};

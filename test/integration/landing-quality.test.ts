@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { ScriptedConnector } from '../support/scripted-connector';
+
+let seq = 0;
+const name = () => `quality-${process.pid}-${++seq}`;
+const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
+
+async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('landing quality: schema validation, quarantine, drift, unsaved tests', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({
+      connectors: [new ScriptedConnector('database')],
+      env: { TEST_WAIT_MS: '8000' },
+    });
+    await api.startWorker();
+  });
+  afterAll(() => api.close());
+
+  const lastRun = (id: string) =>
+    until(
+      async () => (await api.get(`/raw-data-sources/${id}/runs`)).body.data[0],
+      (r) => r?.status === 'success' || r?.status === 'failed',
+    );
+
+  it('records failing schema_definition are quarantined with their errors and counted, never dropped', async () => {
+    const source = (
+      await api.post('/raw-data-sources', {
+        name: name(),
+        source_type: 'database',
+        schema_definition: schema,
+        metadata: { records: 9, batch: 4, shape: 'mixed' },
+      })
+    ).body;
+    await api.post(`/raw-data-sources/${source.id}/sync`);
+    const run = await lastRun(source.id);
+    expect(run).toMatchObject({ status: 'success', records: 6, invalid: 3 });
+    const quarantined = await api.knex('quarantined_records').where({ source_id: source.id }).orderBy('id');
+    expect(quarantined.map((q) => q.payload.n)).toEqual(['#2', '#5', '#8']);
+    expect(quarantined[0].errors[0]).toMatchObject({ pointer: '/n', message: 'must be integer' });
+    const landed = await api.knex('raw_records').where({ source_id: source.id }).count({ c: '*' }).first();
+    expect(Number(landed?.c)).toBe(6);
+  });
+
+  it('a difference between the records and schema_definition emits schema.drift_detected with the diff', async () => {
+    const source = (
+      await api.post('/raw-data-sources', {
+        name: name(),
+        source_type: 'database',
+        schema_definition: {
+          type: 'object',
+          properties: { n: { type: 'integer' }, gone: { type: 'string' } },
+        },
+        metadata: { records: 3, shape: 'mixed' },
+      })
+    ).body;
+    await api.post(`/raw-data-sources/${source.id}/sync`);
+    await lastRun(source.id);
+    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
+    const drift = entries
+      .map(([, f]) =>
+        Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])),
+      )
+      .find((e) => e.type === 'schema.drift_detected' && e.source_id === source.id);
+    expect(drift).toBeDefined();
+    expect(JSON.parse(drift!.data)).toEqual({
+      added: ['extra'],
+      removed: ['gone'],
+      changed: [{ field: 'n', expected: ['integer'], observed: ['integer', 'string'] }],
+    });
+  });
+
+  it('no drift event when the records match', async () => {
+    const source = (
+      await api.post('/raw-data-sources', {
+        name: name(),
+        source_type: 'database',
+        schema_definition: schema,
+        metadata: { records: 2 },
+      })
+    ).body;
+    await api.post(`/raw-data-sources/${source.id}/sync`);
+    await lastRun(source.id);
+    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
+    expect(entries.some(([, f]) => f.includes('schema.drift_detected') && f.includes(source.id))).toBe(false);
+  });
+
+  it('an unsaved configuration can be tested; nothing is saved and the draft is gone afterwards', async () => {
+    const before = (await api.get('/raw-data-sources')).body.pagination.total;
+    const res = await api.post('/raw-data-sources/test', {
+      name: name(),
+      source_type: 'database',
+      connection_string: 'postgres://u:Draft-Secret-1@127.0.0.1:5432/db',
+      schema_definition: schema,
+      metadata: { records: 5, batch: 5, shape: 'mixed' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.ok).toBe(true);
+    expect(res.body.steps.map((s: { name: string }) => s.name)).toEqual([
+      'configuration',
+      'connect',
+      'validate sample',
+    ]);
+    expect(res.body.steps[2]).toMatchObject({ status: 'warning', code: 'schema_mismatch' });
+    expect(res.text).not.toContain('Draft-Secret-1');
+    expect((await api.get('/raw-data-sources')).body.pagination.total).toBe(before);
+    expect(await api.knex('source_drafts').count({ c: '*' }).first()).toEqual({ c: 0 });
+  });
+
+  it('an unsaved configuration is validated like a create body', async () => {
+    const res = await api.post('/raw-data-sources/test', { source_type: 'nope', refresh_interval: 5 });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual([
+      '/name',
+      '/refresh_interval',
+      '/source_type',
+    ]);
+  });
+});
