@@ -3,6 +3,20 @@ import type { SyncBatch } from '../connectors/connector';
 
 const INSERT_CHUNK = 1000;
 
+/**
+ * JSON.stringify escapes U+0000 as \u0000 and a lone surrogate as \udXXX (paired ones it writes
+ * raw): both are escapes Postgres jsonb refuses. An even run of backslashes before them is text.
+ */
+const UNSTORABLE_SOURCE = String.raw`(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})`;
+const UNSTORABLE = new RegExp(UNSTORABLE_SOURCE, 'i');
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE_SOURCE, 'gi');
+const UNSTORABLE_ERRORS = JSON.stringify([
+  {
+    pointer: '/',
+    message: 'contains U+0000 or an unpaired surrogate, which Postgres cannot store; shown here as U+FFFD',
+  },
+]);
+
 export interface Landed {
   records: number;
   bytes: number;
@@ -69,6 +83,17 @@ export class Landing {
     for (const record of batch.records) {
       const payload = JSON.stringify(record);
       bytes += Buffer.byteLength(payload);
+      if (UNSTORABLE.test(payload)) {
+        // jsonb cannot hold U+0000 or a lone surrogate: keep the record, visibly repaired, apart.
+        const repaired = payload.replace(UNSTORABLE_ALL, '$1\\ufffd');
+        quarantined.push({
+          source_id: sourceId,
+          run_id: runId,
+          payload: repaired,
+          errors: UNSTORABLE_ERRORS,
+        });
+        continue;
+      }
       const errors = check?.(record);
       if (errors)
         quarantined.push({ source_id: sourceId, run_id: runId, payload, errors: JSON.stringify(errors) });

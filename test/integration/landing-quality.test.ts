@@ -95,6 +95,32 @@ describe('landing quality: schema validation, quarantine, drift, unsaved tests',
     expect(entries.some(([, f]) => f.includes('schema.drift_detected') && f.includes(source.id))).toBe(false);
   });
 
+  it('records Postgres cannot store (U+0000, lone surrogates) are quarantined, visibly repaired, not retried forever', async () => {
+    const { Landing } = await import('../../src/sync/landing');
+    const source = (await api.post('/raw-data-sources', { name: name(), source_type: 'database' })).body;
+    const [run] = await api
+      .knex('sync_runs')
+      .insert({
+        id: crypto.randomUUID(),
+        source_id: source.id,
+        trigger: 'manual',
+        status: 'running',
+        attempt: 1,
+      })
+      .returning('id');
+    const landed = await new Landing(api.knex).land(
+      source.id,
+      run.id,
+      { records: [{ a: 'nul\u0000here' }, { b: '\ud800' }, { 'k\u0000': 1 }, { ok: '\\u0000 is text' }] },
+      1,
+    );
+    expect(landed).toMatchObject({ records: 1, invalid: 3 });
+    const q = await api.knex('quarantined_records').where({ run_id: run.id }).orderBy('id');
+    expect(q.map((r) => r.payload)).toEqual([{ a: 'nul\ufffdhere' }, { b: '\ufffd' }, { 'k\ufffd': 1 }]);
+    const ok = await api.knex('raw_records').where({ run_id: run.id }).first();
+    expect(ok.payload).toEqual({ ok: '\\u0000 is text' });
+  });
+
   it('an unsaved configuration can be tested; nothing is saved and the draft is gone afterwards', async () => {
     const before = (await api.get('/raw-data-sources')).body.pagination.total;
     const res = await api.post('/raw-data-sources/test', {
