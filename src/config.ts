@@ -1,3 +1,5 @@
+import { cidrProblem } from './connectors/outbound-policy';
+
 /**
  * Every setting Sluice reads from the environment, validated at start. All problems are collected
  * and reported together, so one start tells an operator everything that is wrong.
@@ -28,8 +30,15 @@ export interface Config {
   connectTimeoutMs: number;
   /** Directories `file` sources may read below (after resolving links); none unless configured. */
   fileRoots: string[];
+  /**
+   * CIDRs outbound connections may reach although the policy refuses them by default (loopback,
+   * and private ranges for api/file); development and test default to loopback. Never opens
+   * link-local, metadata or unspecified addresses (src/connectors/outbound-policy.ts).
+   */
+  outboundAllow: string[];
+  /** CIDRs outbound connections never reach; wins over outboundAllow. */
+  outboundDeny: string[];
 }
-
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -87,6 +96,16 @@ export function loadConfig(env: Env = process.env): Config {
       .map((v) => v.trim())
       .filter(Boolean);
 
+  // Set (even to nothing) replaces the default: OUTBOUND_ALLOW= in development allows no loopback.
+  const cidrs = (name: string, fallback: string[]): string[] => {
+    const values = env[name] === undefined ? fallback : list(name);
+    for (const value of values) {
+      const problem = cidrProblem(value);
+      if (problem) problems.push(`${name}: ${problem}`);
+    }
+    return values;
+  };
+
   const nodeEnv = str('NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnv))
     problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
@@ -122,6 +141,8 @@ export function loadConfig(env: Env = process.env): Config {
       if (!dir.startsWith('/')) problems.push(`FILE_ROOTS entries must be absolute paths (got "${dir}")`);
       return dir.replace(/\/+$/, '') || '/';
     }),
+    outboundAllow: cidrs('OUTBOUND_ALLOW', nodeEnv === 'production' ? [] : ['127.0.0.0/8', '::1/128']),
+    outboundDeny: cidrs('OUTBOUND_DENY', []),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -10,6 +10,7 @@ import { createConnectors } from './connectors/connectors';
 import { webhookPaths, webhookSchemas } from './connectors/webhook/webhook.openapi';
 import { webhookRoutes } from './connectors/webhook/webhook.routes';
 import { Outbound } from './connectors/outbound';
+import { AddressPolicy } from './connectors/outbound-policy';
 import { SecretBox } from './crypto/secret-box';
 import { createKnex } from './db/create-knex';
 import { docsRoutes } from './docs/docs.routes';
@@ -175,7 +176,10 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];
 
-  const reach = { outbound: new Outbound(), timeoutMs: config.connectTimeoutMs };
+  const reach = {
+    outbound: new Outbound(new AddressPolicy(config.outboundAllow, config.outboundDeny)),
+    timeoutMs: config.connectTimeoutMs,
+  };
   const createWorker = () => {
     const reader = new SourceReader(sources);
     const landing = new Landing(knex);

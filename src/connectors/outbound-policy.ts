@@ -1,0 +1,217 @@
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { OutboundRefusedError, type OutboundKind, type OutboundPolicy } from './outbound';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+type Cidr = [Address, number];
+
+/**
+ * How the policy treats a range, strictest first:
+ * - forbidden: refused for every kind, and OUTBOUND_ALLOW cannot open it (metadata, link-local, ...);
+ * - loopback: refused for every kind unless OUTBOUND_ALLOW covers it (a source must not read
+ *   Sluice's own database or Redis on the same machine);
+ * - private: refused for http (api, file by URL), allowed for service (database, stream: those
+ *   usually live on the private network); OUTBOUND_ALLOW opens it for http;
+ * - public: allowed.
+ * OUTBOUND_DENY refuses whatever it covers, whatever the class (deny wins over allow).
+ */
+export type AddressClass = 'forbidden' | 'loopback' | 'private' | 'public';
+
+export interface Classified {
+  class: AddressClass;
+  /** The range's name, for the refusal message. */
+  range: string;
+  /** The address actually reached: the embedded IPv4 of a NAT64 or 6to4 address, else the address. */
+  effective: Address;
+}
+
+export interface Decision {
+  allowed: boolean;
+  reason: string;
+}
+
+/** The OutboundRefusedError the policy throws: same name and code, and a message that says why. */
+export class AddressRefusedError extends OutboundRefusedError {
+  constructor(
+    address: string,
+    readonly reason: string,
+  ) {
+    super(address);
+    this.message = `${address} is not allowed by the outbound policy: ${reason}`;
+  }
+}
+
+const cidr = (text: string): Cidr => ipaddr.parseCIDR(text);
+
+/**
+ * Cloud metadata and instance services outside link-local (169.254.169.254 is link-local already):
+ * AWS's IPv6 endpoints (fd00:ec2::254 metadata, ::253 DNS, ::123 NTP), Alibaba, Oracle.
+ */
+const METADATA: Cidr[] = [cidr('fd00:ec2::/32'), cidr('100.100.100.200/32'), cidr('192.0.0.192/32')];
+/** NAT64 well-known prefix: the last 32 bits are the IPv4 address the gateway dials. */
+const NAT64: Cidr = cidr('64:ff9b::/96');
+
+const V4: Record<string, [AddressClass, string]> = {
+  unspecified: ['forbidden', 'unspecified'],
+  broadcast: ['forbidden', 'broadcast'],
+  multicast: ['forbidden', 'multicast'],
+  linkLocal: ['forbidden', 'link-local'],
+  // 192.0.0.0/24, documentation, benchmarking 198.18/15, the 6to4 relay anycast, 240/4.
+  reserved: ['forbidden', 'reserved'],
+  loopback: ['loopback', 'loopback'],
+  private: ['private', 'private'],
+  carrierGradeNat: ['private', 'carrier-grade NAT'],
+  unicast: ['public', 'public'],
+  // Public anycast services.
+  as112: ['public', 'public'],
+  amt: ['public', 'public'],
+};
+
+const V6: Record<string, [AddressClass, string]> = {
+  unspecified: ['forbidden', 'unspecified'],
+  linkLocal: ['forbidden', 'link-local'],
+  multicast: ['forbidden', 'multicast'],
+  discard: ['forbidden', 'discard-only'],
+  reserved: ['forbidden', 'reserved'],
+  teredo: ['forbidden', 'Teredo'],
+  benchmarking: ['forbidden', 'benchmarking'],
+  deprecatedOrchid: ['forbidden', 'ORCHID'],
+  orchid2: ['forbidden', 'ORCHID'],
+  droneRemoteIdProtocolEntityTags: ['forbidden', 'reserved'],
+  segmentRouting: ['forbidden', 'segment routing'],
+  loopback: ['loopback', 'loopback'],
+  uniqueLocal: ['private', 'unique local'],
+  deprecatedSiteLocal: ['private', 'site-local'],
+  unicast: ['public', 'public'],
+  amt: ['public', 'public'],
+  as112v6: ['public', 'public'],
+};
+
+/** Classifies a parsed address (IPv4-mapped IPv6 already turned into IPv4). Unknown ranges are forbidden. */
+export function classify(addr: Address): Classified {
+  if (METADATA.some((range) => matches(addr, range)))
+    return { class: 'forbidden', range: 'cloud metadata', effective: addr };
+  if (addr.kind() === 'ipv4') {
+    const [cls, range] = V4[addr.range()] ?? ['forbidden', addr.range()];
+    return { class: cls, range, effective: addr };
+  }
+  const v6 = addr as ipaddr.IPv6;
+  const embedded = embeddedIPv4(v6);
+  if (embedded) {
+    // Judged as the IPv4 address a translator would dial: 64:ff9b::a9fe:a9fe is 169.254.169.254.
+    const inner = classify(embedded);
+    return { ...inner, range: `${inner.range} (embedded in ${v6.range()})` };
+  }
+  const range = v6.range();
+  if (range === 'rfc6052')
+    return { class: 'forbidden', range: 'local-use NAT64 (no fixed IPv4 position)', effective: v6 };
+  if (range === 'unicast' && v6.parts.slice(0, 6).every((p) => p === 0))
+    // ::a.b.c.d (IPv4-compatible, deprecated): some stacks still send it as IPv4.
+    return { class: 'forbidden', range: 'IPv4-compatible', effective: v6 };
+  const [cls, name] = V6[range] ?? ['forbidden', range];
+  return { class: cls, range: name, effective: v6 };
+}
+
+/** The IPv4 address inside a NAT64 (64:ff9b::/96), IPv4-translated (::ffff:0:0:0/96) or 6to4 address. */
+function embeddedIPv4(addr: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const p = addr.parts;
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+  const range = addr.range();
+  if (range === 'rfc6145' || (range === 'rfc6052' && addr.match(NAT64))) return v4(p[6]!, p[7]!);
+  if (range === '6to4') return v4(p[1]!, p[2]!);
+  return undefined;
+}
+
+/**
+ * IPv6 text as the dialler reads it (inet_pton; WHATWG URL agrees), in plain hex. ipaddr.js alone
+ * reads ::1.2.3.4 as ::ffff:1.2.3.4 (IPv4-mapped), while the socket dials ::102:304: judge what is dialled.
+ */
+function canonicalIPv6(text: string): string {
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
+/** Parses a canonical address (net.isIP-valid, no zone) exactly as the socket will read it. */
+function parseAddress(text: string): Address {
+  return ipaddr.process(isIP(text) === 6 ? canonicalIPv6(text) : text);
+}
+
+function matches(addr: Address, range: Cidr): boolean {
+  return addr.kind() === range[0].kind() && addr.match(range);
+}
+
+/**
+ * Parses one CIDR as written in OUTBOUND_ALLOW / OUTBOUND_DENY. The address part must be in
+ * canonical form (ipaddr.js reads 010.0.0.0 as octal 8.0.0.0: no surprises in a security list);
+ * an IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) becomes its IPv4 range, as addresses do.
+ */
+export function parseCidr(text: string): Cidr {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const prefix = slash < 0 ? '' : text.slice(slash + 1);
+  if (!isIP(address) || address.includes('%') || !/^\d{1,3}$/.test(prefix) || !ipaddr.isValidCIDR(text))
+    throw new Error(
+      `"${text}" is not a CIDR range like 10.0.0.0/8 or fd00::/8 (a single address is /32 or /128)`,
+    );
+  const [net, bits] = ipaddr.parseCIDR(`${isIP(address) === 6 ? canonicalIPv6(address) : address}/${prefix}`);
+  if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96)
+    return [(net as ipaddr.IPv6).toIPv4Address(), bits - 96];
+  return [net, bits];
+}
+
+/** The problem with a CIDR entry, or undefined: for config validation. */
+export function cidrProblem(text: string): string | undefined {
+  try {
+    parseCidr(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+const KIND_LABEL: Record<OutboundKind, string> = {
+  http: 'api and file (URL) sources',
+  service: 'database and stream sources',
+};
+
+/**
+ * The outbound address policy (DESIGN §7): every address a connector is about to dial passes here
+ * after the single resolve. See AddressClass for the defaults; `allow` opens loopback and private
+ * ranges (never forbidden ones), `deny` closes anything and wins over `allow`.
+ *
+ * DESIGN §7 says private ranges are refused unless allowed; the outbound issue narrows that to
+ * http fetchers, since database and stream sources normally sit on the private network. Loopback
+ * stays refused for those too: 127.0.0.1:5432 is Sluice's own database.
+ */
+export class AddressPolicy implements OutboundPolicy {
+  private readonly allow: Cidr[];
+  private readonly deny: Cidr[];
+
+  constructor(allow: readonly string[] = [], deny: readonly string[] = []) {
+    this.allow = allow.map(parseCidr);
+    this.deny = deny.map(parseCidr);
+  }
+
+  check(address: string, kind: OutboundKind): void {
+    const decision = this.decide(address, kind);
+    if (!decision.allowed) throw new AddressRefusedError(address, decision.reason);
+  }
+
+  decide(address: string, kind: OutboundKind): Decision {
+    const refuse = (reason: string): Decision => ({ allowed: false, reason });
+    // Only the canonical text forms Node dials as given; 127.1 or 2130706433 must have gone
+    // through the resolver first, which answers with the canonical address.
+    if (!isIP(address)) return refuse('not a canonical IP address');
+    // fe80::1%eth0: a zone only makes sense on link-local and multicast, refused anyway.
+    if (address.includes('%')) return refuse('scoped (zone) addresses are always refused');
+    const addr = parseAddress(address);
+    const found = classify(addr);
+    if (this.deny.some((range) => matches(addr, range) || matches(found.effective, range)))
+      return refuse('OUTBOUND_DENY covers it');
+    if (found.class === 'forbidden') return refuse(`${found.range} addresses are always refused`);
+    if (found.class === 'public' || (found.class === 'private' && kind === 'service'))
+      return { allowed: true, reason: `${found.range} address` };
+    if (this.allow.some((range) => matches(found.effective, range)))
+      return { allowed: true, reason: `${found.range} address, in OUTBOUND_ALLOW` };
+    return refuse(`${found.range} address, refused for ${KIND_LABEL[kind]} unless OUTBOUND_ALLOW covers it`);
+  }
+}
