@@ -13,7 +13,7 @@ RUN := bash scripts/with-env.sh
 # in one process once the worker lands; override to run something else: make dev START='npm run start:api'
 START ?= npm start
 
-.PHONY: help dev test generate generate-check migrate bench lint typecheck vitest clean-data \
+.PHONY: help dev test generate generate-check migrate rewrap bench lint typecheck vitest clean-data \
 	deps env-file services database chromium services-status services-stop
 
 help: ## list the targets
@@ -34,6 +34,9 @@ generate-check: deps ## fail when generated files are stale (run `make generate`
 
 migrate: deps services database ## apply pending migrations to DATABASE_URL
 	$(RUN) npm run migrate
+
+rewrap: deps services ## re-encrypt stored secrets with the first key of ENCRYPTION_KEYS (key rotation)
+	$(RUN) npm run rewrap
 
 bench: deps services ## run the benchmarks (bench/run.ts)
 	$(RUN) npm run bench
