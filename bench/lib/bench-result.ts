@@ -12,13 +12,29 @@ export interface SideStats {
   rounds: number[];
 }
 
-/** One row of the report: Sluice beside its baseline, measured in the same run. */
+/** A bound on a row: on its ratio to the baseline, or on the measured value itself (a time, a size). */
+export interface Target {
+  on: 'ratio' | 'value';
+  op: '≥' | '≤';
+  value: number;
+}
+
+/** One row of the report: a Sluice measurement (median of rounds), beside its baseline when it has one. */
 export interface BenchResult {
   name: string;
-  sluice: SideStats;
-  baseline: SideStats;
-  /** Minimum sluice/baseline ratio of median req/s. */
-  target: number;
+  /** Unit of `sluice` and `baseline`: req/s, syncs/s, s, B/schedule. */
+  unit: string;
+  sluice: number;
+  baseline?: number;
+  /** Throughputs: higher is better. Times and sizes: lower is. Orients the ratio so > 1 favours Sluice. */
+  higherIsBetter: boolean;
+  targets: Target[];
+  /** Per-round values, in run order. */
+  rounds?: { sluice: number[]; baseline?: number[] };
+  /** HTTP rows: latency and server CPU of each side. */
+  http?: { sluice: SideStats; baseline: SideStats };
+  /** How the row was measured, printed under the tables. */
+  note?: string;
 }
 
 /** A benchmark file's export: runs its comparisons and returns one result per row. */
@@ -37,4 +53,16 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-export const ratio = (r: BenchResult) => r.sluice.rps / r.baseline.rps;
+/** Sluice against its baseline, > 1 when Sluice does better; undefined for a row without baseline. */
+export function ratio(r: BenchResult): number | undefined {
+  if (r.baseline === undefined) return undefined;
+  return r.higherIsBetter ? r.sluice / r.baseline : r.baseline / r.sluice;
+}
+
+export function meets(r: BenchResult, t: Target): boolean {
+  const x = t.on === 'ratio' ? ratio(r) : r.sluice;
+  if (x === undefined || !Number.isFinite(x)) return false;
+  return t.op === '≥' ? x >= t.value : x <= t.value;
+}
+
+export const passes = (r: BenchResult) => r.targets.every((t) => meets(r, t));

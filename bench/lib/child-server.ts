@@ -1,23 +1,27 @@
 import { fork } from 'node:child_process';
 
-export interface ChildServer {
-  url: string;
+export interface ChildProcess {
   pid: number;
-  /** CPU time (user + system) the server process has used so far, in µs. */
+  /** CPU time (user + system) the process has used so far, in µs. */
   cpuMicros(): Promise<number>;
   stop(): Promise<void>;
 }
 
+export interface ChildServer extends ChildProcess {
+  url: string;
+}
+
 /**
- * Starts `script` (a TypeScript server entry) in its own Node process and waits for it to report
- * its loopback port over IPC. One process per server: on two cores, a server sharing the load
- * generator's event loop would be measured against its own client.
+ * Starts `script` (a TypeScript entry) in its own Node process and waits for its first IPC
+ * message, which says it is ready. One process per server or worker: on two cores, one sharing the
+ * load generator's event loop would be measured against its own client. The child answers 'cpu'
+ * with `{ cpuMicros }` and stops on SIGTERM (see bench/servers/*).
  */
-export async function startChildServer(
+export async function startChild<Ready>(
   script: string,
   env: Record<string, string>,
   nodeOptions: string[] = [],
-): Promise<ChildServer> {
+): Promise<ChildProcess & { ready: Ready }> {
   const child = fork(script, [], {
     execArgv: ['--import', 'tsx', ...nodeOptions],
     env: { ...process.env, ...env },
@@ -25,12 +29,12 @@ export async function startChildServer(
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message) => resolve((message as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before listening`)));
+  const ready = await new Promise<Ready>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as Ready));
+    child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
   });
   return {
-    url: `http://127.0.0.1:${port}`,
+    ready,
     pid: child.pid!,
     cpuMicros: () =>
       new Promise((resolve) => {
@@ -42,4 +46,14 @@ export async function startChildServer(
       await exited;
     },
   };
+}
+
+/** A server child that reports `{ port }` on loopback once listening. */
+export async function startChildServer(
+  script: string,
+  env: Record<string, string>,
+  nodeOptions: string[] = [],
+): Promise<ChildServer> {
+  const child = await startChild<{ port: number }>(script, env, nodeOptions);
+  return { ...child, url: `http://127.0.0.1:${child.ready.port}` };
 }

@@ -4,6 +4,7 @@ import { loadRound, type RoundStats } from './load';
 
 export interface Comparison {
   name: string;
+  /** Minimum Sluice/baseline ratio of median req/s. */
   target: number;
   sluice: ChildServer;
   baseline: ChildServer;
@@ -58,5 +59,15 @@ export async function compare(c: Comparison, s: BenchSettings): Promise<BenchRes
         `baseline ${baseline[i]!.rps.toFixed(0)} req/s\n`,
     );
   }
-  return { name: c.name, target: c.target, sluice: summarize(sluice), baseline: summarize(baseline) };
+  const stats = { sluice: summarize(sluice), baseline: summarize(baseline) };
+  return {
+    name: c.name,
+    unit: 'req/s',
+    sluice: stats.sluice.rps,
+    baseline: stats.baseline.rps,
+    higherIsBetter: true,
+    targets: [{ on: 'ratio', op: '≥', value: c.target }],
+    rounds: { sluice: stats.sluice.rounds, baseline: stats.baseline.rounds },
+    http: stats,
+  };
 }

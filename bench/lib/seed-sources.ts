@@ -2,12 +2,17 @@ import type { Knex } from 'knex';
 
 /**
  * `count` sources in one INSERT ... SELECT, with a fixed, realistic spread: types 40/30/15/10/4/1
- * (database/api/file/stream/webhook/none), 85 % active, statuses 72/12/12/4 (success/failed/
+ * (database/api/file/stream/webhook/none), 85 % active (by default), statuses 72/12/12/4 (success/failed/
  * pending/syncing), one created every ~5 minutes over the last year. Buckets come from hashint4 so
  * every run seeds the same shape. Masked connection strings are real masks; the ciphertext column
  * holds a placeholder of a real envelope's length, because the read path never decrypts.
  */
-export async function seedSources(knex: Knex, count: number): Promise<void> {
+export async function seedSources(
+  knex: Knex,
+  count: number,
+  /** Percentage of active sources (85 by default; 100 for the sync and schedule benchmarks). */
+  activePercent = 85,
+): Promise<void> {
   await knex.raw(
     `
     WITH g AS (
@@ -41,7 +46,7 @@ export async function seedSources(knex: Knex, count: number): Promise<void> {
       CASE WHEN i % 3 = 0 THEN jsonb_build_object('type', 'object', 'required', jsonb_build_array('id'),
         'properties', jsonb_build_object('id', jsonb_build_object('type', 'integer'))) END,
       (ARRAY[60, 300, 900, 3600, 86400])[1 + i % 5],
-      ra < 85,
+      ra < ?,
       CASE WHEN sync_status <> 'pending' THEN now() - (i % 3600) * interval '1 second' END,
       sync_status,
       CASE WHEN sync_status = 'failed' THEN 'connection refused after 3 attempts' END,
@@ -49,7 +54,7 @@ export async function seedSources(knex: Knex, count: number): Promise<void> {
       now() - (? - i) * interval '5 minutes' - (i % 60) * interval '1 second',
       now() - (i % 86400) * interval '1 second'
     FROM typed`,
-    [count, count],
+    [count, activePercent, count],
   );
   // A steady-state table: statistics known and the visibility map set, as autovacuum leaves it.
   await knex.raw('VACUUM ANALYZE raw_data_sources');

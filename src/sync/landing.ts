@@ -2,6 +2,18 @@ import type { Knex } from 'knex';
 import type { SyncBatch } from '../connectors/connector';
 
 const INSERT_CHUNK = 1000;
+/** Most payload text one INSERT of valid records carries (a batch of large records takes several). */
+const INSERT_CHUNK_CHARS = 8 * 2 ** 20;
+
+/**
+ * Valid records land with one statement and one text parameter: their JSON texts joined by
+ * newlines, split back by Postgres. JSON.stringify never writes a raw newline (it escapes it in
+ * strings), so the split is exact. Against a multi-row VALUES list (3 parameters a row) this spares
+ * the worker building and binding thousands of parameters and Postgres parsing and planning them:
+ * about a third less Postgres CPU per row, close to COPY's.
+ */
+const INSERT_JOINED = `INSERT INTO raw_records (source_id, run_id, payload)
+  SELECT ?::uuid, ?::uuid, p::jsonb FROM unnest(string_to_array(?::text, E'\\n')) AS p`;
 
 /**
  * JSON.stringify escapes U+0000 as \u0000 and a lone surrogate as \udXXX (paired ones it writes
@@ -21,6 +33,28 @@ export interface Landed {
   records: number;
   bytes: number;
   invalid: number;
+}
+
+interface QuarantinedRow {
+  source_id: string;
+  run_id: string;
+  payload: string;
+  errors: string;
+}
+
+/** A batch ready to write (see Landing.prepare). */
+export interface PreparedBatch {
+  sourceId: string;
+  runId: string;
+  /** How many records land in raw_records. */
+  records: number;
+  /** Their JSON texts, newline-joined, one INSERT each. */
+  chunks: string[];
+  quarantined: QuarantinedRow[];
+  /** UTF-8 size of every record's JSON, quarantined ones included. */
+  bytes: number;
+  /** The source's state after this batch, as JSON text; undefined leaves it as it is. */
+  state: string | undefined;
 }
 
 /** Checks one record against schema_definition; returns its errors, or undefined when valid. */
@@ -63,12 +97,8 @@ export class Landing {
   }
 
   /**
-   * Lands one batch. With `check`, records failing schema_definition go to quarantined_records
-   * with their errors and count as the run's `invalid`; the rest land as usual.
-   *
-   * `attempt` fences the batch: a worker that froze past its lock (GC pause, VM stall) while another
-   * took the job over and resumed from the committed state must not land its in-memory batches too.
-   * The run row is updated first, so its row lock orders this batch against the other worker's start.
+   * Lands one batch: prepare() then write(). With `check`, records failing schema_definition go to
+   * quarantined_records with their errors and count as the run's `invalid`; the rest land as usual.
    */
   async land(
     sourceId: string,
@@ -77,8 +107,17 @@ export class Landing {
     attempt: number,
     check?: RecordCheck,
   ): Promise<Landed> {
+    return this.write(this.prepare(sourceId, runId, batch, check), attempt);
+  }
+
+  /**
+   * The CPU half of landing a batch, no I/O: every record as JSON text, sorted into what lands and
+   * what is quarantined. Separate from write() so that a sync can prepare the next batch while the
+   * current one is being written.
+   */
+  prepare(sourceId: string, runId: string, batch: SyncBatch, check?: RecordCheck): PreparedBatch {
     const valid: string[] = [];
-    const quarantined: { source_id: string; run_id: string; payload: string; errors: string }[] = [];
+    const quarantined: QuarantinedRow[] = [];
     let bytes = 0;
     for (const record of batch.records) {
       const payload = JSON.stringify(record);
@@ -99,35 +138,61 @@ export class Landing {
         quarantined.push({ source_id: sourceId, run_id: runId, payload, errors: JSON.stringify(errors) });
       else valid.push(payload);
     }
+    return {
+      sourceId,
+      runId,
+      records: valid.length,
+      chunks: [...joinedChunks(valid)],
+      quarantined,
+      bytes,
+      state: batch.state === undefined ? undefined : JSON.stringify(batch.state),
+    };
+  }
+
+  /**
+   * Writes a prepared batch: its records, the run's counters and the source's state in one
+   * transaction.
+   *
+   * `attempt` fences the batch: a worker that froze past its lock (GC pause, VM stall) while another
+   * took the job over and resumed from the committed state must not land its in-memory batches too.
+   * The run row is updated first, so its row lock orders this batch against the other worker's start.
+   */
+  async write(batch: PreparedBatch, attempt: number): Promise<Landed> {
+    const { sourceId, runId, quarantined, bytes } = batch;
     await this.knex.transaction(async (trx) => {
       const held = await trx('sync_runs')
         .update({
-          records: trx.raw('records + ?', [valid.length]),
+          records: trx.raw('records + ?', [batch.records]),
           bytes: trx.raw('bytes + ?', [bytes]),
           invalid: trx.raw('invalid + ?', [quarantined.length]),
         })
         .where({ id: runId, attempt, status: 'running' });
       if (!held) throw new RunTakenOverError(runId, attempt);
-      for (let i = 0; i < valid.length; i += INSERT_CHUNK) {
-        const rows = valid
-          .slice(i, i + INSERT_CHUNK)
-          .map((payload) => ({ source_id: sourceId, run_id: runId, payload }));
-        await trx('raw_records').insert(rows);
-      }
+      for (const joined of batch.chunks) await trx.raw(INSERT_JOINED, [sourceId, runId, joined]);
       for (let i = 0; i < quarantined.length; i += INSERT_CHUNK)
         await trx('quarantined_records').insert(quarantined.slice(i, i + INSERT_CHUNK));
       if (batch.state !== undefined) {
         await trx('source_sync_state')
-          .insert({
-            source_id: sourceId,
-            state: JSON.stringify(batch.state),
-            run_id: runId,
-            updated_at: trx.fn.now(),
-          })
+          .insert({ source_id: sourceId, state: batch.state, run_id: runId, updated_at: trx.fn.now() })
           .onConflict('source_id')
           .merge();
       }
     });
-    return { records: valid.length, bytes, invalid: quarantined.length };
+    return { records: batch.records, bytes, invalid: quarantined.length };
   }
+}
+
+/** `payloads` joined by newlines, in pieces of at most INSERT_CHUNK_CHARS (one record may exceed it alone). */
+function* joinedChunks(payloads: string[]): Generator<string> {
+  let start = 0;
+  let chars = 0;
+  for (let i = 0; i < payloads.length; i++) {
+    if (i > start && chars + payloads[i]!.length > INSERT_CHUNK_CHARS) {
+      yield payloads.slice(start, i).join('\n');
+      start = i;
+      chars = 0;
+    }
+    chars += payloads[i]!.length + 1;
+  }
+  if (start < payloads.length) yield payloads.slice(start).join('\n');
 }

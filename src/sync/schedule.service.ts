@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../logger';
 import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
+import { TaskWindow } from './task-window';
 
 export interface SchedulableSource {
   id: string;
@@ -55,35 +56,6 @@ function canonicalJson(text: string | undefined): string | undefined {
     return canonical(JSON.parse(text));
   } catch {
     return undefined;
-  }
-}
-
-/** Runs at most `limit` tasks at once; the first failure stops new tasks and is rethrown by drain(). */
-class Window {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private failure: unknown;
-  private failed = false;
-
-  constructor(private readonly limit: number) {}
-
-  async run(task: () => Promise<unknown>): Promise<void> {
-    while (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.failed) throw this.failure;
-    this.active += 1;
-    task()
-      .catch((err: unknown) => {
-        if (!this.failed) [this.failed, this.failure] = [true, err];
-      })
-      .finally(() => {
-        this.active -= 1;
-        this.waiting.shift()?.();
-      });
-  }
-
-  async drain(): Promise<void> {
-    while (this.active > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.failed) throw this.failure;
   }
 }
 
@@ -263,7 +235,7 @@ export class ScheduleService {
       optsMatch(stored.opts) &&
       dataMatch(stored.data, source.id);
 
-    const window = new Window(IN_FLIGHT);
+    const window = new TaskWindow(IN_FLIGHT);
     let upserted = 0;
     let sources = 0;
     for (;;) {

@@ -10,6 +10,7 @@ import { RunTakenOverError, type Landing } from './landing';
 import { recordCheck } from './record-check';
 import { diffSchema, ShapeSampler } from './schema-drift';
 import { scrubSecret } from './scrub-secret';
+import { readAhead } from './read-ahead';
 import type { SourceReader } from './source-reader';
 import type { SyncRunRepository } from './sync-run.repository';
 
@@ -86,10 +87,12 @@ export class SyncProcessor {
       };
       const check = recordCheck(source.schema_definition);
       const shape = new ShapeSampler();
-      for await (const batch of connector.sync(source, state, ctx)) {
+      const { landing } = this.deps;
+      const batches = readAhead(connector.sync(source, state, ctx), (batch) => {
         shape.add(batch.records);
-        await this.deps.landing.land(sourceId, runId, batch, attempt, check);
-      }
+        return landing.prepare(sourceId, runId, batch, check);
+      });
+      for await (const batch of batches) await landing.write(batch, attempt);
       const done = await runs.succeed(runId, undefined, attempt);
       if (!done) return this.takenOver(job, runId, attempt);
       const drift = diffSchema(source.schema_definition, shape);

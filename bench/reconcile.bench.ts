@@ -1,0 +1,118 @@
+/**
+ * Issue item 10(c): ScheduleService.reconcile over BENCH_RECONCILE_SOURCES (default BENCH_SOURCES,
+ * 100k) active sources, as a worker runs it at start, through the real container:
+ * - from scratch (no scheduler in Redis): ≤ 15 s, and ≤ 2 KB (2000 B) of Redis per schedule;
+ * - again with nothing to change (no drift): ≤ 15 s.
+ * No baseline: the targets are absolute. BENCH_RECONCILE_ROUNDS (3) rounds of both, medians.
+ * Bytes are the sum of MEMORY USAGE over the queue's keys (exact for them on a shared Redis); the
+ * used_memory delta is printed beside it (includes the keyspace's own overhead, and any other
+ * client's writes meanwhile).
+ */
+import { Redis } from 'ioredis';
+import type { BenchResult } from './lib/bench-result';
+import { median } from './lib/bench-result';
+import { createBenchDatabase } from './lib/bench-database';
+import { BENCH_REDIS_URL, benchContainer, benchEnv } from './lib/bench-env';
+import { deleteKeys, lazyFreed, memoryUsage, redisCpuSeconds, usedMemory } from './lib/redis-keys';
+import { seedSources } from './lib/seed-sources';
+
+const SOURCES = Number(process.env.BENCH_RECONCILE_SOURCES ?? process.env.BENCH_SOURCES ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_RECONCILE_ROUNDS ?? 3);
+const PREFIX = 'sluice_bench_reconcile';
+const MAX_SECONDS = 15;
+const MAX_BYTES_PER_SCHEDULE = 2000;
+
+export default async function reconcile(): Promise<BenchResult[]> {
+  const db = await createBenchDatabase('sluice_bench_reconcile');
+  const env = benchEnv(db.url, PREFIX);
+  const container = benchContainer(env);
+  const redis = new Redis(BENCH_REDIS_URL);
+  const queuePattern = `${PREFIX}:*`;
+  try {
+    await deleteKeys(redis, queuePattern);
+    let t = performance.now();
+    await seedSources(db.knex, SOURCES, 100);
+    process.stderr.write(
+      `  seeded ${SOURCES} active sources in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    );
+
+    const { schedules, knex, queues } = container;
+    const scratch: number[] = [];
+    const noDrift: number[] = [];
+    const bytes: number[] = [];
+    const usedDelta: number[] = [];
+    const cpu = { node: [] as number[], redis: [] as number[] };
+    for (let round = 1; round <= ROUNDS; round++) {
+      await deleteKeys(redis, queuePattern);
+      await queues.sync.waitUntilReady();
+      await lazyFreed(redis);
+      const before = await usedMemory(redis);
+      const redisCpu = await redisCpuSeconds(redis);
+      const nodeCpu = process.cpuUsage();
+      t = performance.now();
+      const first = await schedules.reconcile(knex);
+      scratch.push((performance.now() - t) / 1000);
+      const used = process.cpuUsage(nodeCpu);
+      cpu.node.push((used.user + used.system) / 1e6);
+      cpu.redis.push((await redisCpuSeconds(redis)) - redisCpu);
+      const after = await usedMemory(redis);
+      if (first.upserted !== SOURCES || (await queues.sync.getJobSchedulersCount()) !== SOURCES)
+        throw new Error(`reconcile from scratch made ${first.upserted} schedulers, not ${SOURCES}`);
+      const held = await memoryUsage(redis, queuePattern);
+      bytes.push(held.bytes / SOURCES);
+      usedDelta.push((after - before) / SOURCES);
+
+      t = performance.now();
+      const second = await schedules.reconcile(knex);
+      noDrift.push((performance.now() - t) / 1000);
+      if (second.upserted || second.removed)
+        throw new Error(`reconcile without drift changed ${second.upserted + second.removed} schedulers`);
+      process.stderr.write(
+        `  round ${round}/${ROUNDS}: from scratch ${scratch.at(-1)!.toFixed(1)} s, ` +
+          `${bytes.at(-1)!.toFixed(0)} B/schedule (used_memory +${usedDelta.at(-1)!.toFixed(0)}), ` +
+          `no drift ${noDrift.at(-1)!.toFixed(1)} s\n`,
+      );
+    }
+    const n = `${Math.round(SOURCES / 1000)}k`;
+    return [
+      {
+        name: `reconcile ${n} schedules, from scratch`,
+        unit: 's',
+        sluice: median(scratch),
+        higherIsBetter: false,
+        targets: [{ on: 'value', op: '≤', value: MAX_SECONDS }],
+        rounds: { sluice: scratch },
+        note:
+          `CPU per from-scratch reconcile (median): this process ${median(cpu.node).toFixed(1)} s, ` +
+          `Redis ${median(cpu.redis).toFixed(1)} s (Redis counts every client's work meanwhile); ` +
+          `the wall time can only approach the larger of the two when a core is free for each`,
+      },
+      {
+        name: `reconcile ${n} schedules, Redis per schedule`,
+        unit: 'B',
+        sluice: median(bytes),
+        higherIsBetter: false,
+        targets: [{ on: 'value', op: '≤', value: MAX_BYTES_PER_SCHEDULE }],
+        rounds: { sluice: bytes },
+        note:
+          `sum of MEMORY USAGE over the queue's keys ÷ schedules; used_memory grew by ` +
+          `${usedDelta.map((b) => b.toFixed(0)).join(', ')} B/schedule (adds the keyspace's own ` +
+          `overhead, ~20 B, and any other client's writes meanwhile)`,
+      },
+      {
+        name: `reconcile ${n} schedules, no drift`,
+        unit: 's',
+        sluice: median(noDrift),
+        higherIsBetter: false,
+        targets: [{ on: 'value', op: '≤', value: MAX_SECONDS }],
+        rounds: { sluice: noDrift },
+      },
+    ];
+  } finally {
+    await deleteKeys(redis, queuePattern).catch(() => 0);
+    redis.disconnect();
+    await container.close();
+    if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();
+    else await db.knex.destroy();
+  }
+}

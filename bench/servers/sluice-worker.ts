@@ -1,0 +1,29 @@
+/**
+ * The real Sluice worker for the end-to-end benchmark, as `npm run start:worker` builds it (same
+ * container, same SyncWorker), with the no-op connector registered for every source type. Tells
+ * the parent it is ready over IPC once its BullMQ workers are.
+ */
+import { loadConfig } from '../../src/config';
+import { createContainer } from '../../src/container';
+import { NOOP_TYPES, NoopConnector } from '../lib/noop-connector';
+
+const container = createContainer(loadConfig(), { connectors: NOOP_TYPES.map((t) => new NoopConnector(t)) });
+const worker = container.createWorker();
+await worker.start();
+process.send?.({ ready: true });
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await worker.close();
+  await container.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('message', (message) => {
+  if (message !== 'cpu') return;
+  const { user, system } = process.cpuUsage();
+  process.send?.({ cpuMicros: user + system });
+});
+process.on('disconnect', () => void stop());
