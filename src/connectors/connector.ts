@@ -48,7 +48,11 @@ export interface Connector {
   /** Checks the connection string's form (scheme, parameters); returns a problem or undefined. */
   checkConnectionString?(value: string): string | undefined;
   test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;
-  /** Streams batches from `state` on; memory stays bounded by the batch size. */
+  /**
+   * Streams batches from `state` on; memory stays bounded by the batch size. The sync asks for the
+   * next batch while the previous one is still landing (one batch ahead): asking is no sign that a
+   * batch landed; only the state committed with it is (never ack or delete upstream on that basis).
+   */
   sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch>;
 }
 
