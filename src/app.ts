@@ -5,6 +5,8 @@ import { jsonBodyParser } from './http/body-parser';
 import { errorHandler } from './http/error-handler';
 import { requestContext } from './http/request-context';
 import type { Logger } from './logger';
+import { httpMetrics } from './metrics/http-metrics';
+import type { Metrics } from './metrics/metrics';
 
 export interface AppOptions {
   logger: Logger;
@@ -12,16 +14,31 @@ export interface AppOptions {
   routers: Router[];
   /** Mounted after the routers (the Bull dashboard brings its own routing). */
   middleware?: Middleware[];
+  /** Audit log (outside the error handler: it records the status answered) and the guards: helmet, CORS, auth, rate limits. */
+  security?: { audit: Middleware; guards: Middleware[] };
+  /** Counts and times every request by route template (GET /metrics serves them). */
+  metrics?: Metrics;
 }
 
 /** The HTTP application: cross-cutting middleware in a fixed order, then the feature routers. */
-export function createApp({ logger, bodyLimit, routers, middleware = [] }: AppOptions): Koa {
+export function createApp({
+  logger,
+  bodyLimit,
+  routers,
+  middleware = [],
+  metrics,
+  security,
+}: AppOptions): Koa {
   const app = new Koa();
   app.proxy = false;
   // Errors are answered by errorHandler; Koa's default handler would print stacks to stderr.
   app.silent = true;
   app.use(requestContext(logger));
+  // Outside the error handler: it sees the status the client gets, errors included.
+  if (metrics) app.use(httpMetrics(metrics, routers));
+  if (security) app.use(security.audit);
   app.use(errorHandler(logger, bodyLimit));
+  for (const guard of security?.guards ?? []) app.use(guard);
   // Webhook receipts read their own body (same limit): the signature covers the raw bytes as sent.
   const parseJson = jsonBodyParser(bodyLimit);
   app.use((ctx, next) => (isWebhookPath(ctx.path) ? next() : parseJson(ctx, next)));

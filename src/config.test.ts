@@ -171,3 +171,44 @@ describe('checkEncryptionKeys', () => {
     expect(checkEncryptionKeys(`k:${typo}`)).toHaveLength(1);
   });
 });
+
+describe('loadConfig: API keys, rate limits, CORS', () => {
+  const token = `slc_${'k'.repeat(43)}`;
+
+  it('reads API_KEYS as scope:token entries and the limits with their defaults', () => {
+    const config = loadConfig({ ...minimal, API_KEYS: ` admin:${token}, read:${'r'.repeat(32)} ` });
+    expect(config.apiKeys).toEqual([
+      { scope: 'admin', token },
+      { scope: 'read', token: 'r'.repeat(32) },
+    ]);
+    expect(config.rateLimits).toEqual({ all: 600, sync: 60, test: 30 });
+    expect(config.corsOrigins).toEqual([]);
+    expect(loadConfig({ ...minimal, RATE_LIMIT_ALL: '0' }).rateLimits.all).toBe(0);
+  });
+
+  it('names bad API_KEYS entries by position without ever quoting the token', () => {
+    const short = 'tooShort-butSecret';
+    const problems = problemsOf({ ...minimal, API_KEYS: `root:${token},read:${short},${token}` });
+    expect(problems).toEqual([
+      'API_KEYS entry 1 must be scope:token with scope read, write, admin',
+      `API_KEYS entry 2 (read) needs a token of at least 32 characters without spaces`,
+      'API_KEYS entry 3 must be scope:token with scope read, write, admin',
+    ]);
+    expect(problems.join('\n')).not.toContain(short);
+    expect(problems.join('\n')).not.toContain(token);
+  });
+
+  it('checks rate limits and CORS origins', () => {
+    expect(
+      problemsOf({
+        ...minimal,
+        RATE_LIMIT_SYNC: '-1',
+        CORS_ORIGINS: 'https://ok.example,https://bad.example/path,*',
+      }),
+    ).toEqual([
+      'RATE_LIMIT_SYNC must be an integer from 0 to 1000000 (got "-1")',
+      'CORS_ORIGINS entries must be origins like https://app.example.com (got "https://bad.example/path")',
+      'CORS_ORIGINS entries must be origins like https://app.example.com (got "*")',
+    ]);
+  });
+});

@@ -38,7 +38,24 @@ export interface Config {
   outboundAllow: string[];
   /** CIDRs outbound connections never reach; wins over outboundAllow. */
   outboundDeny: string[];
+  /** Outbound attempts per destination that may wait for its first answer at once; 0 = no cap (Outbound.claim). */
+  outboundMaxPending: number;
+  /** Port of the unauthenticated /metrics server of processes without the API (worker role); 0 = off. */
+  metricsPort: number;
+  /** Address that server binds; loopback by default, since it has no auth. */
+  metricsHost: string;
+  /** Keys from `API_KEYS` (`scope:token,...`); src/auth hashes them at start and keeps no token. */
+  apiKeys: { scope: ApiScope; token: string }[];
+  /** Requests per key per minute: every request, sync requests, test requests; 0 switches that limit off. */
+  rateLimits: { all: number; sync: number; test: number };
+  /** Origins (scheme://host[:port]) allowed cross-origin; CORS is off when empty. */
+  corsOrigins: string[];
 }
+
+export const API_SCOPES = ['read', 'write', 'admin'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+/** Shortest token accepted from API_KEYS: shorter ones are guessable. */
+export const MIN_TOKEN_LENGTH = 32;
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -143,9 +160,48 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     outboundAllow: cidrs('OUTBOUND_ALLOW', nodeEnv === 'production' ? [] : ['127.0.0.0/8', '::1/128']),
     outboundDeny: cidrs('OUTBOUND_DENY', []),
+    outboundMaxPending: int('OUTBOUND_MAX_PENDING', 4, 0, 10000),
+    metricsPort: int('METRICS_PORT', 0, 0, 65535),
+    metricsHost: str('METRICS_HOST', '127.0.0.1'),
+    apiKeys: apiKeys(list('API_KEYS'), problems),
+    rateLimits: {
+      all: int('RATE_LIMIT_ALL', 600, 0, 1000000),
+      sync: int('RATE_LIMIT_SYNC', 60, 0, 1000000),
+      test: int('RATE_LIMIT_TEST', 30, 0, 1000000),
+    },
+    corsOrigins: list('CORS_ORIGINS').map((origin) => {
+      let ok = false;
+      try {
+        ok = new URL(origin).origin === origin;
+      } catch {
+        // reported below
+      }
+      if (!ok)
+        problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
+      return origin;
+    }),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** `scope:token` entries; problems name the entry by position, never quote the token. */
+function apiKeys(entries: string[], problems: string[]): Config['apiKeys'] {
+  const keys: Config['apiKeys'] = [];
+  for (const [i, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    const scope = entry.slice(0, colon);
+    const token = entry.slice(colon + 1);
+    const where = `API_KEYS entry ${i + 1}`;
+    if (colon < 0 || !(API_SCOPES as readonly string[]).includes(scope))
+      problems.push(`${where} must be scope:token with scope ${API_SCOPES.join(', ')}`);
+    else if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))
+      problems.push(
+        `${where} (${scope}) needs a token of at least ${MIN_TOKEN_LENGTH} characters without spaces`,
+      );
+    else keys.push({ scope: scope as ApiScope, token });
+  }
+  return keys;
 }
 
 /** `id:base64key,...`: ids are short names, each key exactly 32 bytes (AES-256). */

@@ -3,6 +3,15 @@ import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Middleware } from 'koa';
 import { adminBoard } from './admin/admin-board';
+import { ApiKeyRepository } from './auth/api-key.repository';
+import { apiKeysRoutes } from './auth/api-keys.routes';
+import { AuditLog } from './auth/audit-log';
+import { auditWrites } from './auth/audit.middleware';
+import { authenticate } from './auth/auth.middleware';
+import { authPaths, authSchemas } from './auth/auth.openapi';
+import { KeyVerifier } from './auth/key-verifier';
+import { RateLimits } from './auth/rate-limits';
+import { isPublicPath } from './auth/scopes';
 import type { Config } from './config';
 import type { Connector } from './connectors/connector';
 import { ConnectorRegistry } from './connectors/connector-registry';
@@ -24,8 +33,12 @@ import { CrudRepository } from './http/crud/crud.repository';
 import { crudRoutes } from './http/crud/crud.routes';
 import type { AnyResource, ResourceHooks, Row } from './http/crud/resource';
 import { ValidationError } from './http/errors';
+import { corsFor, securityHeaders } from './http/security-headers';
 import { bodyValidator } from './http/validation';
 import { createLogger, type Logger } from './logger';
+import { Metrics } from './metrics/metrics';
+import { metricsPaths, metricsRoutes } from './metrics/metrics.routes';
+import { queueDepthReader } from './metrics/queue-depth';
 import { createQueues, type Queues } from './queue/queue-factory';
 import { SourceCounts } from './sources/source-counts';
 import { sourceHooks } from './sources/source.hooks';
@@ -64,9 +77,16 @@ export interface Container {
   runs: SyncRunRepository;
   schedules: ScheduleService;
   sync: SyncService;
+  /** This container's Prometheus registry and series (API and worker alike). */
+  metrics: Metrics;
   routers: Router[];
   /** Middleware that is not a router (the Bull dashboard). */
   middleware: Middleware[];
+  apiKeys: ApiKeyRepository;
+  keyVerifier: KeyVerifier;
+  audit: AuditLog;
+  /** For createApp: the audit recorder (outside the error handler) and helmet → cors → auth → rate limit. */
+  security: { audit: Middleware; guards: Middleware[] };
   openapi: object;
   /** Builds the worker role on the same collaborators; the caller starts it. */
   createWorker(): SyncWorker;
@@ -102,6 +122,15 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     attempts: config.syncAttempts,
   });
   const events = new EventBus(redis, config.queuePrefix, config.eventsMaxLen, logger);
+  const metrics = new Metrics({
+    sourceTypes: SOURCE_TYPES,
+    queueDepth: queueDepthReader({
+      queues: queues.all(),
+      scheduled: queues.sync,
+      redis,
+      timeoutMs: config.readyTimeoutMs,
+    }),
+  });
   const runs = new SyncRunRepository(knex);
   const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
   // Overrides (test doubles) replace the built-in connector of their type.
@@ -130,7 +159,20 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     ],
   ]);
   const repositories = new Map<AnyResource, CrudRepository<object>>();
-  const routers: Router[] = [healthRoutes({ knex, redis, timeoutMs: config.readyTimeoutMs })];
+  const apiKeys = new ApiKeyRepository(knex);
+  const keyVerifier = new KeyVerifier(config.apiKeys, apiKeys, logger);
+  const audit = new AuditLog(knex);
+  const rateLimits = new RateLimits(redis, config, logger);
+  const cors = corsFor(config.corsOrigins);
+  const security = {
+    audit: auditWrites(audit, logger),
+    guards: [securityHeaders(), ...(cors ? [cors] : []), authenticate(keyVerifier), rateLimits.middleware()],
+  };
+  const routers: Router[] = [
+    apiKeysRoutes({ keys: apiKeys, verifier: keyVerifier, audit }),
+    healthRoutes({ knex, redis, timeoutMs: config.readyTimeoutMs }),
+    metricsRoutes(metrics),
+  ];
   for (const resource of served) {
     const repository: CrudRepository<object> =
       resource === rawDataSourceResource ? sources : new CrudRepository<object>(resource, knex, secrets);
@@ -169,19 +211,29 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   }
   const openapi = buildOpenApi({
     resources: served,
-    paths: { ...healthPaths, ...(servesSources ? { ...syncPaths, ...webhookPaths } : {}) },
-    schemas: servesSources ? { ...syncSchemas, ...webhookSchemas } : {},
+    paths: {
+      ...healthPaths,
+      ...authPaths,
+      ...metricsPaths,
+      ...(servesSources ? { ...syncPaths, ...webhookPaths } : {}),
+    },
+    schemas: { ...authSchemas, ...(servesSources ? { ...syncSchemas, ...webhookSchemas } : {}) },
     version: VERSION,
+    isPublic: isPublicPath,
   });
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];
 
   const reach = {
-    outbound: new Outbound(new AddressPolicy(config.outboundAllow, config.outboundDeny)),
+    outbound: new Outbound(
+      new AddressPolicy(config.outboundAllow, config.outboundDeny),
+      undefined,
+      config.outboundMaxPending,
+    ),
     timeoutMs: config.connectTimeoutMs,
   };
   const createWorker = () => {
-    const reader = new SourceReader(sources);
+    const reader = new SourceReader(sources, knex, secrets);
     const landing = new Landing(knex);
     return new SyncWorker(
       {
@@ -196,6 +248,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         sync: new SyncProcessor({ runs, landing, sources: reader, connectors, events, logger, ...reach }),
         test: new TestProcessor({ sources: reader, drafts, connectors, events, logger, ...reach }),
         syncAll: new SyncAllProcessor({ knex, queues, events, redis }),
+        metrics,
       },
       {
         redisUrl: config.redisUrl,
@@ -213,6 +266,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const close = () =>
     (closing ??= (async () => {
       await queues.close();
+      rateLimits.close();
       redis.disconnect();
       await knex.destroy();
     })());
@@ -230,8 +284,13 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     runs,
     schedules,
     sync,
+    metrics,
     routers,
     middleware,
+    apiKeys,
+    keyVerifier,
+    audit,
+    security,
     openapi,
     createWorker,
     close,

@@ -6,8 +6,10 @@
  */
 import type { Server } from 'node:http';
 import { createApp } from './app';
+import { ensureUsableKey, NoApiKeyError } from './auth/bootstrap-key';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
+import { startMetricsServer } from './metrics/metrics-server';
 import type { SyncWorker } from './sync/sync-worker';
 
 /** How long in-flight HTTP requests get to finish on shutdown before connections are closed. */
@@ -36,17 +38,39 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
   const { logger } = container;
   let server: Server | undefined;
   let worker: SyncWorker | undefined;
+  let metricsServer: Server | undefined;
+
+  // Before anything starts: an API nobody can call (or everybody could) is not started at all.
+  if (role !== 'worker')
+    await ensureUsableKey(config, container.apiKeys, logger).catch((err: unknown) => {
+      if (!(err instanceof NoApiKeyError)) throw err;
+      console.error(err.message);
+      process.exit(78); // EX_CONFIG, like a configuration error
+    });
 
   if (role !== 'api') {
     worker = container.createWorker();
     await worker.start();
   }
+  // The worker role has no API to serve /metrics: METRICS_PORT gives it (or any role) a bare one.
+  if (config.metricsPort)
+    metricsServer = await startMetricsServer({
+      metrics: container.metrics,
+      host: config.metricsHost,
+      port: config.metricsPort,
+      logger,
+    }).catch((err: Error) => {
+      logger.fatal({ err }, 'metrics server could not listen');
+      process.exit(1);
+    });
   if (role !== 'worker') {
     const app = createApp({
       logger,
       bodyLimit: config.bodyLimit,
       routers: container.routers,
       middleware: container.middleware,
+      metrics: container.metrics,
+      security: container.security,
     });
     server = app.listen(config.port, config.host, () =>
       logger.info({ host: config.host, port: config.port, role }, 'api listening'),
@@ -72,6 +96,8 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
     // Stop accepting and drop idle keep-alive sockets; in-flight requests finish. SSE clients hold
     // their connections open forever, so whatever is still open after a short grace is closed.
     server?.closeIdleConnections();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     setTimeout(() => server?.closeAllConnections(), HTTP_DRAIN_MS).unref();
     await Promise.all([
       server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,

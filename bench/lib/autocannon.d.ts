@@ -18,6 +18,8 @@ declare module 'autocannon' {
     pipelining?: number;
     duration?: number;
     timeout?: number;
+    /** Sent with every request. */
+    headers?: Record<string, string>;
     requests?: Request[];
   }
   interface Result {

@@ -9,6 +9,8 @@ export interface Comparison {
   sluice: ChildServer;
   baseline: ChildServer;
   paths: readonly string[];
+  /** Sent to both servers alike (the API key Sluice needs; the baseline ignores it). */
+  headers?: Record<string, string>;
 }
 
 interface MeasuredRound extends RoundStats {
@@ -39,6 +41,7 @@ export async function compare(c: Comparison, s: BenchSettings): Promise<BenchRes
       paths: c.paths,
       seconds,
       connections: s.connections,
+      headers: c.headers,
     });
     return { ...stats, cpuMicros: (await server.cpuMicros()) - cpuBefore };
   };

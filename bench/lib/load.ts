@@ -6,6 +6,8 @@ export interface LoadOptions {
   paths: readonly string[];
   seconds: number;
   connections: number;
+  /** Sent with every request (an API key), to both sides alike. */
+  headers?: Record<string, string>;
 }
 
 export interface RoundStats {
@@ -18,7 +20,13 @@ export interface RoundStats {
 }
 
 /** One closed-loop load round with autocannon; any error or non-2xx answer fails the benchmark. */
-export async function loadRound({ baseUrl, paths, seconds, connections }: LoadOptions): Promise<RoundStats> {
+export async function loadRound({
+  baseUrl,
+  paths,
+  seconds,
+  connections,
+  headers,
+}: LoadOptions): Promise<RoundStats> {
   let next = 0;
   const result = await autocannon({
     url: baseUrl,
@@ -26,6 +34,7 @@ export async function loadRound({ baseUrl, paths, seconds, connections }: LoadOp
     pipelining: 1,
     duration: seconds,
     timeout: 10,
+    headers,
     requests: [
       {
         method: 'GET',

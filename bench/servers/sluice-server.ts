@@ -9,7 +9,14 @@ import { createContainer } from '../../src/container';
 
 const config = loadConfig();
 const container = createContainer(config);
-const app = createApp({ logger: container.logger, bodyLimit: config.bodyLimit, routers: container.routers });
+const app = createApp({
+  logger: container.logger,
+  bodyLimit: config.bodyLimit,
+  routers: container.routers,
+  // Auth (a stored key, cached), rate limits, audit and helmet on, as in src/main.ts.
+  // BENCH_SECURITY=off leaves them out, to measure what they cost.
+  security: process.env.BENCH_SECURITY === 'off' ? undefined : container.security,
+});
 const server = app.listen(0, '127.0.0.1', () =>
   process.send?.({ port: (server.address() as AddressInfo).port }),
 );

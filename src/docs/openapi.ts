@@ -53,6 +53,8 @@ export const paginationSchema = {
 
 const PROBLEM_DESCRIPTIONS: Record<string, string> = {
   '400': 'Invalid field, parameter or malformed JSON',
+  '401': 'No API key, or not a valid one',
+  '403': "The key's scope does not cover this request",
   '404': 'Not found',
   '409': 'Conflict',
   '413': 'Body too large',
@@ -203,6 +205,44 @@ export interface OpenApiInput {
   /** Hand-written component schemas the extra paths refer to. */
   schemas?: Record<string, unknown>;
   version: string;
+  /**
+   * When given, the API needs a key: operations it calls public get `security: []`, every other
+   * one documents 401, 403 and 429.
+   */
+  isPublic?: (method: string, path: string) => boolean;
+}
+
+const SECURITY_SCHEMES = {
+  bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'An API key (slc_...) with scope read (GET), write (changes, sync, test) or admin (everything).',
+  },
+  basic: {
+    type: 'http',
+    scheme: 'basic',
+    description: 'Any user name, the API key as password (for browsers).',
+  },
+};
+
+/** Marks public operations and adds the auth and rate-limit problems to every other one. */
+function withSecurity(
+  item: PathItem,
+  path: string,
+  isPublic: (method: string, path: string) => boolean,
+): PathItem {
+  const out: PathItem = {};
+  for (const [method, op] of Object.entries(item)) {
+    if (isPublic(method.toUpperCase(), path)) out[method] = { ...op, security: [] };
+    else {
+      const responses = { ...(op.responses as Schema) };
+      for (const [status, response] of Object.entries(problems(401, 403, 429)))
+        responses[status] ??= response;
+      out[method] = { ...op, responses };
+    }
+  }
+  return out;
 }
 
 export function buildOpenApi({
@@ -210,6 +250,7 @@ export function buildOpenApi({
   paths = {},
   schemas: extraSchemas = {},
   version,
+  isPublic,
 }: OpenApiInput): Schema {
   const schemas: Record<string, unknown> = { Problem: problemSchema, Pagination: paginationSchema };
   for (const [name, schema] of Object.entries(extraSchemas)) schemas[name] = toComponent(schema);
@@ -223,6 +264,8 @@ export function buildOpenApi({
   }
   for (const [p, item] of Object.entries({ ...paths, ...docsPaths() }))
     allPaths[p] = { ...allPaths[p], ...withInternalError(item) };
+  if (isPublic)
+    for (const [p, item] of Object.entries(allPaths)) allPaths[p] = withSecurity(item, p, isPublic);
   return {
     openapi: '3.1.0',
     info: {
@@ -231,7 +274,8 @@ export function buildOpenApi({
       description:
         'Register data sources, test them, and sync their data into a raw landing zone. Errors are RFC 9457 problem+json.',
     },
+    ...(isPublic ? { security: [{ bearer: [] }, { basic: [] }] } : {}),
     paths: allPaths,
-    components: { schemas },
+    components: { schemas, ...(isPublic ? { securitySchemes: SECURITY_SCHEMES } : {}) },
   };
 }

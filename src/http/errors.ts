@@ -46,6 +46,30 @@ export class MethodNotAllowedError extends HttpError {
   }
 }
 
+export class UnauthorizedError extends HttpError {
+  /** `challenge` is the WWW-Authenticate scheme: Basic where a browser should prompt (/admin/queues). */
+  constructor(detail: string, challenge: 'Bearer' | 'Basic' = 'Bearer') {
+    super(401, 'unauthorized', 'Unauthorized', detail, undefined, {
+      'WWW-Authenticate': `${challenge} realm="sluice"`,
+    });
+  }
+}
+
+export class ForbiddenError extends HttpError {
+  constructor(detail: string) {
+    super(403, 'forbidden', 'Forbidden', detail);
+  }
+}
+
+export class TooManyRequestsError extends HttpError {
+  constructor(detail: string, retryAfterSeconds: number, headers: Record<string, string> = {}) {
+    super(429, 'too-many-requests', 'Too many requests', detail, undefined, {
+      ...headers,
+      'Retry-After': String(retryAfterSeconds),
+    });
+  }
+}
+
 export class ConflictError extends HttpError {
   constructor(detail: string, errors?: FieldError[]) {
     super(409, 'conflict', 'Conflict', detail, errors);

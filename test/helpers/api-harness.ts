@@ -21,8 +21,13 @@ export interface ApiResponse {
   body: any;
 }
 
+/** The admin key every harness request sends unless told otherwise (API_KEYS=admin:<this>). */
+export const TEST_ADMIN_TOKEN = `slc_test_admin_${'a'.repeat(40)}`;
+
 export interface TestApi {
   baseUrl: string;
+  /** The admin token the harness sends by default. */
+  adminToken: string;
   knex: Knex;
   container: Container;
   database: TestDatabase;
@@ -33,7 +38,8 @@ export interface TestApi {
   request(
     method: string,
     path: string,
-    init?: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string> },
+    /** `token`: another bearer token, or null for none; the admin token by default. */
+    init?: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string>; token?: string | null },
   ): Promise<ApiResponse>;
   get(path: string): Promise<ApiResponse>;
   post(path: string, body?: unknown): Promise<ApiResponse>;
@@ -60,6 +66,11 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     LOG_LEVEL: 'info',
     // Each test file gets its own queues, events and locks in the shared Redis.
     QUEUE_PREFIX: `test_${uniqueSuffix()}`,
+    API_KEYS: `admin:${TEST_ADMIN_TOKEN}`,
+    // Fuzz and load-ish tests send thousands of requests; test/integration/rate-limit.test.ts sets its own.
+    RATE_LIMIT_ALL: '0',
+    RATE_LIMIT_SYNC: '0',
+    RATE_LIMIT_TEST: '0',
     ...options.env,
   });
   const logs: string[] = [];
@@ -80,6 +91,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     bodyLimit: config.bodyLimit,
     routers: container.routers,
     middleware: container.middleware,
+    metrics: container.metrics,
+    security: container.security,
   });
   const workers: SyncWorker[] = [];
   const server: Server = await new Promise((resolve) => {
@@ -88,7 +101,12 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const request: TestApi['request'] = async (method, path, init = {}) => {
-    const headers: Record<string, string> = { ...init.headers };
+    const ownAuth = Object.keys(init.headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
+    const token = init.token === undefined ? (ownAuth ? null : TEST_ADMIN_TOKEN) : init.token;
+    const headers: Record<string, string> = {
+      ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+      ...init.headers,
+    };
     let body: string | Buffer | undefined = init.raw;
     if (init.body !== undefined) {
       body = JSON.stringify(init.body);
@@ -107,6 +125,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
 
   return {
     baseUrl,
+    adminToken: TEST_ADMIN_TOKEN,
     knex: database.knex,
     container,
     database,

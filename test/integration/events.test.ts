@@ -171,7 +171,10 @@ describe('GET /events (SSE over the capped Redis stream)', () => {
   });
 
   const events = (query = '', headers: Record<string, string> = {}) =>
-    SseClient.open(`${api.baseUrl}/events${query}`, headers);
+    SseClient.open(`${api.baseUrl}/events${query}`, {
+      authorization: `Bearer ${api.adminToken}`,
+      ...headers,
+    });
   const finished = (id: string) =>
     until(
       async () => (await api.get(`/raw-data-sources/${id}`)).body,

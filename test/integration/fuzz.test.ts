@@ -2,7 +2,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startTestApi, TEST_ADMIN_TOKEN, type TestApi } from '../helpers/api-harness';
 
 /**
  * No request, however malformed, gets a 5xx or a stack trace. fast-check generates a fixed number
@@ -265,7 +265,11 @@ const extraHeaders = fc.record(
     accept: fc.constantFrom('*/*', 'text/html', 'application/xml', 'application/json;q=0', 'garbage'),
     'x-request-id': fc.oneof(fc.constantFrom('abc', 'x'.repeat(200), '../..', 'a b c'), fc.uuid()),
     'accept-encoding': fc.constantFrom('gzip', 'br', 'identity;q=0', 'nonsense'),
-    authorization: fc.constantFrom(`Bearer ${SECRET}`, 'Basic Og==', 'garbage'),
+    // Mostly the admin key (what lies behind auth is the point), sometimes a wrong or broken one.
+    authorization: fc.oneof(
+      { weight: 3, arbitrary: fc.constant(`Bearer ${TEST_ADMIN_TOKEN}`) },
+      { weight: 1, arbitrary: fc.constantFrom(`Bearer ${SECRET}`, 'Basic Og==', 'garbage') },
+    ),
   },
   { requiredKeys: [] },
 );
@@ -513,7 +517,15 @@ function send(baseUrl: string, r: FuzzRequest): Promise<FuzzResponse> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { agent, host: hostname, port, method: r.method, path: r.path, headers: r.headers },
+      {
+        agent,
+        host: hostname,
+        port,
+        method: r.method,
+        path: r.path,
+        // With the admin key: the fuzz is about what lies behind authentication.
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...r.headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -113,6 +113,8 @@ describe('main.ts with an invalid environment', () => {
 
 describe('main.ts with a valid environment', () => {
   const secret = `Pr0cess-S3cret-${randomBytes(6).toString('hex')}`;
+  const token = `slc_${randomBytes(20).toString('hex')}`;
+  const auth = { authorization: `Bearer ${token}` };
   const queuePrefix = `sluice_test_${uniqueSuffix()}`;
   let database: TestDatabase;
   let child: Child;
@@ -131,6 +133,7 @@ describe('main.ts with a valid environment', () => {
       REDIS_URL: TEST_REDIS_URL,
       ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       QUEUE_PREFIX: queuePrefix,
+      API_KEYS: `admin:${token}`,
       // debug: the most the process ever logs, so the secret check below sees everything.
       LOG_LEVEL: 'debug',
       TEST_WAIT_MS: '5000',
@@ -173,9 +176,10 @@ describe('main.ts with a valid environment', () => {
     expect(await health?.json()).toEqual({ status: 'ok' });
 
     const connectionString = `postgres://loader:${secret}@127.0.0.1:${await freePort()}/warehouse`;
+    expect((await fetch(`${baseUrl}/raw-data-sources`)).status).toBe(401);
     const created = await fetch(`${baseUrl}/raw-data-sources`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({
         name: 'process-check',
         source_type: 'database',
@@ -188,16 +192,19 @@ describe('main.ts with a valid environment', () => {
     // Paths where a secret could slip into a log line: a failing write, a connection test, a read.
     const rejected = await fetch(`${baseUrl}/raw-data-sources`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ name: 'process-check', connection_string: connectionString, surprise: true }),
     });
     expect(rejected.status).toBe(400);
     expect(await rejected.text()).not.toContain(secret);
-    const tested = await fetch(`${baseUrl}/raw-data-sources/${source.id}/test`, { method: 'POST' });
+    const tested = await fetch(`${baseUrl}/raw-data-sources/${source.id}/test`, {
+      method: 'POST',
+      headers: auth,
+    });
     expect([200, 202]).toContain(tested.status);
     const testAnswer = await tested.text();
     expect(testAnswer).not.toContain(secret);
-    expect((await fetch(`${baseUrl}/raw-data-sources/${source.id}`)).status).toBe(200);
+    expect((await fetch(`${baseUrl}/raw-data-sources/${source.id}`, { headers: auth })).status).toBe(200);
 
     child.proc.kill('SIGTERM');
     const exit = await exitWithin(child, STOP_WITHIN_MS);
@@ -216,5 +223,79 @@ describe('main.ts with a valid environment', () => {
     expect(stdout).toContain(source.id);
     expect(stdout + stderr).not.toContain(secret);
     expect(stdout + stderr).not.toContain(encodeURIComponent(secret));
+    expect(stdout + stderr).not.toContain(token);
+  }, 90_000);
+});
+
+describe('main.ts without any API key', () => {
+  let database: TestDatabase;
+  const queuePrefix = `sluice_test_${uniqueSuffix()}`;
+  const env = (nodeEnv: string, port: number) => ({
+    NODE_ENV: nodeEnv,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: database.url,
+    DATABASE_POOL_MAX: '3',
+    REDIS_URL: TEST_REDIS_URL,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    QUEUE_PREFIX: queuePrefix,
+  });
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    for (const child of children)
+      if (child.proc.exitCode === null && child.proc.signalCode === null) {
+        child.proc.kill('SIGKILL');
+        await exitWithin(child, 5_000);
+      }
+    await database?.drop();
+  });
+
+  it('refuses to start in production, saying how to configure a key', async () => {
+    const child = start(env('production', await freePort()));
+    const exit = await exitWithin(child, EXIT_WITHIN_MS);
+    expect(exit, child.output.stderr).toEqual({ code: 78, signal: null });
+    expect(child.output.stderr).toContain('no API key is configured');
+    expect(child.output.stderr).toContain('API_KEYS=admin:<token>');
+    expect(child.output.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it('in development creates an admin key, prints its token once to stderr and stores only its hash', async () => {
+    const port = await freePort();
+    const child = start(env('development', port));
+    const deadline = Date.now() + READY_WITHIN_MS;
+    let token: string | undefined;
+    while (!token && Date.now() < deadline && child.proc.exitCode === null) {
+      token = /\n {2}(slc_[A-Za-z0-9_-]{43})\n/.exec(child.output.stderr)?.[1];
+      if (!token) await sleep(100);
+    }
+    expect(token, child.output.stderr).toBeDefined();
+    let status: number | undefined;
+    while (status === undefined && Date.now() < deadline) {
+      status = await fetch(`http://127.0.0.1:${port}/raw-data-sources`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2_000),
+      }).then(
+        (r) => r.status,
+        () => undefined,
+      );
+      if (status === undefined) await sleep(100);
+    }
+    expect(status).toBe(200);
+    const rows = await database.knex('api_keys').select('name', 'scope', 'token_hash', 'prefix');
+    expect(rows).toEqual([
+      {
+        name: 'dev-bootstrap',
+        scope: 'admin',
+        token_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        prefix: token!.slice(0, 8),
+      },
+    ]);
+    expect(child.output.stdout).not.toContain(token);
+    child.proc.kill('SIGTERM');
+    expect(await exitWithin(child, STOP_WITHIN_MS)).toEqual({ code: 0, signal: null });
+    // Printed once: exactly one occurrence in everything the process wrote.
+    expect((child.output.stdout + child.output.stderr).split(token!).length).toBe(2);
   }, 90_000);
 });

@@ -153,8 +153,19 @@ function parseUrl(value: string): { url: URL; scheme: (typeof SCHEMES)[string] }
   if (!scheme)
     throw new InvalidStreamConfig('the connection string must start with redis://, rediss:// or nats://');
   if (!url.hostname) throw new InvalidStreamConfig('the connection string has no host');
+  // nats:// is not a special scheme, so the URL parser keeps its host opaque: a server list
+  // (h1,h2) or a socket path would otherwise pass as one odd host name.
+  if (!/^([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/.test(url.hostname))
+    throw new InvalidStreamConfig('the connection string must name one host (no lists, no socket paths)');
   // Parameters are allow-listed (DESIGN §7) and these clients take none from the URL.
-  if (url.search || url.hash) throw new InvalidStreamConfig('the connection string takes no parameters');
+  if (url.search || url.hash) {
+    const [name] = [...url.searchParams.keys()];
+    throw new InvalidStreamConfig(
+      name
+        ? `parameter "${name.slice(0, 40)}" is not allowed: the connection string takes no parameters`
+        : 'the connection string takes no parameters',
+    );
+  }
   if (scheme.kind === 'redis' && !/^\/?(\d{1,5})?$/.test(url.pathname))
     throw new InvalidStreamConfig('the path of a redis:// connection string is the database number, e.g. /0');
   if (scheme.kind === 'nats' && url.pathname && url.pathname !== '/')

@@ -1,0 +1,105 @@
+import Router from '@koa/router';
+import { ConflictError, NotFoundError } from '../http/errors';
+import { jsonBody, uuidParam } from '../http/request';
+import { bodyValidator, queryValidator } from '../http/validation';
+import type { ApiScope } from '../config';
+import { DuplicateKeyName, type ApiKeyRepository } from './api-key.repository';
+import type { AuditLog } from './audit-log';
+import type { KeyVerifier } from './key-verifier';
+
+export const KEY_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+export const apiKeyCreateSchema = {
+  $id: 'ApiKeyCreate',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'scope'],
+  properties: {
+    name: { type: 'string', pattern: KEY_NAME_PATTERN, description: 'Unique; letters, digits, . _ -' },
+    scope: { enum: ['read', 'write', 'admin'] },
+  },
+} as const;
+
+export const pageQuerySchema = {
+  $id: 'ApiKeyListQuery',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+    offset: { type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
+  },
+} as const;
+
+export const auditQuerySchema = {
+  $id: 'AuditListQuery',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...pageQuerySchema.properties,
+    actor: { type: 'string', minLength: 1, maxLength: 128 },
+    action: { type: 'string', minLength: 1, maxLength: 64 },
+    target_id: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+/** Key management and the audit log; admin scope is enforced by the auth middleware (scopes.ts). */
+export function apiKeysRoutes(deps: {
+  keys: ApiKeyRepository;
+  verifier: KeyVerifier;
+  audit: AuditLog;
+}): Router {
+  const router = new Router();
+  const validateCreate = bodyValidator<{ name: string; scope: ApiScope }>(apiKeyCreateSchema);
+  const validatePage = queryValidator<{ limit: number; offset: number }>(pageQuerySchema);
+  const validateAudit = queryValidator<{
+    limit: number;
+    offset: number;
+    actor?: string;
+    action?: string;
+    target_id?: string;
+  }>(auditQuerySchema);
+
+  router.post('/api-keys', async (ctx) => {
+    const input = validateCreate(jsonBody(ctx));
+    const created = await deps.keys.create(input.name, input.scope).catch((err) => {
+      if (err instanceof DuplicateKeyName)
+        throw new ConflictError('Another API key already has this name.', [
+          { pointer: '/name', in: 'body', message: 'is already taken' },
+        ]);
+      throw err;
+    });
+    // The hash may be cached as "unknown" if someone tried the token before it existed.
+    deps.verifier.forget(created.hash);
+    const { hash: _hash, ...shown } = created;
+    ctx.state.audit = { detail: { name: created.name, scope: created.scope, prefix: created.prefix } };
+    ctx.status = 201;
+    ctx.set('Location', `/api-keys/${created.id}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = shown;
+  });
+
+  router.get('/api-keys', async (ctx) => {
+    const query = validatePage(ctx.query);
+    const page = await deps.keys.list(query.limit, query.offset);
+    ctx.body = { data: page.data, pagination: { total: page.total, ...query } };
+  });
+
+  router.delete('/api-keys/:id', async (ctx) => {
+    const revoked = await deps.keys.revoke(uuidParam(ctx));
+    if (!revoked) throw new NotFoundError('API key not found.');
+    deps.verifier.forget(revoked.hash);
+    ctx.state.audit = { detail: { name: revoked.key.name, scope: revoked.key.scope } };
+    ctx.status = 204;
+  });
+
+  router.get('/audit', async (ctx) => {
+    const query = validateAudit(ctx.query);
+    const page = await deps.audit.list(query);
+    ctx.body = {
+      data: page.data,
+      pagination: { total: page.total, limit: query.limit, offset: query.offset },
+    };
+  });
+
+  return router;
+}
