@@ -13,14 +13,18 @@ export interface SyncJobData {
    * alone keeps the scheduler's stored template within Redis's compact-hash limit (ScheduleService).
    */
   trigger?: SyncTrigger;
+  /** The HTTP request that queued the job (an id, never a secret): its worker's log lines carry it. */
+  requestId?: string;
 }
 
 /** A saved source by id, or an unsaved configuration sealed in source_drafts by draft id. */
-export type TestJobData =
-  { sourceId: string; draftId?: undefined } | { draftId: string; sourceId?: undefined };
+export type TestJobData = (
+  { sourceId: string; draftId?: undefined } | { draftId: string; sourceId?: undefined }
+) & { requestId?: string };
 
 export interface SyncAllJobData {
   batchId: string;
+  requestId?: string;
 }
 
 /** Names of jobs and schedulers; BullMQ 6 forbids ':' in ids we choose. */

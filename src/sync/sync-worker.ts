@@ -1,8 +1,10 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger';
 import { KEEP_COMPLETED, KEEP_FAILED } from '../queue/queue-factory';
-import { QUEUES, type SyncJobData } from '../queue/queue-names';
+import { QUEUES, type QueueName, type SyncJobData } from '../queue/queue-names';
+import type { JobOutcome, Metrics } from '../metrics/metrics';
+import type { JobScope } from './job-scope';
 import type { SourceCounts } from '../sources/source-counts';
 import type { RunReconciler } from './run-reconciler';
 import type { ScheduleService } from './schedule.service';
@@ -36,7 +38,12 @@ export interface SyncWorkerDeps {
   sync: SyncProcessor;
   test: TestProcessor;
   syncAll: SyncAllProcessor;
+  /** Job outcomes, durations, records landed and repairs; absent, nothing is counted. */
+  metrics?: Metrics;
 }
+
+/** Ids in job data that every log line of the job carries (ids only: job data holds no secret). */
+const JOB_IDS = ['sourceId', 'runId', 'draftId', 'batchId', 'requestId'] as const;
 
 const SHUTDOWN_REASON = 'worker shutting down';
 
@@ -66,14 +73,21 @@ export class SyncWorker {
     };
     const sync = new Worker<SyncJobData>(
       QUEUES.sync,
-      async (job, token, signal) => {
-        try {
-          return await deps.sync.process(job, signal);
-        } catch (err) {
-          if (signal?.aborted && String(signal.reason) === SHUTDOWN_REASON) return this.handBack(job, token);
-          throw err;
-        }
-      },
+      (job, token, signal) =>
+        this.measured(
+          QUEUES.sync,
+          job,
+          async (scope) => {
+            try {
+              return await deps.sync.process(job, signal, scope);
+            } catch (err) {
+              if (signal?.aborted && String(signal.reason) === SHUTDOWN_REASON)
+                return this.handBack(job, token, scope);
+              throw err;
+            }
+          },
+          (result) => result.status,
+        ),
       // Retention of sync jobs lives here, not in each job (see createQueues).
       {
         ...common,
@@ -85,11 +99,28 @@ export class SyncWorker {
     sync.on('failed', (job, err) => void this.onSyncFailed(job, err));
     this.workers.push(
       sync,
-      new Worker(QUEUES.test, (job, _token, signal) => deps.test.process(job, signal), {
-        ...common,
-        concurrency: 5,
-      }),
-      new Worker(QUEUES.syncAll, (job) => deps.syncAll.process(job), { ...common, concurrency: 1 }),
+      new Worker(
+        QUEUES.test,
+        (job, _token, signal) =>
+          this.measured(
+            QUEUES.test,
+            job,
+            (scope) => deps.test.process(job, signal, scope),
+            (result) => (result.ok ? 'success' : 'failed'),
+          ),
+        { ...common, concurrency: 5 },
+      ),
+      new Worker(
+        QUEUES.syncAll,
+        (job) =>
+          this.measured(
+            QUEUES.syncAll,
+            job,
+            () => deps.syncAll.process(job),
+            () => 'success',
+          ),
+        { ...common, concurrency: 1 },
+      ),
     );
     for (const w of this.workers)
       w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
@@ -100,13 +131,50 @@ export class SyncWorker {
     deps.logger.info({ concurrency: options.concurrency }, 'worker started');
   }
 
+  /**
+   * Runs one job with its scope (a logger bound to the job's ids) and counts its outcome and
+   * duration when it ends: a few in-memory increments per job, no I/O.
+   */
+  private async measured<T>(
+    queue: QueueName,
+    job: Job,
+    work: (scope: JobScope) => Promise<T>,
+    outcomeOf: (result: T) => JobOutcome,
+  ): Promise<T> {
+    const data = (job.data ?? {}) as Record<string, unknown>;
+    const ids: Record<string, unknown> = { queue, jobId: job.id };
+    for (const key of JOB_IDS) if (typeof data[key] === 'string') ids[key] = data[key];
+    const scope: JobScope = { logger: this.deps.logger.child(ids) };
+    const started = performance.now();
+    let outcome: JobOutcome = 'failed';
+    try {
+      const result = await work(scope);
+      outcome = outcomeOf(result);
+      return result;
+    } catch (err) {
+      outcome =
+        err instanceof DelayedError
+          ? 'handed_back'
+          : err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+            ? 'failed'
+            : 'retried';
+      throw err;
+    } finally {
+      const { metrics } = this.deps;
+      metrics?.jobFinished(queue, scope.sourceType, outcome, (performance.now() - started) / 1000);
+      if (outcome === 'success' && scope.landed) metrics?.landed(scope.sourceType, scope.landed);
+    }
+  }
+
   /** Only one worker reconciles schedules at a time: a short Redis lock elects it. */
   async reconcileSchedules(): Promise<void> {
     const lock = `${this.options.prefix}:lock:reconcile-schedules`;
     const got = await this.deps.redis.set(lock, String(process.pid), 'PX', 120_000, 'NX').catch(() => null);
     if (!got) return;
     try {
-      await this.deps.schedules.reconcile(this.deps.knex);
+      const report = await this.deps.schedules.reconcile(this.deps.knex);
+      this.deps.metrics?.repaired('schedules_restored', report.upserted);
+      this.deps.metrics?.repaired('schedules_removed', report.removed);
       // Marks this Redis as holding the schedulers: a wipe or an empty restart takes the mark with them.
       await this.deps.redis.set(this.reconciledKey(), new Date().toISOString());
     } catch (err) {
@@ -122,7 +190,13 @@ export class SyncWorker {
       .set(lock, String(process.pid), 'PX', this.options.reconcileIntervalMs, 'NX')
       .catch(() => null);
     if (!got) return;
-    await this.deps.reconciler.repair().catch((err) => this.deps.logger.error({ err }, 'run repair failed'));
+    const repaired = await this.deps.reconciler
+      .repair()
+      .catch((err) => this.deps.logger.error({ err }, 'run repair failed'));
+    if (repaired) {
+      this.deps.metrics?.repaired('runs', repaired.runs);
+      this.deps.metrics?.repaired('sources', repaired.sources);
+    }
     await this.deps.counts
       ?.fold()
       .catch((err) => this.deps.logger.warn({ err }, 'folding raw_data_source_counts failed'));
@@ -141,6 +215,9 @@ export class SyncWorker {
 
   /** A job that failed outside its processor (stalled too often: the worker died each time) still closes its run. */
   private async onSyncFailed(job: Job<SyncJobData> | undefined, err: Error): Promise<void> {
+    // A stall is decided here, outside any processor: the only place it can be counted.
+    if (job && err.message.includes('stalled'))
+      this.deps.metrics?.jobFinished(QUEUES.sync, undefined, 'stalled');
     const runId = job?.data.runId;
     if (!job || !runId) return;
     const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1) || err.message.includes('stalled');
@@ -154,12 +231,9 @@ export class SyncWorker {
       });
   }
 
-  private async handBack(job: Job, token?: string): Promise<never> {
+  private async handBack(job: Job, token: string | undefined, scope: JobScope): Promise<never> {
     await job.moveToDelayed(Date.now() + 1000, token);
-    this.deps.logger.info(
-      { jobId: job.id, runId: (job.data as SyncJobData).runId },
-      'job handed back at shutdown',
-    );
+    scope.logger.info('job handed back at shutdown');
     throw new DelayedError();
   }
 

@@ -6,6 +6,7 @@ import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { Outbound } from '../connectors/outbound';
 import type { SyncJobData } from '../queue/queue-names';
+import type { JobScope } from './job-scope';
 import { RunTakenOverError, type Landing } from './landing';
 import { recordCheck } from './record-check';
 import { diffSchema, ShapeSampler } from './schema-drift';
@@ -37,7 +38,8 @@ export interface SyncProcessorDeps {
 export class SyncProcessor {
   constructor(private readonly deps: SyncProcessorDeps) {}
 
-  async process(job: Job<SyncJobData>, signal?: AbortSignal): Promise<SyncResult> {
+  /** `scope` (from SyncWorker) gives the job's logger and takes the source type and landed counts. */
+  async process(job: Job<SyncJobData>, signal?: AbortSignal, scope?: JobScope): Promise<SyncResult> {
     const { runs, events } = this.deps;
     const { sourceId } = job.data;
     let runId = job.data.runId;
@@ -46,6 +48,7 @@ export class SyncProcessor {
       const run = await runs.createForTick(randomUUID(), sourceId, job.id ?? '');
       if (!run) return { status: 'skipped', reason: 'source is inactive, deleted or already syncing' };
       runId = run.id;
+      if (scope) scope.logger = scope.logger.child({ runId });
       // A tick's template carries the source id only; the job, once running, says what it is.
       await job.updateData({ ...job.data, runId, trigger: 'schedule' });
       await events.publish('sync.queued', {
@@ -59,7 +62,9 @@ export class SyncProcessor {
     const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
     const run = await runs.start(runId, attempt);
     if (!run) return { runId, status: 'skipped', reason: 'run is no longer active' };
-    this.deps.logger.info({ jobId: job.id, runId, sourceId, attempt }, 'sync started');
+    // With a scope, its logger already carries the job's ids.
+    const logger = scope?.logger ?? this.deps.logger.child({ jobId: job.id, runId, sourceId });
+    logger.info({ attempt }, 'sync started');
     await events.publish('sync.started', {
       source_id: sourceId,
       run_id: runId,
@@ -68,20 +73,19 @@ export class SyncProcessor {
 
     let secret: string | null = null;
     try {
-      // Independent reads, side by side: each is a round trip on every sync.
-      const [source, state] = await Promise.all([
-        this.deps.sources.load(sourceId),
-        this.deps.landing.getState(sourceId),
-      ]);
-      if (!source) throw new PermanentSyncError('source was deleted');
+      // Settings, secret and incremental state in one round trip: it is paid on every sync.
+      const loaded = await this.deps.sources.loadWithState(sourceId);
+      if (!loaded) throw new PermanentSyncError('source was deleted');
+      const { source, state } = loaded;
       secret = source.connection_string;
+      if (scope) scope.sourceType = source.source_type ?? undefined;
       const connector = this.deps.connectors.get(source.source_type);
       // Only a run that already landed something (an earlier attempt) has anything to clear; its
       // counters, committed with every batch, say so. A first attempt skips the transaction.
       if (run.records || run.invalid) await this.deps.landing.prepareAttempt(sourceId, runId);
       const ctx = {
         signal: signal ?? new AbortController().signal,
-        logger: this.deps.logger,
+        logger,
         outbound: this.deps.outbound,
         timeoutMs: this.deps.timeoutMs,
       };
@@ -94,7 +98,8 @@ export class SyncProcessor {
       });
       for await (const batch of batches) await landing.write(batch, attempt);
       const done = await runs.succeed(runId, undefined, attempt);
-      if (!done) return this.takenOver(job, runId, attempt);
+      if (!done) return this.takenOver(logger, runId, attempt);
+      if (scope) scope.landed = done;
       const drift = diffSchema(source.schema_definition, shape);
       if (drift)
         await events.publish('schema.drift_detected', {
@@ -112,14 +117,14 @@ export class SyncProcessor {
       // Aborted by a shutdown: not a failure of the source; the worker hands the job back.
       if (signal?.aborted) throw err;
       // Another attempt owns the run now (this one froze past its lock): leave the run to it.
-      if (err instanceof RunTakenOverError) return this.takenOver(job, runId, attempt);
+      if (err instanceof RunTakenOverError) return this.takenOver(logger, runId, attempt);
       const message = scrubSecret((err as Error)?.message ?? String(err), secret).slice(0, 1000);
       const permanent = err instanceof PermanentSyncError;
       // Whether BullMQ retries depends on failed attempts only (a stall or hand-back is not one).
       const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (permanent || lastTry) {
         const closed = await runs.fail(runId, message, undefined, attempt);
-        if (!closed) return this.takenOver(job, runId, attempt);
+        if (!closed) return this.takenOver(logger, runId, attempt);
         await events.publish('sync.failed', {
           source_id: sourceId,
           run_id: runId,
@@ -138,11 +143,8 @@ export class SyncProcessor {
     }
   }
 
-  private takenOver(job: Job<SyncJobData>, runId: string, attempt: number): SyncResult {
-    this.deps.logger.warn(
-      { jobId: job.id, runId, attempt },
-      'sync attempt lost its run to a later attempt; stopped',
-    );
+  private takenOver(logger: Logger, runId: string, attempt: number): SyncResult {
+    logger.warn({ attempt }, 'sync attempt lost its run to a later attempt; stopped');
     return { runId, status: 'skipped', reason: 'the run was taken over by a later attempt or closed' };
   }
 }

@@ -19,6 +19,10 @@ export const runsQuerySchema = {
 
 const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;
 
+/** The request's id (set by requestContext), carried into the jobs it queues so logs connect. */
+const requestIdOf = (ctx: Context): string | undefined =>
+  typeof ctx.state.requestId === 'string' ? ctx.state.requestId : undefined;
+
 /** Custom actions on sources (sync, test, sync-all, run history) and job polling. */
 export function syncRoutes(deps: {
   /** Validates a create body (schema and the source rules) for testing an unsaved configuration. */
@@ -32,12 +36,12 @@ export function syncRoutes(deps: {
 
   router.post('/raw-data-sources/sync-all', async (ctx) => {
     ctx.status = 202;
-    ctx.body = await deps.sync.syncAll();
+    ctx.body = await deps.sync.syncAll(requestIdOf(ctx));
   });
 
   router.post('/raw-data-sources/:id/sync', async (ctx) => {
     ctx.status = 202;
-    ctx.body = await deps.sync.requestSync(uuidParam(ctx));
+    ctx.body = await deps.sync.requestSync(uuidParam(ctx), requestIdOf(ctx));
   });
 
   const answerTest = (ctx: Context, outcome: TestOutcome) => {
@@ -50,11 +54,11 @@ export function syncRoutes(deps: {
   };
 
   router.post('/raw-data-sources/test', async (ctx) => {
-    answerTest(ctx, await deps.sync.testDraft(await deps.validateDraft(jsonBody(ctx))));
+    answerTest(ctx, await deps.sync.testDraft(await deps.validateDraft(jsonBody(ctx)), requestIdOf(ctx)));
   });
 
   router.post('/raw-data-sources/:id/test', async (ctx) => {
-    answerTest(ctx, await deps.sync.test(uuidParam(ctx)));
+    answerTest(ctx, await deps.sync.test(uuidParam(ctx), requestIdOf(ctx)));
   });
 
   router.get('/raw-data-sources/:id/runs', async (ctx) => {

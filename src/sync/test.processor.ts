@@ -6,6 +6,7 @@ import type { Outbound } from '../connectors/outbound';
 import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { TestJobData } from '../queue/queue-names';
+import type { JobScope } from './job-scope';
 import { recordCheck } from './record-check';
 import { scrubSecret } from './scrub-secret';
 import type { SourceDrafts } from './source-drafts';
@@ -38,7 +39,8 @@ const SAMPLE_SIZE = 20;
 export class TestProcessor {
   constructor(private readonly deps: TestProcessorDeps) {}
 
-  async process(job: Job<TestJobData>, signal?: AbortSignal): Promise<TestResult> {
+  /** `scope` (from SyncWorker) gives the job's logger and takes the source type. */
+  async process(job: Job<TestJobData>, signal?: AbortSignal, scope?: JobScope): Promise<TestResult> {
     const started = performance.now();
     const ms = () => Math.round(performance.now() - started);
     let source: ConnectorSource | undefined;
@@ -48,7 +50,10 @@ export class TestProcessor {
       source = draftId ? await this.deps.drafts.take(draftId) : await this.deps.sources.load(sourceId ?? '');
       if (!source)
         steps = [failed('load source', 'the source (or unsaved draft) no longer exists', 'not_found', ms())];
-      else steps = await this.run(source, signal);
+      else {
+        if (scope) scope.sourceType = source.source_type ?? undefined;
+        steps = await this.run(source, scope?.logger ?? this.deps.logger, signal);
+      }
     } catch (err) {
       const code = err instanceof PermanentSyncError ? err.code : 'internal';
       steps = [failed('load source', (err as Error).message ?? String(err), code, ms())];
@@ -64,7 +69,7 @@ export class TestProcessor {
     return result;
   }
 
-  private async run(source: ConnectorSource, signal?: AbortSignal): Promise<TestStep[]> {
+  private async run(source: ConnectorSource, logger: Logger, signal?: AbortSignal): Promise<TestStep[]> {
     const started = performance.now();
     let connector: Connector;
     try {
@@ -75,7 +80,7 @@ export class TestProcessor {
     }
     const ctx: ConnectorContext = {
       signal: signal ?? new AbortController().signal,
-      logger: this.deps.logger,
+      logger,
       outbound: this.deps.outbound,
       timeoutMs: this.deps.timeoutMs,
     };
