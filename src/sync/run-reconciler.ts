@@ -1,14 +1,22 @@
 import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
-import type { SyncRunRepository } from './sync-run.repository';
+import type { SyncRun, SyncRunRepository } from './sync-run.repository';
+import { TaskWindow } from './task-window';
 
 const BATCH = 500;
+/** Job lookups in flight at once: a page is judged in a few dozen round trips, not a thousand. */
+const LOOKUPS_IN_FLIGHT = 32;
+/** One repair pass stops paging after this long; the next pass (the next interval) goes on. */
+const PASS_BUDGET_MS = 20_000;
 
 /**
  * Repairs what a lost job leaves behind: runs still queued or running whose job is gone from
  * Redis (data wiped, never enqueued) or already finished, and sources left `syncing` with no
  * active run. Only runs older than `graceMs` are judged, so an enqueue in flight is not a loss.
+ * A pass pages through the candidates (for up to PASS_BUDGET_MS), judging a few dozen at once:
+ * lost runs are not stuck behind a page of runs legitimately waiting in a long queue, and after a
+ * Redis wipe under a large sync-all, thousands close per pass instead of 500 a minute.
  */
 export class RunReconciler {
   constructor(
@@ -22,41 +30,57 @@ export class RunReconciler {
   ) {}
 
   async repair(): Promise<{ runs: number; sources: number }> {
-    const { runs, queues, events, logger } = this.deps;
-    const candidates = await runs.activeBefore(new Date(Date.now() - this.deps.graceMs), BATCH);
+    const { runs, logger } = this.deps;
+    const before = new Date(Date.now() - this.deps.graceMs);
+    const deadline = Date.now() + PASS_BUDGET_MS;
     let repaired = 0;
-    for (const run of candidates) {
-      const job = run.job_id ? await queues.sync.getJob(run.job_id) : undefined;
-      const state = job ? await job.getState() : 'missing';
-      if (!['missing', 'unknown', 'completed', 'failed'].includes(state)) continue;
-      const reason =
-        state === 'failed' && job?.failedReason
-          ? job.failedReason
-          : state === 'completed'
-            ? 'the job finished without closing its run'
-            : 'the sync job was lost (queue data missing); it will run again at its next schedule';
-      const closed = await runs.fail(run.id, reason);
-      if (!closed) continue;
-      repaired += 1;
-      await events.publish('sync.repaired', {
-        source_id: run.source_id,
-        run_id: run.id,
-        data: { reason, job_state: state },
-      });
-      await events.publish('sync.failed', {
-        source_id: run.source_id,
-        run_id: run.id,
-        data: { error: reason },
-      });
+    let afterId: string | undefined;
+    for (;;) {
+      const candidates = await runs.activeBefore(before, BATCH, afterId);
+      const window = new TaskWindow(LOOKUPS_IN_FLIGHT);
+      for (const run of candidates)
+        await window.run(async () => {
+          if (await this.repairRun(run)) repaired += 1;
+        });
+      await window.drain();
+      if (candidates.length < BATCH || Date.now() > deadline) break;
+      afterId = candidates[candidates.length - 1]!.id;
     }
     const sources = await runs.repairOrphanedSyncing();
     for (const id of sources)
-      await events.publish('sync.repaired', {
+      await this.deps.events.publish('sync.repaired', {
         source_id: id,
         data: { reason: 'source was syncing with no active run' },
       });
     if (repaired || sources.length)
       logger.warn({ runs: repaired, sources: sources.length }, 'reconciler repaired syncs');
     return { runs: repaired, sources: sources.length };
+  }
+
+  /** Closes `run` if its job is gone or finished without closing it; true when it did. */
+  private async repairRun(run: SyncRun): Promise<boolean> {
+    const { runs, queues, events } = this.deps;
+    const job = run.job_id ? await queues.sync.getJob(run.job_id) : undefined;
+    const state = job ? await job.getState() : 'missing';
+    if (!['missing', 'unknown', 'completed', 'failed'].includes(state)) return false;
+    const reason =
+      state === 'failed' && job?.failedReason
+        ? job.failedReason
+        : state === 'completed'
+          ? 'the job finished without closing its run'
+          : 'the sync job was lost (queue data missing); it will run again at its next schedule';
+    const closed = await runs.fail(run.id, reason);
+    if (!closed) return false;
+    await events.publish('sync.repaired', {
+      source_id: run.source_id,
+      run_id: run.id,
+      data: { reason, job_state: state },
+    });
+    await events.publish('sync.failed', {
+      source_id: run.source_id,
+      run_id: run.id,
+      data: { error: reason },
+    });
+    return true;
   }
 }
