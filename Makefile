@@ -13,7 +13,7 @@ RUN := bash scripts/with-env.sh
 # in one process once the worker lands; override to run something else: make dev START='npm run start:api'
 START ?= npm start
 
-.PHONY: help dev test generate generate-check migrate rewrap bench lint typecheck vitest clean-data \
+.PHONY: help dev test generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
 	deps env-file services database chromium services-status services-stop
 
 help: ## list the targets
@@ -40,6 +40,12 @@ rewrap: deps services ## re-encrypt stored secrets with the first key of ENCRYPT
 
 bench: deps services ## run the benchmarks (bench/run.ts)
 	$(RUN) npm run bench
+
+chaos: deps services ## fault-injection suite with real processes (test/chaos/*.chaos.ts), prints a pass/fail table; CASES='2 5' runs some
+	$(RUN) npm run chaos -- $(CASES)
+
+load: deps services ## load suite: API + 2 workers, 10k sources, 200 connections for 60 s (bench/load/run-load.ts), prints the load table
+	$(RUN) npm run load
 
 lint: deps ## eslint and prettier --check
 	$(RUN) npm run lint

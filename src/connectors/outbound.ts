@@ -35,11 +35,94 @@ export const systemResolver: Resolver = (host) => lookup(host, { verbatim: true 
 /** Allows everything: the default until the security policy is configured (issue: outbound policy). */
 export const allowAll: OutboundPolicy = { check: () => undefined };
 
+/**
+ * A destination already has the most attempts allowed waiting for its first answer: it is not
+ * answering (black-holed, overloaded). Transient: the job retries with backoff.
+ */
+export class OutboundBusyError extends Error {
+  readonly code = 'busy';
+  constructor(destination: string, pending: number) {
+    super(
+      `${pending} connection attempts to ${destination} are already waiting for an answer; not adding another`,
+    );
+    this.name = 'OutboundBusyError';
+  }
+}
+
+/** How long an attempt at the cap waits for a slot: a destination that answers frees one in far less. */
+const PENDING_WAIT_MS = 100;
+
+interface Destination {
+  pending: number;
+  waiters: (() => void)[];
+  /** When an attempt last got an answer, and when one last ended without (timeout, refused). */
+  answeredAt: number;
+  failedAt: number;
+}
+
+/** Ends a claimed attempt: `answered` when the destination answered (connected, sent headers). */
+export type ReleasePending = (answered: boolean) => void;
+
 export class Outbound {
+  /** One small entry per destination ever claimed: bounded by the sources' distinct hosts. */
+  private readonly destinations = new Map<string, Destination>();
+
+  /**
+   * `maxPending`: attempts that may wait at once for the first answer of a destination that has
+   * not answered lately (OUTBOUND_MAX_PENDING); 0 = no cap.
+   */
   constructor(
     private readonly policy: OutboundPolicy = allowAll,
     private readonly resolver: Resolver = systemResolver,
+    private readonly maxPending = 0,
   ) {}
+
+  /**
+   * Claims a pending slot toward `address`:`port` for an attempt that has no answer yet (connecting,
+   * or waiting for a response's first bytes); release it once it has one, or failed. Why: an attempt
+   * towards a host that black-holes packets holds a worker slot for the whole timeout, and a few such
+   * sources would occupy every slot and starve the healthy ones. So a destination whose last attempt
+   * got no answer (or that never answered yet) gets at most `maxPending` attempts in flight; one
+   * more waits briefly for a slot, then fails at once with OutboundBusyError (transient: retried
+   * with backoff) instead of waiting out a timeout. A destination that answers is not capped.
+   */
+  async claim(address: string, port: number | string): Promise<ReleasePending> {
+    if (!this.maxPending) return () => undefined;
+    const key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    let d = this.destinations.get(key);
+    if (!d) {
+      d = { pending: 0, waiters: [], answeredAt: 0, failedAt: 0 };
+      this.destinations.set(key, d);
+    }
+    const dest = d;
+    const trusted = () => dest.answeredAt > 0 && dest.answeredAt >= dest.failedAt;
+    if (!trusted() && dest.pending >= this.maxPending) {
+      const admitted = await new Promise<boolean>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          const at = dest.waiters.indexOf(wake);
+          if (at >= 0) dest.waiters.splice(at, 1);
+          resolve(false);
+        }, PENDING_WAIT_MS);
+        dest.waiters.push(wake);
+      });
+      if (!admitted && !trusted() && dest.pending >= this.maxPending)
+        throw new OutboundBusyError(key, dest.pending);
+    }
+    dest.pending += 1;
+    let released = false;
+    return (answered) => {
+      if (released) return;
+      released = true;
+      dest.pending -= 1;
+      if (answered) dest.answeredAt = Date.now();
+      else dest.failedAt = Date.now();
+      dest.waiters.shift()?.();
+    };
+  }
 
   /** Resolves `host` once (within `timeoutMs`) and checks the address against the policy. */
   async resolve(host: string, kind: OutboundKind, timeoutMs: number): Promise<ResolvedTarget> {

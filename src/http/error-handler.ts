@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { isDatabaseUnavailable } from '../db/database-unavailable';
 import type { Logger } from '../logger';
 import {
   HttpError,
@@ -7,6 +8,7 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  ServiceUnavailableError,
   UnsupportedMediaTypeError,
 } from './errors';
 import { sendProblem } from './problem';
@@ -60,7 +62,11 @@ export function errorHandler(logger: Logger, bodyLimit: string): Middleware {
         const mapped =
           err && typeof err === 'object' ? fromStatusError(err as StatusError, bodyLimit) : undefined;
         if (mapped) problem = mapped;
-        else {
+        else if (isDatabaseUnavailable(err)) {
+          // An outage, not a bug: 503 with Retry-After, logged without the stack of a 500.
+          logger.warn({ err: (err as Error).message, path: ctx.path }, 'database unavailable');
+          problem = new ServiceUnavailableError('The database is unavailable.');
+        } else {
           const requestId = String(ctx.state.requestId ?? 'unknown');
           logger.error({ err, requestId, method: ctx.method, path: ctx.path }, 'unhandled error');
           problem = new InternalError(requestId);

@@ -86,7 +86,10 @@ export class SyncService {
   }
 
   /** Queues a manual sync; a second request while one is queued or running gets that same run. */
-  async requestSync(sourceId: string): Promise<{ job_id: string; run_id: string; status: string }> {
+  async requestSync(
+    sourceId: string,
+    requestId?: string,
+  ): Promise<{ job_id: string; run_id: string; status: string }> {
     const source = await this.source(sourceId);
     if (!source.is_active) throw new ConflictError('The source is inactive; activate it before syncing.');
     this.ensureRedis();
@@ -97,7 +100,7 @@ export class SyncService {
       if (active) return { job_id: active.job_id ?? active.id, run_id: active.id, status: active.status };
       throw new ConflictError('A sync of this source just finished; try again.');
     }
-    const data: SyncJobData = { sourceId, runId, trigger: 'manual' };
+    const data: SyncJobData = { sourceId, runId, trigger: 'manual', ...(requestId ? { requestId } : {}) };
     let job: Job;
     try {
       job = await this.enqueue(
@@ -112,13 +115,14 @@ export class SyncService {
       throw err;
     }
     if (job.id !== runId) {
-      // Deduplicated in the queue: another job of this source is still there; answer with it.
+      // Deduplicated in the queue: another job of this source is still there. BullMQ hands back our
+      // own data under the other job's id, so its run is looked up, not read from `job.data` (that
+      // was the run just cancelled). No active run: that job is finishing (its run closed, its
+      // dedup key not yet released), so this request started nothing: 409, never a dead run id.
       await this.deps.runs.cancel(runId, `deduplicated: job ${job.id} is already queued`);
-      return {
-        job_id: job.id ?? '',
-        run_id: String((job.data as SyncJobData)?.runId ?? job.id),
-        status: 'queued',
-      };
+      const active = await this.deps.runs.activeRun(sourceId);
+      if (active) return { job_id: active.job_id ?? active.id, run_id: active.id, status: active.status };
+      throw new ConflictError(`A sync of this source (job ${job.id}) is just finishing; try again.`);
     }
     await this.deps.events.publish('sync.queued', {
       source_id: sourceId,
@@ -132,16 +136,16 @@ export class SyncService {
    * Runs a test job and waits up to testWaitMs for it; otherwise the caller polls GET /jobs/{id}.
    * Polling the job (not QueueEvents) cannot miss a finish that happens before a subscription starts.
    */
-  async test(sourceId: string): Promise<TestOutcome> {
+  async test(sourceId: string, requestId?: string): Promise<TestOutcome> {
     await this.source(sourceId);
-    return this.runTest({ sourceId });
+    return this.runTest({ sourceId, ...(requestId ? { requestId } : {}) });
   }
 
   /** Tests a configuration before it is saved: sealed as a short-lived draft, the job carries its id. */
-  async testDraft(input: DraftInput): Promise<TestOutcome> {
+  async testDraft(input: DraftInput, requestId?: string): Promise<TestOutcome> {
     this.ensureRedis();
     const draftId = await this.deps.drafts.save(input);
-    return this.runTest({ draftId });
+    return this.runTest({ draftId, ...(requestId ? { requestId } : {}) });
   }
 
   private async runTest(data: TestJobData): Promise<TestOutcome> {
@@ -170,7 +174,7 @@ export class SyncService {
   }
 
   /** Counts what a fan-out will queue now and hands the fan-out itself to a job. */
-  async syncAll(): Promise<{ batch_id: string; queued: number; skipped: number }> {
+  async syncAll(requestId?: string): Promise<{ batch_id: string; queued: number; skipped: number }> {
     this.ensureRedis();
     const counts = await this.deps.knex.raw(
       `SELECT count(*) FILTER (WHERE NOT busy)::int AS queued, count(*) FILTER (WHERE busy)::int AS skipped
@@ -179,7 +183,7 @@ export class SyncService {
     );
     const { queued, skipped } = counts.rows[0] as { queued: number; skipped: number };
     const batchId = randomUUID();
-    const data: SyncAllJobData = { batchId };
+    const data: SyncAllJobData = { batchId, ...(requestId ? { requestId } : {}) };
     await this.enqueue(
       this.deps.queues.syncAll.add('sync-all', data, { jobId: batchId }),
       'enqueue sync-all',

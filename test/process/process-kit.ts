@@ -94,7 +94,7 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function track(name: string, proc: ChildProcess): Child {
+export function track(name: string, proc: ChildProcess): Child {
   let out = '';
   let err = '';
   let partial = '';

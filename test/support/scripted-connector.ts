@@ -5,7 +5,8 @@ import { PermanentSyncError } from '../../src/connectors/connector';
  * A connector double for orchestration tests (real connectors are tested against real peers in
  * their own suites). Behaviour comes from the source's metadata, so one registry serves every
  * case: `records` (count), `batch` (size), `fail` ('permanent' | 'transient-once' | 'always'),
- * `delay_ms` (per batch, honouring the abort signal unless `ignore_abort`).
+ * `delay_ms` (per batch, honouring the abort signal unless `ignore_abort`), `crash: 'exit' | 'abort'`
+ * (after `crash_after` batches, default 1, the whole worker process dies: a poison source).
  */
 export class ScriptedConnector implements Connector {
   private readonly transientSeen = new Set<string>();
@@ -52,6 +53,11 @@ export class ScriptedConnector implements Connector {
       });
       offset += records.length;
       yield { records, state: { offset } };
+      // A poison source (native crash, OOM, a bug that exits): the process dies under every job it holds.
+      if (meta.crash && offset >= size * Number(meta.crash_after ?? 1)) {
+        if (meta.crash === 'abort') process.abort();
+        process.exit(70);
+      }
     }
   }
 }

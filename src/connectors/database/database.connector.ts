@@ -1,6 +1,7 @@
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
 import { PermanentSyncError } from '../connector';
 import { classifyError, toConnectorError } from '../connector-errors';
+import type { ReleasePending } from '../outbound';
 import { columnsSchema, type ColumnInfo } from './column-types';
 import { ConnectWatch, SessionOpenError } from './connect-watch';
 import { CursorBatcher, type CursorBatch } from './cursor-batcher';
@@ -279,12 +280,23 @@ export class DatabaseConnector implements Connector {
     const connectMs = Math.min(ctx.timeoutMs, url.connectTimeoutMs ?? Infinity);
     const watch = new ConnectWatch(connectMs, ctx.signal);
     const limits = { readTimeoutMs: ctx.timeoutMs };
+    // Pending until the server answered the handshake (see Outbound.claim).
+    let release: ReleasePending;
+    try {
+      release = await ctx.outbound.claim(address, url.port);
+    } catch (err) {
+      watch.dispose();
+      throw err;
+    }
     try {
       const session = await (url.dialect === 'postgres'
         ? openPostgres(url, address, watch, limits)
         : openMysql(url, address, watch, limits));
+      release(true);
       return { session, ...watch.finish() };
     } catch (err) {
+      // An auth or permission error is an answer too: the server is there.
+      release(!['timeout', 'refused', 'dns', 'unknown'].includes(classifyError(err)));
       watch.dispose();
       throw err;
     }

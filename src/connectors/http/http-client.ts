@@ -67,6 +67,8 @@ export class HttpClient {
   /** Opens one connection (TCP, and TLS for https) to `target` and closes it: the connect test step. */
   async probe(url: URL, target: ResolvedTarget): Promise<void> {
     const connect = pinnedConnector(target, this.ctx.timeoutMs);
+    const release = await this.ctx.outbound.claim(target.address, url.port || defaultPort(url));
+    let answered = false;
     await new Promise<void>((resolve, reject) => {
       const socket = connect(
         {
@@ -78,13 +80,14 @@ export class HttpClient {
         (err, connected) => {
           this.ctx.signal.removeEventListener('abort', onAbort);
           if (err) return reject(err);
+          answered = true;
           connected?.destroy();
           resolve();
         },
       ) as unknown as { destroy(err?: Error): void } | undefined;
       const onAbort = () => socket?.destroy(abortError(this.ctx.signal));
       this.ctx.signal.addEventListener('abort', onAbort, { once: true });
-    });
+    }).finally(() => release(answered));
   }
 
   /** GET `url` following redirects; resolves with the final 2xx answer, throws HttpStatusError otherwise. */
@@ -179,8 +182,12 @@ export class HttpClient {
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
       if (this.ctx.signal.aborted) throw abortError(this.ctx.signal);
-      const client = this.clientFor(url, await this.resolve(url));
+      const target = await this.resolve(url);
+      const client = this.clientFor(url, target);
       let res: Dispatcher.ResponseData;
+      // Pending until the response's headers: connect and time to first byte (see Outbound.claim).
+      const release = await this.ctx.outbound.claim(target.address, url.port || defaultPort(url));
+      let answered = false;
       try {
         res = await client.request({
           method: 'GET',
@@ -188,6 +195,7 @@ export class HttpClient {
           headers,
           signal: this.ctx.signal,
         });
+        answered = true;
       } catch (err) {
         // A kept-alive connection the server closed as we reused it: one fresh try is safe for a GET.
         const code = String((err as { code?: unknown }).code ?? '');
@@ -198,6 +206,8 @@ export class HttpClient {
         await sleep(delay, this.ctx.signal);
         waited += delay;
         continue;
+      } finally {
+        release(answered);
       }
       if (!isRetryableStatus(res.statusCode)) return res;
       const delay = retryDelay(attempt, res.headers['retry-after'], waited, { ...this.retry, retries });
