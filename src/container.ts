@@ -1,8 +1,10 @@
 import type Router from '@koa/router';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
+import type Koa from 'koa';
 import type { Middleware } from 'koa';
 import { adminBoard } from './admin/admin-board';
+import { createApp } from './app';
 import { ApiKeyRepository } from './auth/api-key.repository';
 import { apiKeysRoutes } from './auth/api-keys.routes';
 import { AuditLog } from './auth/audit-log';
@@ -88,6 +90,8 @@ export interface Container {
   /** For createApp: the audit recorder (outside the error handler) and helmet → cors → auth → rate limit. */
   security: { audit: Middleware; guards: Middleware[] };
   openapi: object;
+  /** The HTTP application over these collaborators, wired as every entry point serves it. */
+  createHttpApp(): Koa;
   /** Builds the worker role on the same collaborators; the caller starts it. */
   createWorker(): SyncWorker;
   /** Closes everything long-lived, in reverse order of creation; safe to call twice. */
@@ -292,6 +296,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     audit,
     security,
     openapi,
+    createHttpApp: () =>
+      createApp({ logger, bodyLimit: config.bodyLimit, routers, middleware, metrics, security }),
     createWorker,
     close,
   };

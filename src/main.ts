@@ -5,7 +5,6 @@
  * flight, then close queues, Redis and Postgres.
  */
 import type { Server } from 'node:http';
-import { createApp } from './app';
 import { ensureUsableKey, NoApiKeyError } from './auth/bootstrap-key';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
@@ -64,14 +63,7 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
       process.exit(1);
     });
   if (role !== 'worker') {
-    const app = createApp({
-      logger,
-      bodyLimit: config.bodyLimit,
-      routers: container.routers,
-      middleware: container.middleware,
-      metrics: container.metrics,
-      security: container.security,
-    });
+    const app = container.createHttpApp();
     server = app.listen(config.port, config.host, () =>
       logger.info({ host: config.host, port: config.port, role }, 'api listening'),
     );

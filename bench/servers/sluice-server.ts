@@ -9,14 +9,18 @@ import { createContainer } from '../../src/container';
 
 const config = loadConfig();
 const container = createContainer(config);
-const app = createApp({
-  logger: container.logger,
-  bodyLimit: config.bodyLimit,
-  routers: container.routers,
-  // Auth (a stored key, cached), rate limits, audit and helmet on, as in src/main.ts.
-  // BENCH_SECURITY=off leaves them out, to measure what they cost.
-  security: process.env.BENCH_SECURITY === 'off' ? undefined : container.security,
-});
+// Exactly as src/main.ts serves it (auth with a stored, cached key, rate limits, audit, helmet,
+// metrics). BENCH_SECURITY=off leaves the security layer out, to measure what it costs.
+const app =
+  process.env.BENCH_SECURITY === 'off'
+    ? createApp({
+        logger: container.logger,
+        bodyLimit: config.bodyLimit,
+        routers: container.routers,
+        middleware: container.middleware,
+        metrics: container.metrics,
+      })
+    : container.createHttpApp();
 const server = app.listen(0, '127.0.0.1', () =>
   process.send?.({ port: (server.address() as AddressInfo).port }),
 );

@@ -3,7 +3,6 @@ import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import type { Knex } from 'knex';
-import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
 import type { Connector } from '../../src/connectors/connector';
@@ -86,14 +85,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     resources: options.resources,
     connectors: options.connectors,
   });
-  const app = createApp({
-    logger,
-    bodyLimit: config.bodyLimit,
-    routers: container.routers,
-    middleware: container.middleware,
-    metrics: container.metrics,
-    security: container.security,
-  });
+  const app = container.createHttpApp();
   const workers: SyncWorker[] = [];
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
