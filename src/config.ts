@@ -146,7 +146,9 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: bodyLimit.toLowerCase(),
     readyTimeoutMs: int('READY_TIMEOUT_MS', 1000, 50, 60000),
     queuePrefix: prefix('QUEUE_PREFIX', 'sluice'),
-    syncAttempts: int('SYNC_ATTEMPTS', 3, 1, 50),
+    // 6 tries, backoff 2 s doubling: about a minute of retries, so a database or network blip of
+    // 30 s delays a sync instead of failing it.
+    syncAttempts: int('SYNC_ATTEMPTS', 6, 1, 50),
     lockDurationMs: int('WORKER_LOCK_DURATION_MS', 30000, 1000, 3600000),
     stalledIntervalMs: int('WORKER_STALLED_INTERVAL_MS', 30000, 1000, 3600000),
     testWaitMs: int('TEST_WAIT_MS', 10000, 0, 120000),

@@ -17,7 +17,7 @@ import { PrivatePostgres } from './private-services';
  * under an API process and two workers with syncs running. Meanwhile the API must answer 503
  * problem+json within the pool's acquire timeout (5 s) on database-backed routes, never hang or
  * 500, and no process may die. Once Postgres is back, the interrupted syncs retry with backoff
- * (SYNC_ATTEMPTS 8, exponential from 2 s: ~62 s of retries cover the outage) and finish, every
+ * (the default SYNC_ATTEMPTS 6, exponential from 2 s: ~62 s of retries cover the outage) and finish, every
  * record exactly once.
  */
 const OUTAGE_MS = 30_000;
@@ -37,7 +37,7 @@ export const chaosCase: ChaosCase = {
     const stack = new Stack({
       databaseUrl: pg.url(),
       env: {
-        SYNC_ATTEMPTS: '8',
+        SYNC_ATTEMPTS: '6',
         WORKER_CONCURRENCY: '4',
         WORKER_LOCK_DURATION_MS: '5000',
         WORKER_STALLED_INTERVAL_MS: '3000',

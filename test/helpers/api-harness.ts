@@ -66,6 +66,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     // Each test file gets its own queues, events and locks in the shared Redis.
     QUEUE_PREFIX: `test_${uniqueSuffix()}`,
     API_KEYS: `admin:${TEST_ADMIN_TOKEN}`,
+    // Tests that exercise retries want them over in seconds, not the production minute.
+    SYNC_ATTEMPTS: '3',
     // Fuzz and load-ish tests send thousands of requests; test/integration/rate-limit.test.ts sets its own.
     RATE_LIMIT_ALL: '0',
     RATE_LIMIT_SYNC: '0',
