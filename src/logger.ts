@@ -9,11 +9,23 @@ export const CENSOR = '[REDACTED]';
 const SECRET_KEY =
   /connection_?string|ciphertext|password|passwd|secret|token|api_?key|authorization|cookie|signature|credential/i;
 
+/**
+ * Verdicts of isSecretKey by key. Log objects reuse a small set of keys (every request line has
+ * the same five), and the regular expression was a visible share of a request's CPU in the
+ * api-read bench; bounded so that objects with unbounded keys cannot grow it.
+ */
+const secretKeyCache = new Map<string, boolean>();
+const MAX_CACHED_KEYS = 1_000;
+
 /** A key that names a secret; `has_*` flags and `*_masked` values are safe to show. */
 export function isSecretKey(key: string): boolean {
+  const cached = secretKeyCache.get(key);
+  if (cached !== undefined) return cached;
   const lower = key.toLowerCase();
-  if (lower.startsWith('has_') || lower.endsWith('_masked')) return false;
-  return SECRET_KEY.test(lower);
+  const secret = !(lower.startsWith('has_') || lower.endsWith('_masked')) && SECRET_KEY.test(lower);
+  if (secretKeyCache.size >= MAX_CACHED_KEYS) secretKeyCache.clear();
+  secretKeyCache.set(key, secret);
+  return secret;
 }
 
 // Stops at quotes and backslashes too, so the final pass over a JSON line never spans two values.

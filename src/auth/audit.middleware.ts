@@ -51,14 +51,15 @@ export function describeWrite(
  * receipts are data, not changes to Sluice, and are not audited.
  */
 export function auditWrites(audit: AuditLog, logger: Logger): Middleware {
-  return async (ctx, next) => {
-    if (READS.has(ctx.method) || isWebhookPath(ctx.path)) return next();
+  // Not async itself: reads (most requests) pass straight through without an extra promise.
+  const audited: Middleware = async (ctx, next) => {
     try {
       await next();
     } finally {
       await write(ctx, audit, logger);
     }
   };
+  return (ctx, next) => (READS.has(ctx.method) || isWebhookPath(ctx.path) ? next() : audited(ctx, next));
 }
 
 async function write(ctx: Context, audit: AuditLog, logger: Logger): Promise<void> {

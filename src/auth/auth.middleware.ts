@@ -32,25 +32,28 @@ export const principalOf = (state: Record<string, unknown>): Principal | undefin
  * Sets ctx.state.principal for the audit log and the rate limits.
  */
 export function authenticate(verifier: KeyVerifier): Middleware {
-  return async (ctx, next) => {
+  // Not async: a known key (most requests) goes on without a promise; only a store lookup waits.
+  // A throw here reaches the error handler as a rejection (koa-compose catches it).
+  return (ctx, next) => {
     if (isPublicPath(ctx.method, ctx.path)) return next();
     const challenge = ctx.path.toLowerCase().startsWith(ADMIN_QUEUES_PATH) ? 'Basic' : 'Bearer';
     const token = credentialOf(ctx.get('authorization'));
     if (!token) throw new UnauthorizedError('Send an API key as Authorization: Bearer <token>.', challenge);
     if (token.length > MAX_TOKEN_LENGTH) throw new UnauthorizedError('The API key is not valid.', challenge);
-    let principal: Principal | undefined;
-    try {
-      principal = await verifier.verify(token);
-    } catch {
+    const admit = (principal: Principal | undefined) => {
+      if (!principal) throw new UnauthorizedError('The API key is not valid or was revoked.', challenge);
+      ctx.state.principal = principal;
+      const need = requiredScope(ctx.method, ctx.path);
+      if (!scopeCovers(principal.scope, need))
+        throw new ForbiddenError(
+          `This request needs a key with the ${need} scope; this key has ${principal.scope}.`,
+        );
+      return next();
+    };
+    const verified = verifier.verify(token);
+    if (!(verified instanceof Promise)) return admit(verified);
+    return verified.then(admit, () => {
       throw new ServiceUnavailableError('API keys cannot be checked right now.');
-    }
-    if (!principal) throw new UnauthorizedError('The API key is not valid or was revoked.', challenge);
-    ctx.state.principal = principal;
-    const need = requiredScope(ctx.method, ctx.path);
-    if (!scopeCovers(principal.scope, need))
-      throw new ForbiddenError(
-        `This request needs a key with the ${need} scope; this key has ${principal.scope}.`,
-      );
-    return next();
+    });
   };
 }

@@ -48,7 +48,12 @@ export class KeyVerifier {
     }));
   }
 
-  async verify(token: string): Promise<Principal | undefined> {
+  /**
+   * The token's principal, or undefined (unknown, revoked). Answered synchronously when it is at
+   * hand (an API_KEYS entry, a cached lookup), so that auth, which runs on every request, makes a
+   * promise only when the store must be asked.
+   */
+  verify(token: string): Principal | undefined | Promise<Principal | undefined> {
     const digest = tokenDigest(token);
     let found: Principal | undefined;
     for (const key of this.envKeys) if (sameDigest(digest, key.digest)) found ??= key.principal;
@@ -58,6 +63,10 @@ export class KeyVerifier {
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;
+    return this.lookup(hash, now);
+  }
+
+  private async lookup(hash: string, now: number): Promise<Principal | undefined> {
     const row = await this.store.findByHash(hash);
     const principal = row ? { name: row.name, scope: row.scope, keyId: row.id } : undefined;
     if (this.cache.size >= MAX_CACHED) this.cache.clear();

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
 import { TooManyRequestsError } from '../http/errors';
@@ -104,31 +104,41 @@ export class RateLimits {
 
   /** Checks the request's key against every limit that applies; 429 with Retry-After when one is spent. */
   middleware(): Middleware {
-    return async (ctx, next) => {
+    // Not async itself: the common request (one limit, its point from a live lease) is answered
+    // without a promise of its own; the rest goes through check().
+    return (ctx, next) => {
       const principal = principalOf(ctx.state);
       if (!principal || this.limiters.size === 0) return next();
-      if (this.connection.status !== 'ready') await this.connected;
       const kinds: Kind[] = ['all'];
       if (ctx.method === 'POST' && SYNC_PATH.test(ctx.path)) kinds.push('sync');
       if (ctx.method === 'POST' && TEST_PATH.test(ctx.path)) kinds.push('test');
-      let tightest: Allowance | undefined;
-      for (const kind of kinds) {
-        const limiter = this.limiters.get(kind);
-        if (!limiter) continue;
-        // From the lease without a promise when possible: this runs on every request.
-        const allowance =
-          this.fromLease(kind, limiter, principal.name) ?? (await this.take(kind, limiter, principal.name));
-        if ('retryAfter' in allowance)
-          throw new TooManyRequestsError(
-            `More than ${limiter.points} ${kind === 'all' ? '' : `${kind} `}requests a minute with this key; retry in ${allowance.retryAfter} s.`,
-            allowance.retryAfter,
-            headers(limiter.points, 0, allowance.retryAfter),
-          );
-        if (!tightest || allowance.remaining < tightest.remaining) tightest = allowance;
-      }
-      if (tightest) ctx.set(headers(tightest.limit, tightest.remaining, tightest.resetSeconds));
+      const all = kinds.length === 1 && this.connection.status === 'ready' && this.limiters.get('all');
+      const leased = all ? this.fromLease('all', all, principal.name) : undefined;
+      if (!leased) return this.check(ctx, next, principal.name, kinds);
+      ctx.set(headers(leased.limit, leased.remaining, leased.resetSeconds));
       return next();
     };
+  }
+
+  /** Every limit that applies, taking points from Redis when no lease has them. */
+  private async check(ctx: Context, next: Next, key: string, kinds: Kind[]): Promise<void> {
+    if (this.connection.status !== 'ready') await this.connected;
+    let tightest: Allowance | undefined;
+    for (const kind of kinds) {
+      const limiter = this.limiters.get(kind);
+      if (!limiter) continue;
+      // From the lease without a promise when possible: this runs on every request.
+      const allowance = this.fromLease(kind, limiter, key) ?? (await this.take(kind, limiter, key));
+      if ('retryAfter' in allowance)
+        throw new TooManyRequestsError(
+          `More than ${limiter.points} ${kind === 'all' ? '' : `${kind} `}requests a minute with this key; retry in ${allowance.retryAfter} s.`,
+          allowance.retryAfter,
+          headers(limiter.points, 0, allowance.retryAfter),
+        );
+      if (!tightest || allowance.remaining < tightest.remaining) tightest = allowance;
+    }
+    if (tightest) ctx.set(headers(tightest.limit, tightest.remaining, tightest.resetSeconds));
+    return next();
   }
 
   /**
