@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { ConflictError, NotFoundError } from '../http/errors';
+import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 import { jsonBody, uuidParam } from '../http/request';
 import { bodyValidator, queryValidator } from '../http/validation';
 import type { ApiScope } from '../config';
@@ -24,10 +25,7 @@ export const pageQuerySchema = {
   $id: 'ApiKeyListQuery',
   type: 'object',
   additionalProperties: false,
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-    offset: { type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
-  },
+  properties: PAGE_QUERY_PROPERTIES,
 } as const;
 
 export const auditQuerySchema = {
@@ -35,7 +33,7 @@ export const auditQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    ...pageQuerySchema.properties,
+    ...PAGE_QUERY_PROPERTIES,
     actor: { type: 'string', minLength: 1, maxLength: 128 },
     action: { type: 'string', minLength: 1, maxLength: 64 },
     target_id: { type: 'string', minLength: 1, maxLength: 200 },

@@ -2,6 +2,20 @@ import type { Knex } from 'knex';
 
 const TABLE = 'audit_log';
 
+/** An audit row as read back: GET /audit selects these and its OpenAPI record requires them. */
+export const AUDIT_COLUMNS = [
+  'id',
+  'at',
+  'actor',
+  'action',
+  'target_type',
+  'target_id',
+  'outcome',
+  'status',
+  'request_id',
+  'detail',
+] as const;
+
 export type AuditOutcome = 'success' | 'denied' | 'failed';
 
 export interface AuditEntry {
@@ -51,22 +65,7 @@ export class AuditLog {
       return q;
     };
     const [rows, counted] = await Promise.all([
-      filtered()
-        .select(
-          'id',
-          'at',
-          'actor',
-          'action',
-          'target_type',
-          'target_id',
-          'outcome',
-          'status',
-          'request_id',
-          'detail',
-        )
-        .orderBy('id', 'desc')
-        .limit(query.limit)
-        .offset(query.offset),
+      filtered().select(AUDIT_COLUMNS).orderBy('id', 'desc').limit(query.limit).offset(query.offset),
       filtered().count<{ count: string }[]>({ count: '*' }),
     ]);
     return {

@@ -1,5 +1,6 @@
 import { problems, type PathItem } from '../docs/openapi';
 import { toComponent } from '../docs/openapi';
+import { AUDIT_COLUMNS } from './audit-log';
 import { apiKeyCreateSchema, auditQuerySchema, pageQuerySchema } from './api-keys.routes';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -49,18 +50,7 @@ export const authSchemas = {
   AuditRecord: {
     type: 'object',
     additionalProperties: false,
-    required: [
-      'id',
-      'at',
-      'actor',
-      'action',
-      'target_type',
-      'target_id',
-      'outcome',
-      'status',
-      'request_id',
-      'detail',
-    ],
+    required: [...AUDIT_COLUMNS],
     properties: {
       id: { type: 'string', description: 'Grows with time.' },
       at: { type: 'string', format: 'date-time' },

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { NotFoundError, ValidationError } from '../http/errors';
 import type { Context } from 'koa';
+import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 import { jsonBody, uuidParam } from '../http/request';
 import type { DraftInput } from './source-drafts';
 import { queryValidator } from '../http/validation';
@@ -11,10 +12,7 @@ export const runsQuerySchema = {
   $id: 'SyncRunListQuery',
   type: 'object',
   additionalProperties: false,
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-    offset: { type: 'integer', minimum: 0, maximum: 2147483647, default: 0 },
-  },
+  properties: PAGE_QUERY_PROPERTIES,
 } as const;
 
 const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createKnex } from '../../src/db/create-knex';
 import { migrateLatest } from '../../src/db/migrator';
-import { exitWithin, freePort, kill, sleep, track, type Child } from '../process/process-kit';
+import { exitWithin, freePort, kill, pingRedis, sleep, track, type Child } from '../process/process-kit';
 import { atCleanup } from './chaos-kit';
 
 /**
@@ -15,23 +15,6 @@ import { atCleanup } from './chaos-kit';
  * own pid or its own data dir) and its dir removed by the case's cleanup.
  */
 const run = promisify(execFile);
-
-async function ping(port: number): Promise<string> {
-  const probe = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return await probe.ping();
-  } catch {
-    return 'down';
-  } finally {
-    probe.disconnect();
-  }
-}
 
 /** A redis-server with AOF (fsync always) in a temp dir; stop() is SIGTERM (it writes the AOF and exits). */
 export class PrivateRedis {
@@ -57,7 +40,7 @@ export class PrivateRedis {
     const proc = spawn('redis-server', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = track(`redis:${this.port}`, proc);
     const deadline = Date.now() + 15_000;
-    while ((await ping(this.port)) !== 'PONG') {
+    while ((await pingRedis(this.port)) !== 'PONG') {
       if (!this.child.running()) throw new Error(`redis-server exited: ${this.child.stdout().slice(-800)}`);
       if (Date.now() > deadline) throw new Error('redis-server did not answer within 15 s');
       await sleep(100);

@@ -63,6 +63,8 @@ describe('connection-string hardening', () => {
     const created = await api.post('/raw-data-sources', {
       name: 'cs-update',
       source_type: 'database',
+      // Inactive: no schedule, so the worker a later test starts never resolves db.example.
+      is_active: false,
       connection_string: 'postgres://u:p@db.example:5432/x?sslmode=require',
     });
     expect(created.status, created.text).toBe(201);

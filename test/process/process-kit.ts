@@ -216,6 +216,24 @@ export async function killAll(): Promise<void> {
   await Promise.all(children.filter((c) => c.running()).map((c) => kill(c)));
 }
 
+/** PING a loopback redis-server once, without retrying: 'PONG', or 'down' when nothing answers. */
+export async function pingRedis(port: number): Promise<string> {
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return await probe.ping();
+  } catch {
+    return 'down';
+  } finally {
+    probe.disconnect();
+  }
+}
+
 export interface PrivateRedis {
   port: number;
   url: string;
@@ -248,20 +266,7 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
     `redis-server on ${p} answers PING`,
     async () => {
       if (!child.running()) throw new Error(`redis-server exited: ${child.stdout().slice(-1000)}`);
-      const probe = new Redis(p, '127.0.0.1', {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return await probe.ping();
-      } catch {
-        return 'down';
-      } finally {
-        probe.disconnect();
-      }
+      return pingRedis(p);
     },
     (v) => v === 'PONG',
     15_000,
