@@ -55,9 +55,12 @@ const PENDING_WAIT_MS = 100;
 interface Destination {
   pending: number;
   waiters: (() => void)[];
-  /** When an attempt last got an answer, and when one last ended without (timeout, refused). */
-  answeredAt: number;
-  failedAt: number;
+  /**
+   * Whether the attempt that ended last got an answer (false: timed out, refused); undefined
+   * before any ended. The order of endings, not their clock times: two in the same millisecond
+   * must not leave a destination trusted after its latest attempt failed.
+   */
+  lastAnswered: boolean | undefined;
 }
 
 /** Ends a claimed attempt: `answered` when the destination answered (connected, sent headers). */
@@ -91,11 +94,11 @@ export class Outbound {
     const key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
     let d = this.destinations.get(key);
     if (!d) {
-      d = { pending: 0, waiters: [], answeredAt: 0, failedAt: 0 };
+      d = { pending: 0, waiters: [], lastAnswered: undefined };
       this.destinations.set(key, d);
     }
     const dest = d;
-    const trusted = () => dest.answeredAt > 0 && dest.answeredAt >= dest.failedAt;
+    const trusted = () => dest.lastAnswered === true;
     if (!trusted() && dest.pending >= this.maxPending) {
       const admitted = await new Promise<boolean>((resolve) => {
         const wake = () => {
@@ -118,8 +121,7 @@ export class Outbound {
       if (released) return;
       released = true;
       dest.pending -= 1;
-      if (answered) dest.answeredAt = Date.now();
-      else dest.failedAt = Date.now();
+      dest.lastAnswered = answered;
       dest.waiters.shift()?.();
     };
   }
