@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CENSOR, createLogger, isSecretKey, scrub, scrubText } from './logger';
@@ -144,4 +145,51 @@ describe('isSecretKey / scrubText / scrub', () => {
     expect(scrub(input)).toEqual({ connection_string: CENSOR });
     expect(input.connection_string).toBe(SECRET);
   });
+});
+
+/** Runs test/support/log-lines.ts; resolves with its stdout lines and when each arrived, relative to its `done`. */
+function logLines(env: Record<string, string>) {
+  return new Promise<{ lines: { i: number; msg: string }[]; msAfterDone: number[] }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/log-lines.ts'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let doneAt: number | undefined;
+    const msAfterDone: number[] = [];
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      msAfterDone.push(doneAt === undefined ? -1 : performance.now() - doneAt);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (String(chunk).includes('done')) doneAt = performance.now();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('error', reject);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve({
+        lines: out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+        msAfterDone,
+      });
+    });
+  });
+}
+
+describe('standard output, written in batches', () => {
+  it('writes every line, in order, when the process exits with process.exit()', async () => {
+    const { lines } = await logLines({ LINES: '2000', EXIT: 'now' });
+    expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+  }, 30_000);
+
+  it('writes a lone line within the flush interval while the process keeps running', async () => {
+    const { lines, msAfterDone } = await logLines({ LINES: '1', STAY_MS: '1500' });
+    expect(lines).toMatchObject([{ i: 0, msg: 'line' }]);
+    // Logged before `done`, written by the periodic flush (200 ms) well before the process ends.
+    expect(msAfterDone).toHaveLength(1);
+    expect(msAfterDone[0]).toBeLessThan(1200);
+  }, 30_000);
 });

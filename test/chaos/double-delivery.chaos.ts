@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { QUEUES, type SyncJobData } from '../../src/queue/queue-names';
-import { sleep } from '../process/process-kit';
+import { LOG_FLUSH_WAIT_MS, sleep } from '../process/process-kit';
 import { check, checkLanded, Stack, untilSettled, type ChaosCase } from './chaos-kit';
 
 /**
@@ -82,6 +82,8 @@ export const chaosCase: ChaosCase = {
           .where({ source_id: id })
           .whereNot({ status: 'cancelled' })
           .select('id', 'status');
+      // The workers' lines about them have reached stdout (it is written in batches).
+      await sleep(LOG_FLUSH_WAIT_MS);
       const [ra, rb, rc] = await Promise.all([runs(a), runs(b), runs(c)]);
       const landed = await checkLanded(stack.knex, new Map([a, b, c].map((id) => [id, SCRIPT.records])));
       Object.assign(figures, {

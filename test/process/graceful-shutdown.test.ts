@@ -5,7 +5,7 @@ import {
   exitWithin,
   killAll,
   logTailsOnFailure,
-  runLogs,
+  flushedRunLogs,
   startWorker,
   until,
   waitForLog,
@@ -134,7 +134,7 @@ describe('a worker process stopped with SIGTERM mid-sync', () => {
       expect(log.at(-1)).toBe('stopped');
       expect(log).not.toContain('job handed back at shutdown');
       // A stopping worker takes no new job: the one queued after SIGTERM still waits.
-      expect(runLogs(patient, later.runId, 'sync started')).toEqual([]);
+      expect(await flushedRunLogs(patient, later.runId, 'sync started')).toEqual([]);
       expect((await api.get(`/jobs/${later.runId}`)).body.state).toBe('waiting');
     } finally {
       thaw(others(patient));
@@ -160,12 +160,14 @@ describe('a worker process stopped with SIGTERM mid-sync', () => {
     expect(exit, hasty.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
     const landedAtExit = await landed(sourceId);
     expect(landedAtExit, 'the job finished within the grace: nothing was handed back').toBeLessThan(records);
-    expect(runLogs(hasty, runId, 'job handed back at shutdown')).toHaveLength(1);
+    expect(await flushedRunLogs(hasty, runId, 'job handed back at shutdown')).toHaveLength(1);
     expect(messages(hasty).at(-1)).toBe('stopped');
 
     const done = await finalStatus(sourceId, 45_000);
     expect(done.sync_status, done.error_message).toBe('success');
-    const retried = [stubborn, rescuer].flatMap((w) => runLogs(w, runId, 'sync started'));
+    const retried = (
+      await Promise.all([stubborn, rescuer].map((w) => flushedRunLogs(w, runId, 'sync started')))
+    ).flat();
     expect(retried).toHaveLength(1);
     expect(Number(retried[0]!.attempt)).toBe(2);
     expect(await landedNs(sourceId)).toEqual(range(records));
@@ -217,7 +219,7 @@ describe('a worker process stopped with SIGTERM mid-sync', () => {
     // Its lock is no longer renewed: the job stalls once and the rescuer finishes it, exactly once.
     const done = await finalStatus(sourceId, 45_000);
     expect(done.sync_status, done.error_message).toBe('success');
-    expect(runLogs(rescuer, runId, 'sync started')).toHaveLength(1);
+    expect(await flushedRunLogs(rescuer, runId, 'sync started')).toHaveLength(1);
     expect(await landedNs(sourceId)).toEqual(range(records));
     console.log(
       `[graceful-shutdown] job ignoring the cancel: SIGTERM → forced exit ${exitMs} ms, ${landedAtExit}/${records} landed`,

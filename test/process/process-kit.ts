@@ -308,6 +308,18 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
   }
 }
 
-/** Log lines of `child` about `runId` with message `msg`. */
+/** Log lines of `child` about `runId` with message `msg`, as far as they have arrived. */
 export const runLogs = (child: Child, runId: string, msg: string) =>
   child.logs.filter((l) => l.msg === msg && l.runId === runId);
+
+/**
+ * Longer than the periodic flush of a process's batched stdout (200 ms, src/logger.ts): after
+ * this, every line a running child logged before has reached its stdout.
+ */
+export const LOG_FLUSH_WAIT_MS = 600;
+
+/** runLogs() once the child's log buffer has been written: for asserting what it did (or did not) log. */
+export async function flushedRunLogs(child: Child, runId: string, msg: string) {
+  if (child.running()) await sleep(LOG_FLUSH_WAIT_MS);
+  return runLogs(child, runId, msg);
+}

@@ -5,6 +5,7 @@ import {
   kill,
   killAll,
   logTailsOnFailure,
+  flushedRunLogs,
   runLogs,
   startWorker,
   until,
@@ -94,7 +95,7 @@ describe('a worker SIGKILLed in the middle of a sync', () => {
     expect(done.sync_status, done.error_message).toBe('success');
 
     // Another worker ran it again, as a later attempt.
-    const retried = others.flatMap((w) => runLogs(w, runId, 'sync started'));
+    const retried = (await Promise.all(others.map((w) => flushedRunLogs(w, runId, 'sync started')))).flat();
     expect(retried.length, others.map((w) => w.stdout().slice(-1500)).join('\n')).toBe(1);
     expect(Number(retried[0]!.attempt)).toBeGreaterThanOrEqual(2);
     const run = (await api.get(`/raw-data-sources/${sourceId}/runs`)).body.data;
