@@ -4,6 +4,7 @@ import { isWebhookPath } from './connectors/webhook/webhook-path';
 import { jsonBodyParser } from './http/body-parser';
 import { errorHandler } from './http/error-handler';
 import { requestContext } from './http/request-context';
+import { routerDispatch } from './http/router-dispatch';
 import type { Logger } from './logger';
 import { httpMetrics } from './metrics/http-metrics';
 import type { Metrics } from './metrics/metrics';
@@ -33,19 +34,15 @@ export function createApp({
   app.proxy = false;
   // Errors are answered by errorHandler; Koa's default handler would print stacks to stderr.
   app.silent = true;
-  app.use(requestContext(logger));
-  // Outside the error handler: it sees the status the client gets, errors included.
-  if (metrics) app.use(httpMetrics(metrics, routers));
+  // Outside the error handler: the log line and the metrics see the status the client gets.
+  app.use(requestContext(logger, metrics && httpMetrics(metrics, routers)));
   if (security) app.use(security.audit);
   app.use(errorHandler(logger, bodyLimit));
   for (const guard of security?.guards ?? []) app.use(guard);
   // Webhook receipts read their own body (same limit): the signature covers the raw bytes as sent.
   const parseJson = jsonBodyParser(bodyLimit);
   app.use((ctx, next) => (isWebhookPath(ctx.path) ? next() : parseJson(ctx, next)));
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  app.use(routerDispatch(routers));
   for (const m of middleware) app.use(m);
   return app;
 }

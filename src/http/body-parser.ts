@@ -5,6 +5,9 @@ import { HttpError, MalformedBodyError } from './errors';
 /** Media types parsed as JSON; `jsonBody()` accepts exactly these, so nothing is silently ignored. */
 export const JSON_TYPES = ['application/json', 'application/*+json'];
 
+/** The methods koa-body parses by default (its `parsedMethods`). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 /**
  * Parses JSON bodies up to `limit`. A body the parser cannot read (broken gzip or deflate framing,
  * invalid JSON, an aborted upload) is the client's fault: errors without a client status become a
@@ -21,6 +24,8 @@ export function jsonBodyParser(limit: string): Middleware {
     multipart: false,
   });
   return async (ctx, next) => {
+    // The parser reads bodies of these methods only; the rest (every GET) skip its promise.
+    if (!BODY_METHODS.has(ctx.method)) return next();
     try {
       await parse(ctx, async () => undefined);
     } catch (err) {

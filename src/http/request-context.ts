@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from '../logger';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Gives each request an id (the caller's X-Request-Id when sane) and logs one line when it ends. */
-export function requestContext(logger: Logger): Middleware {
+/** Told of every finished request with its duration (the HTTP metrics). */
+export type RequestObserver = (ctx: Context, seconds: number) => void;
+
+/**
+ * Gives each request an id (the caller's X-Request-Id when sane) and, when it ends, logs one line
+ * and tells `observe`. Outermost, so both see the status the client gets, errors included; one
+ * middleware times the request for both.
+ */
+export function requestContext(logger: Logger, observe?: RequestObserver): Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -15,15 +22,11 @@ export function requestContext(logger: Logger): Middleware {
     try {
       await next();
     } finally {
+      const ms = performance.now() - started;
+      observe?.(ctx, ms / 1000);
       const level = ctx.status >= 500 ? 'error' : 'info';
       logger[level](
-        {
-          requestId,
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          ms: Math.round(performance.now() - started),
-        },
+        { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) },
         'request',
       );
     }

@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
+import type { RequestObserver } from '../http/request-context';
 import type { Metrics } from './metrics';
 
 /** The Bull dashboard routes itself (no router template): its pages count under this one label. */
@@ -21,17 +22,9 @@ function routeOf(ctx: Context, routers: readonly Router[]): string {
 }
 
 /**
- * Counts and times every request under its route template (`/raw-data-sources/:id`). Mounted
- * outside the error handler and the guards, so it sees the status the client gets.
+ * Counts and times every request under its route template (`/raw-data-sources/:id`): the observer
+ * requestContext calls as each request ends, so it sees the status the client gets.
  */
-export function httpMetrics(metrics: Metrics, routers: readonly Router[]): Middleware {
-  return async (ctx, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      const seconds = (performance.now() - started) / 1000;
-      metrics.httpRequest(ctx.method, routeOf(ctx, routers), ctx.status, seconds);
-    }
-  };
+export function httpMetrics(metrics: Metrics, routers: readonly Router[]): RequestObserver {
+  return (ctx, seconds) => metrics.httpRequest(ctx.method, routeOf(ctx, routers), ctx.status, seconds);
 }
