@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { maskSecret } from '../../crypto/mask-secret';
 import type { SecretBox } from '../../crypto/secret-box';
+import { PreparedStatement } from '../../db/prepared-statement';
 import type { ResourceDescriptor, Row } from './resource';
 
 export interface Page<T> {
@@ -42,17 +43,19 @@ export class CrudRepository<T = Row> {
     this.shown = resource.fields.map((f) =>
       f.sensitive ? { name: f.name, masked: `${f.name}_masked`, has: `has_${f.name}` } : { name: f.name },
     );
-    const byId = this.select().where({ id: '' }).first().toSQL();
-    this.byIdSql = { sql: byId.sql, bindings: byId.bindings.slice(1) as Knex.Value[] };
+    this.byId = new PreparedStatement(
+      `sluice_${resource.table}_by_id`,
+      this.select().where({ id: '' }).first() as unknown as Knex.QueryBuilder,
+    );
   }
 
   /** present()'s field names, built once: it runs for every row of every read. */
   private readonly shown: { name: string; masked?: string; has?: string }[];
   /**
-   * get()'s statement, built once: knex compiled the same select (every column quoted) on every
-   * GET, about 4% of its CPU in bench/api-read.bench.ts. Bindings: the id, then the limit.
+   * get()'s statement, compiled once and prepared on each connection: knex compiled the same
+   * select on every GET (about 4% of its CPU in bench/api-read.bench.ts), PostgreSQL parsed it.
    */
-  private readonly byIdSql: { sql: string; bindings: Knex.Value[] };
+  private readonly byId: PreparedStatement<Row>;
 
   private query() {
     return this.resource.model.query(this.knex);
@@ -90,9 +93,7 @@ export class CrudRepository<T = Row> {
   }
 
   async get(id: string): Promise<T | undefined> {
-    const { sql, bindings } = this.byIdSql;
-    const result = (await this.knex.raw(sql, [id, ...bindings])) as { rows: Row[] };
-    const row = result.rows[0];
+    const [row] = await this.byId.rows(this.knex, [id]);
     return row ? this.present(row) : undefined;
   }
 
