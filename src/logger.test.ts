@@ -185,6 +185,11 @@ describe('standard output, written in batches', () => {
     expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   }, 30_000);
 
+  it('writes every line when the process crashes on an uncaught exception', async () => {
+    const { lines } = await logLines({ LINES: '300', EXIT: 'crash' });
+    expect(lines).toHaveLength(300);
+  }, 30_000);
+
   it('writes a lone line within the flush interval while the process keeps running', async () => {
     const { lines, msAfterDone } = await logLines({ LINES: '1', STAY_MS: '1500' });
     expect(lines).toMatchObject([{ i: 0, msg: 'line' }]);

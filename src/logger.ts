@@ -129,7 +129,10 @@ export function batchedStdout(): Destination {
     minLength: STDOUT_BATCH_BYTES,
     periodicFlush: STDOUT_FLUSH_MS,
   });
-  process.once('exit', () => stream.flushSync());
+  const flush = () => stream.flushSync();
+  process.once('exit', flush);
+  // A crash (uncaught exception, unhandled rejection) ends the process without 'exit' listeners.
+  process.once('uncaughtExceptionMonitor', flush);
   stdout = stream;
   return stream;
 }

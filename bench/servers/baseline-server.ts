@@ -66,8 +66,12 @@ let stopping = false;
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  server.closeAllConnections();
+  // Requests still in flight finish first: destroying the pool under them aborts their acquire
+  // (Koa printed each as an error after the last round).
+  server.closeIdleConnections();
+  const cut = setTimeout(() => server.closeAllConnections(), 2000);
   await new Promise((resolve) => server.close(resolve));
+  clearTimeout(cut);
   await knex.destroy();
   process.exit(0);
 }
