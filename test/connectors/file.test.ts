@@ -224,9 +224,23 @@ describe('file connector: FILE_ROOTS', () => {
     expect(fifo).toMatchObject({ code: 'invalid_config' });
   });
 
-  it('rejects connection strings that are not file:/// or http(s) URLs', () => {
-    expect(connector.checkConnectionString('file:///data/x.csv')).toBeUndefined();
+  it('rejects connection strings that are not file:/// or http(s) URLs, or local paths outside the roots', () => {
+    expect(connector.checkConnectionString(fileUrl(join(root, 'not-there-yet.csv')))).toBeUndefined();
     expect(connector.checkConnectionString('https://files.example/x.csv')).toBeUndefined();
+    // Outside the roots as written, whether or not the file exists; links are followed only when read.
+    for (const path of [
+      '/etc/passwd',
+      '/etc/no-such-file',
+      join(outside, 'x.csv'),
+      `${root}/../outside/x.csv`,
+    ])
+      expect(connector.checkConnectionString(`file://${path}`), path).toBe(
+        `a local file must be below FILE_ROOTS (${root})`,
+      );
+    expect(new FileConnector([]).checkConnectionString(fileUrl(join(root, 'x.csv')))).toContain(
+      'FILE_ROOTS is not set',
+    );
+    expect(new FileConnector([]).checkConnectionString('https://files.example/x.csv')).toBeUndefined();
     expect(connector.checkConnectionString('/data/x.csv')).toContain('file:///');
     expect(connector.checkConnectionString('file://server/share/x.csv')).toContain('local path');
     expect(connector.checkConnectionString('ftp://host/x.csv')).toBeDefined();
@@ -426,7 +440,16 @@ describe('file connector end to end (API + worker)', () => {
       name: 'locate',
       code: 'not_found',
     });
-    const escaped = await create('file:///etc/shadow');
+    // Outside FILE_ROOTS as written: refused at create. Through a link inside: refused when read.
+    const outsideRoots = await api.post('/raw-data-sources', {
+      name: `file-e2e-outside-${process.pid}`,
+      source_type: 'file',
+      connection_string: 'file:///etc/shadow',
+    });
+    expect(outsideRoots.status, outsideRoots.text).toBe(400);
+    expect(outsideRoots.body.errors[0]).toMatchObject({ pointer: '/connection_string' });
+    symlinkSync('/etc/shadow', join(root, 'e2e-shadow.csv'));
+    const escaped = await create(fileUrl(join(root, 'e2e-shadow.csv')));
     const refused = await api.post(`/raw-data-sources/${escaped}/test`);
     expect(refused.body.steps.find((s: { status: string }) => s.status === 'failed')).toMatchObject({
       name: 'locate',

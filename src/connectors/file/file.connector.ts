@@ -22,7 +22,7 @@ import {
   type FileFormat,
   type FileSettings,
 } from './file-settings';
-import { locateLocalFile, openLocalFile } from './local-file';
+import { isBelowRoots, locateLocalFile, openLocalFile } from './local-file';
 import { readRecords } from './record-stream';
 
 export interface FileConnectorOptions {
@@ -62,9 +62,15 @@ export class FileConnector implements Connector {
     this.batchSize = options.batchSize ?? 1000;
   }
 
+  /** The form, and for a local file that it is below FILE_ROOTS (as written: links are followed when it is read). */
   checkConnectionString(value: string): string | undefined {
     try {
-      readLocation(value);
+      const location = readLocation(value);
+      if (location.kind === 'url') return undefined;
+      if (!this.fileRoots.length)
+        return 'no local file may be read: FILE_ROOTS is not set on this server (an http(s) URL works)';
+      if (!isBelowRoots(location.path, this.fileRoots))
+        return `a local file must be below FILE_ROOTS (${this.fileRoots.join(', ')})`;
       return undefined;
     } catch (err) {
       return (err as Error).message;

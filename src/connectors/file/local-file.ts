@@ -1,4 +1,5 @@
 import { constants, type Stats } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -26,10 +27,9 @@ export interface OpenedFile extends LocatedFile {
 export async function locateLocalFile(path: string, roots: string[]): Promise<LocatedFile> {
   if (!roots.length)
     throw new PermanentSyncError('no FILE_ROOTS are configured, so no local file may be read', 'permission');
+  if (!isBelowRoots(path, roots)) throw outsideRoots();
   const lexical = resolve(path);
   const realRoots = await realRootsOf(roots);
-  const allRoots = [...new Set([...roots.map((r) => resolve(r)), ...realRoots])];
-  if (!allRoots.some((root) => isWithin(lexical, root))) throw outsideRoots();
   let realPath: string;
   try {
     realPath = await realpath(lexical);
@@ -44,6 +44,25 @@ export async function locateLocalFile(path: string, roots: string[]): Promise<Lo
   if (!stats.isFile())
     throw new PermanentSyncError(`${basename(lexical)} is not a regular file`, 'invalid_config');
   return { realPath, name: basename(lexical), size: stats.size, stats };
+}
+
+/**
+ * Whether `path` as written is below one of `roots` or of the directories they link to: the first
+ * check of locateLocalFile, made without asking the file system anything about `path` (only about
+ * the roots), so sources can be checked at create and update without probing. Links inside the
+ * roots are only resolved when the file is read.
+ */
+export function isBelowRoots(path: string, roots: string[]): boolean {
+  const lexical = resolve(path);
+  const all = new Set(roots.map((r) => resolve(r)));
+  for (const root of [...all]) {
+    try {
+      all.add(realpathSync(root));
+    } catch {
+      // A root that does not exist (yet) holds no file.
+    }
+  }
+  return [...all].some((root) => isWithin(lexical, root));
 }
 
 /**
