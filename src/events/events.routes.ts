@@ -27,11 +27,19 @@ const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 const BLOCK_MS = 15_000;
 const BATCH = 100;
 
+/**
+ * How long a client may leave a full buffer unread before its stream is closed: it reconnects
+ * with Last-Event-ID and gets the events it had not read (as long as the stream still holds them).
+ */
+const SLOW_CLIENT_MS = 30_000;
+
 export interface EventsRoutesDeps {
   redis: Redis;
   key: string;
   logger: Logger;
   maxClients: number;
+  /** Default SLOW_CLIENT_MS. */
+  slowClientMs?: number;
 }
 
 /** The newest entry's id, or 0-0 for an empty stream (then every entry is new). */
@@ -91,6 +99,28 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
       stream.end();
     };
     ctx.req.on('close', stop);
+    // Backpressure: once the client's buffer is full, read nothing more from Redis until it has
+    // taken it (a slow client costs a bounded buffer, not everything published meanwhile), and
+    // close a stream left unread for slowClientMs.
+    const drained = () =>
+      new Promise<void>((resolve) => {
+        if (!stream.writableNeedDrain) return resolve();
+        const done = () => {
+          clearTimeout(timer);
+          stream.off('drain', done);
+          stream.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          deps.logger.info({ lastEventId: cursor }, 'event stream client too slow; closed');
+          stop();
+          // What it has not read would otherwise keep the connection open for ever.
+          ctx.res.destroy();
+          done();
+        }, deps.slowClientMs ?? SLOW_CLIENT_MS);
+        stream.once('drain', done);
+        stream.once('close', done);
+      });
 
     ctx.request.socket.setTimeout(0);
     ctx.status = 200;
@@ -127,6 +157,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
             if (!wants(event)) continue;
             stream.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
           }
+          await drained();
         } catch (err) {
           if (!open) break;
           deps.logger.warn({ err: (err as Error).message }, 'event stream read failed');
