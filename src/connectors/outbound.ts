@@ -63,6 +63,9 @@ interface Destination {
   lastAnswered: boolean | undefined;
 }
 
+/** Failure codes (connector-errors.ts) after which a destination counts as not having answered. */
+export const UNANSWERED: ReadonlySet<string> = new Set(['timeout', 'refused', 'dns', 'unknown']);
+
 /** Ends a claimed attempt: `answered` when the destination answered (connected, sent headers). */
 export type ReleasePending = (answered: boolean) => void;
 
@@ -124,6 +127,29 @@ export class Outbound {
       dest.lastAnswered = answered;
       dest.waiters.shift()?.();
     };
+  }
+
+  /**
+   * Runs `attempt`, which lasts until the destination's first answer, in a pending slot toward
+   * `address`:`port` (claim()). The slot ends answered when the attempt succeeds or fails with
+   * something the destination said (auth, protocol...), unanswered when `classify` names a
+   * failure in UNANSWERED (timed out, refused, nothing known).
+   */
+  async pending<T>(
+    address: string,
+    port: number | string,
+    attempt: () => Promise<T>,
+    classify: (err: unknown) => string,
+  ): Promise<T> {
+    const release = await this.claim(address, port);
+    try {
+      const value = await attempt();
+      release(true);
+      return value;
+    } catch (err) {
+      release(!UNANSWERED.has(classify(err)));
+      throw err;
+    }
   }
 
   /** Resolves `host` once (within `timeoutMs`) and checks the address against the policy. */

@@ -1,6 +1,7 @@
 import { createLogger } from '../../src/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
+import { StreamConnector } from '../../src/connectors/stream/stream.connector';
 import type { ConnectorContext } from '../../src/connectors/connector';
 import { Outbound, OutboundBusyError } from '../../src/connectors/outbound';
 import {
@@ -94,4 +95,54 @@ describe('api connector syncs with a black-holed source and a healthy one', () =
     for (const r of timedOut) expect(r.ms).toBeLessThan(2500);
     for (const r of busy) expect(r.ms).toBeLessThan(500);
   });
+});
+
+describe('stream connectors (Redis, NATS) against a black-holed server', () => {
+  let hole: { port: number; close(): Promise<void> };
+  const connector = new StreamConnector();
+  const ctx = (outbound: Outbound): ConnectorContext => ({
+    signal: new AbortController().signal,
+    logger: createLogger('silent'),
+    outbound,
+    timeoutMs: 1000,
+  });
+
+  beforeAll(async () => {
+    hole = await startBlackHole();
+  });
+  afterAll(() => hole.close());
+
+  it.each([
+    ['redis', (port: number) => `redis://127.0.0.1:${port}/0`],
+    ['nats', (port: number) => `nats://127.0.0.1:${port}`],
+  ])(
+    '%s: the attempts beyond the cap fail fast, the others give up within the timeout',
+    async (_kind, url) => {
+      const outbound = new Outbound(undefined, undefined, 2);
+      const timed = async (run: () => Promise<unknown>) => {
+        const started = performance.now();
+        const error = await run().then(
+          () => '',
+          (err: unknown) => (err as Error).message,
+        );
+        return { ms: performance.now() - started, error };
+      };
+      const target = source('stream', url(hole.port), { stream: 'events' });
+      const results = await Promise.all([
+        ...Array.from({ length: 3 }, () => timed(() => drain(connector, target, undefined, ctx(outbound)))),
+        // A test of the same host counts against the same cap.
+        timed(async () => {
+          const steps = await connector.test(target, ctx(outbound));
+          const failed = steps.find((s) => s.status === 'failed');
+          if (failed) throw new Error(failed.message);
+        }),
+      ]);
+      const busy = results.filter((r) => /already waiting/.test(r.error));
+      const timedOut = results.filter((r) => r.error && !/already waiting/.test(r.error));
+      expect(busy, JSON.stringify(results)).toHaveLength(2);
+      expect(timedOut, JSON.stringify(results)).toHaveLength(2);
+      for (const r of busy) expect(r.ms).toBeLessThan(500);
+      for (const r of timedOut) expect(r.ms).toBeLessThan(3500);
+    },
+  );
 });

@@ -1,7 +1,7 @@
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
 import { PermanentSyncError } from '../connector';
 import { classifyError, toConnectorError } from '../connector-errors';
-import type { ReleasePending } from '../outbound';
+import { UNANSWERED, type ReleasePending } from '../outbound';
 import { columnsSchema, type ColumnInfo } from './column-types';
 import { ConnectWatch, SessionOpenError } from './connect-watch';
 import { CursorBatcher, type CursorBatch } from './cursor-batcher';
@@ -296,7 +296,7 @@ export class DatabaseConnector implements Connector {
       return { session, ...watch.finish() };
     } catch (err) {
       // An auth or permission error is an answer too: the server is there.
-      release(!['timeout', 'refused', 'dns', 'unknown'].includes(classifyError(err)));
+      release(!UNANSWERED.has(classifyError(err)));
       watch.dispose();
       throw err;
     }

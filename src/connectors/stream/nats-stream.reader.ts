@@ -13,7 +13,7 @@ import type { ResolvedTarget } from '../outbound';
 import { abortError, bounded } from './bounded';
 import { probeNats, type NatsServerInfo } from './nats-probe';
 import type { StepRunner } from './step-runner';
-import { StreamFailure, toSyncError } from './stream-errors';
+import { classifyStreamError, StreamFailure, toSyncError } from './stream-errors';
 import type { NatsSettings } from './stream-settings';
 
 /** Incremental state of a JetStream source: the stream sequence of the last message landed. */
@@ -42,7 +42,7 @@ export class NatsStreamReader {
     let opening: Promise<NatsConnection> | undefined;
     try {
       const server = await steps.run('connect', async () => {
-        const info = await probeNats(target, settings.port, ctx.timeoutMs, ctx.signal);
+        const info = await this.probe(target);
         const notes = [
           info.tlsRequired ? 'TLS required' : '',
           info.jetstream ? '' : 'JetStream not advertised',
@@ -118,7 +118,7 @@ export class NatsStreamReader {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
       try {
-        const server = await probeNats(target, settings.port, ctx.timeoutMs, ctx.signal);
+        const server = await this.probe(target);
         opening = this.open(target, server);
         nc = await bounded(opening, ctx.timeoutMs, 'authenticate', ctx.signal);
       } catch (err) {
@@ -223,6 +223,20 @@ export class NatsStreamReader {
     } finally {
       await consumer.delete().catch(() => undefined);
     }
+  }
+
+  /**
+   * The server's INFO, its first answer: read in a pending slot toward it (Outbound.claim), so a
+   * black-holed server cannot hold more than its share of attempts for a whole timeout each.
+   */
+  private probe(target: ResolvedTarget): Promise<NatsServerInfo> {
+    const { settings, ctx } = this;
+    return ctx.outbound.pending(
+      target.address,
+      settings.port,
+      () => probeNats(target, settings.port, ctx.timeoutMs, ctx.signal),
+      classifyStreamError,
+    );
   }
 
   private async open(target: ResolvedTarget, server: NatsServerInfo): Promise<NatsConnection> {

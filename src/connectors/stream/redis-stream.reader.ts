@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import type { ConnectorContext, SyncBatch } from '../connector';
-import type { ResolvedTarget } from '../outbound';
+import { UNANSWERED, type ReleasePending, type ResolvedTarget } from '../outbound';
 import { abortError, bounded } from './bounded';
 import type { StepRunner } from './step-runner';
-import { StreamFailure, toSyncError } from './stream-errors';
+import { classifyStreamError, StreamFailure, toSyncError } from './stream-errors';
 import type { RedisSettings } from './stream-settings';
 
 /** Incremental state of a Redis stream source: the id of the last entry landed. */
@@ -26,11 +26,22 @@ export class RedisStreamReader {
   ) {}
 
   async test(steps: StepRunner, target: ResolvedTarget): Promise<void> {
-    const { settings } = this;
+    const { settings, ctx } = this;
     const redis = this.client(target);
+    // Pending from before connecting until PING answers (see Outbound.claim): a silent server
+    // cannot hold more than its share of attempts for a whole timeout each.
+    let release: ReleasePending | undefined;
+    const settle = (err?: unknown) => {
+      release?.(err === undefined || !UNANSWERED.has(classifyStreamError(err)));
+      release = undefined;
+    };
     try {
       const connected = await steps.run('connect', async () => {
-        await this.connect(redis);
+        release = await ctx.outbound.claim(target.address, settings.port);
+        await this.connect(redis).catch((err: unknown) => {
+          settle(err);
+          return Promise.reject(err);
+        });
         return {
           value: true,
           message: `connected to ${target.address}:${settings.port}${settings.tls ? ' over TLS' : ''}`,
@@ -38,7 +49,13 @@ export class RedisStreamReader {
       });
       if (!connected) return;
       const authed = await steps.run('authenticate', async () => {
-        await this.authenticate(redis).catch((err: unknown) => Promise.reject(this.explain(err)));
+        await this.authenticate(redis).then(
+          () => settle(),
+          (err: unknown) => {
+            settle(this.explain(err));
+            return Promise.reject(this.explain(err));
+          },
+        );
         const how = settings.password
           ? `logged in${settings.username ? ` as ${settings.username}` : ''}`
           : 'no credentials';
@@ -64,6 +81,7 @@ export class RedisStreamReader {
         };
       });
     } finally {
+      settle(new Error('no answer'));
       redis.disconnect();
     }
   }
@@ -74,8 +92,16 @@ export class RedisStreamReader {
     const step = <T>(work: Promise<T>, what: string) => bounded(work, ctx.timeoutMs, what, ctx.signal);
     try {
       try {
-        await step(this.connect(redis), 'connect');
-        await step(this.authenticate(redis), 'authenticate');
+        // Pending until PING answers (see test()).
+        await ctx.outbound.pending(
+          target.address,
+          settings.port,
+          async () => {
+            await step(this.connect(redis), 'connect');
+            await step(this.authenticate(redis), 'authenticate');
+          },
+          (err) => classifyStreamError(this.explain(err)),
+        );
       } catch (err) {
         throw toSyncError(this.explain(err), 'connect', settings.secrets);
       }
