@@ -140,10 +140,23 @@ describe('isSecretKey / scrubText / scrub', () => {
     expect(scrubText('redis://u:p@ss@127.0.0.1:6379')).toBe('redis://****@127.0.0.1:6379');
   });
 
-  it('returns a copy and leaves the logged object alone', () => {
+  it('returns a copy where something changed and leaves the logged object alone', () => {
     const input = { connection_string: SECRET };
     expect(scrub(input)).toEqual({ connection_string: CENSOR });
     expect(input.connection_string).toBe(SECRET);
+    const deep = { a: 1, list: [{ ok: true }, { url: `postgres://u:${SECRET}@h/d` }], after: 'x' };
+    const cleaned = scrub(deep) as typeof deep;
+    expect(cleaned).toEqual({ a: 1, list: [{ ok: true }, { url: 'postgres://****@h/d' }], after: 'x' });
+    expect(deep.list[1]!.url).toContain(SECRET);
+    // Untouched parts are shared, not copied.
+    expect(cleaned.list[0]).toBe(deep.list[0]);
+  });
+
+  it('returns the object itself when it holds nothing to hide (no copy per log line)', () => {
+    const line = { requestId: 'r1', method: 'GET', path: '/raw-data-sources/1', status: 200, ms: 3 };
+    expect(scrub(line)).toBe(line);
+    const nested = { a: [1, 'two', { b: null }], c: { d: new Date(0) } };
+    expect(scrub(nested)).toBe(nested);
   });
 });
 

@@ -61,7 +61,11 @@ function scrubError(err: Error, depth: number, seen: WeakSet<object>): Record<st
   return out;
 }
 
-/** A copy of `value` fit for a log line: secret keys censored, text scrubbed, depth and cycles bounded. */
+/**
+ * `value` fit for a log line: secret keys censored, text scrubbed, depth and cycles bounded. Copied
+ * only where something changes: most lines (every request line) have nothing to hide, and a copy
+ * of each was allocation a busy API paid for in garbage collection.
+ */
 export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (typeof value === 'string') return scrubText(value);
   if (value === null || typeof value !== 'object') return value;
@@ -71,7 +75,16 @@ export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): 
   if (depth >= MAX_DEPTH) return '[Truncated]';
   seen.add(value);
   try {
-    if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1, seen));
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i += 1) {
+        const item: unknown = value[i];
+        const clean = scrub(item, depth + 1, seen);
+        if (out) out.push(clean);
+        else if (clean !== item) out = [...value.slice(0, i), clean];
+      }
+      return out ?? value;
+    }
     if (value instanceof Error) return scrubError(value, depth, seen);
     let source: unknown = value;
     const toJSON = (value as { toJSON?: unknown }).toJSON;
@@ -83,10 +96,21 @@ export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): 
       }
       if (source === null || typeof source !== 'object') return scrub(source, depth + 1, seen);
     }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(source as object))
-      out[k] = isSecretKey(k) ? CENSOR : scrub(v, depth + 1, seen);
-    return out;
+    const fields = source as Record<string, unknown>;
+    const keys = Object.keys(fields);
+    let out: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i += 1) {
+      const key = keys[i]!;
+      const item = fields[key];
+      const clean = isSecretKey(key) ? CENSOR : scrub(item, depth + 1, seen);
+      if (out) out[key] = clean;
+      else if (clean !== item) {
+        out = {};
+        for (const before of keys.slice(0, i)) out[before] = fields[before];
+        out[key] = clean;
+      }
+    }
+    return out ?? fields;
   } finally {
     // Only cycles are cut: the same object logged twice side by side is shown twice.
     seen.delete(value);
