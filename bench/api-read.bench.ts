@@ -5,17 +5,20 @@
  * - A filtered list with its total, over a realistic mix of filters and offsets: ≥ 1.5×.
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { ApiKeyRepository } from '../src/auth/api-key.repository';
 import type { BenchResult, BenchSettings } from './lib/bench-result';
 import { assertLoopback, createBenchDatabase } from './lib/bench-database';
 import { startChildServer, type ChildServer } from './lib/child-server';
 import { compare } from './lib/compare';
+import { deleteKeys } from './lib/redis-keys';
 import { seedSources } from './lib/seed-sources';
 
 const SOURCES = Number(process.env.BENCH_SOURCES ?? 100_000);
 /** Which comparisons to run: `get`, `list` or both (default). */
 const ONLY = process.env.BENCH_ONLY ?? '';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const QUEUE_PREFIX = 'sluice_bench';
 
 /** What list calls look like: mostly first pages, common filters, some paging, a few deep pages. */
 export const LIST_QUERIES = [
@@ -94,7 +97,7 @@ export default async function apiRead(settings: BenchSettings): Promise<BenchRes
       ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
       // A prefix of its own: the API only registers its queues (a few meta keys), never enqueues here.
-      QUEUE_PREFIX: 'sluice_bench',
+      QUEUE_PREFIX,
     };
     // BENCH_CPU_PROF=dir: each server writes a V8 CPU profile there when it stops.
     const profile = process.env.BENCH_CPU_PROF
@@ -138,6 +141,9 @@ export default async function apiRead(settings: BenchSettings): Promise<BenchRes
     return results;
   } finally {
     for (const server of servers.reverse()) await server.stop();
+    // The API registered its queues under the bench prefix (a few meta keys): leave nothing behind.
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    await deleteKeys(redis, `${QUEUE_PREFIX}:*`).finally(() => redis.disconnect());
     if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();
     else await db.knex.destroy();
   }

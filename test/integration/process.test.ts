@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from '../helpers/test-env';
+import { deletePrefix } from '../process/process-kit';
 
 /**
  * `src/main.ts` as a real child process, the way an operator starts it: configuration errors, start,
@@ -148,18 +148,7 @@ describe('main.ts with a valid environment', () => {
     }
     await database?.drop();
     // Whatever the child left in Redis lives under its own prefix.
-    const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await redis.connect();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
+    await deletePrefix(TEST_REDIS_URL, queuePrefix);
   });
 
   it('answers /healthz, keeps a posted secret out of its logs, and stops cleanly on SIGTERM', async () => {
@@ -250,6 +239,7 @@ describe('main.ts without any API key', () => {
         await exitWithin(child, 5_000);
       }
     await database?.drop();
+    await deletePrefix(TEST_REDIS_URL, queuePrefix);
   });
 
   it('refuses to start in production, saying how to configure a key', async () => {
