@@ -14,6 +14,14 @@ import {
   type TestServer,
 } from './support/http-source';
 
+/** A connector context with a 1 s timeout on `outbound`. */
+const ctx = (outbound: Outbound): ConnectorContext => ({
+  signal: new AbortController().signal,
+  logger: createLogger('silent'),
+  outbound,
+  timeoutMs: 1000,
+});
+
 /**
  * The per-destination cap on attempts waiting for a first answer (OUTBOUND_MAX_PENDING, `make chaos`
  * case 8): a black-holed destination cannot hold every worker slot for a whole timeout each.
@@ -52,12 +60,6 @@ describe('api connector syncs with a black-holed source and a healthy one', () =
   let healthy: TestServer;
   let hole: { port: number; close(): Promise<void> };
   const connector = new ApiConnector({ http: { retry: { retries: 0 } } });
-  const ctx = (outbound: Outbound): ConnectorContext => ({
-    signal: new AbortController().signal,
-    logger: createLogger('silent'),
-    outbound,
-    timeoutMs: 1000,
-  });
 
   beforeAll(async () => {
     healthy = await startHttpServer((_req, res) => sendJson(res, [{ n: 1 }, { n: 2 }]));
@@ -100,12 +102,6 @@ describe('api connector syncs with a black-holed source and a healthy one', () =
 describe('stream connectors (Redis, NATS) against a black-holed server', () => {
   let hole: { port: number; close(): Promise<void> };
   const connector = new StreamConnector();
-  const ctx = (outbound: Outbound): ConnectorContext => ({
-    signal: new AbortController().signal,
-    logger: createLogger('silent'),
-    outbound,
-    timeoutMs: 1000,
-  });
 
   beforeAll(async () => {
     hole = await startBlackHole();
