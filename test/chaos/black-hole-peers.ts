@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { startBlackHole } from '../connectors/support/http-source';
 import { kill, track } from '../process/process-kit';
 import { atCleanup } from './chaos-kit';
 
@@ -24,20 +25,11 @@ export async function healthyApi(records: number): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Accepts every connection and never writes a byte. */
+/** Accepts every connection and never writes a byte (the connector tests' black hole). */
 export async function silentListener(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  atCleanup(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
+  const hole = await startBlackHole();
+  atCleanup(() => hole.close());
+  return hole.port;
 }
 
 /** Listens with backlog 0 and never accepts; one filler connection fills the queue. */

@@ -75,6 +75,18 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A runnable environment on loopback: its own database, queue prefix and port. */
+const serviceEnv = (nodeEnv: string, port: number, databaseUrl: string, queuePrefix: string) => ({
+  NODE_ENV: nodeEnv,
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  DATABASE_URL: databaseUrl,
+  DATABASE_POOL_MAX: '3',
+  REDIS_URL: TEST_REDIS_URL,
+  ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  QUEUE_PREFIX: queuePrefix,
+});
+
 afterAll(async () => {
   for (const child of children)
     if (child.proc.exitCode === null && child.proc.signalCode === null) {
@@ -125,14 +137,7 @@ describe('main.ts with a valid environment', () => {
     const port = await freePort();
     baseUrl = `http://127.0.0.1:${port}`;
     child = start({
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: database.url,
-      DATABASE_POOL_MAX: '3',
-      REDIS_URL: TEST_REDIS_URL,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      QUEUE_PREFIX: queuePrefix,
+      ...serviceEnv('test', port, database.url, queuePrefix),
       API_KEYS: `admin:${token}`,
       // debug: the most the process ever logs, so the secret check below sees everything.
       LOG_LEVEL: 'debug',
@@ -219,16 +224,7 @@ describe('main.ts with a valid environment', () => {
 describe('main.ts without any API key', () => {
   let database: TestDatabase;
   const queuePrefix = `sluice_test_${uniqueSuffix()}`;
-  const env = (nodeEnv: string, port: number) => ({
-    NODE_ENV: nodeEnv,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    DATABASE_URL: database.url,
-    DATABASE_POOL_MAX: '3',
-    REDIS_URL: TEST_REDIS_URL,
-    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-    QUEUE_PREFIX: queuePrefix,
-  });
+  const env = (nodeEnv: string, port: number) => serviceEnv(nodeEnv, port, database.url, queuePrefix);
   beforeAll(async () => {
     database = await createTestDatabase();
   });

@@ -27,9 +27,9 @@ export interface OpenedFile extends LocatedFile {
 export async function locateLocalFile(path: string, roots: string[]): Promise<LocatedFile> {
   if (!roots.length)
     throw new PermanentSyncError('no FILE_ROOTS are configured, so no local file may be read', 'permission');
-  if (!isBelowRoots(path, roots)) throw outsideRoots();
-  const lexical = resolve(path);
   const realRoots = await realRootsOf(roots);
+  if (!isBelowRoots(path, roots, realRoots)) throw outsideRoots();
+  const lexical = resolve(path);
   let realPath: string;
   try {
     realPath = await realpath(lexical);
@@ -52,17 +52,9 @@ export async function locateLocalFile(path: string, roots: string[]): Promise<Lo
  * the roots), so sources can be checked at create and update without probing. Links inside the
  * roots are only resolved when the file is read.
  */
-export function isBelowRoots(path: string, roots: string[]): boolean {
+export function isBelowRoots(path: string, roots: string[], realRoots = realRootsSync(roots)): boolean {
   const lexical = resolve(path);
-  const all = new Set(roots.map((r) => resolve(r)));
-  for (const root of [...all]) {
-    try {
-      all.add(realpathSync(root));
-    } catch {
-      // A root that does not exist (yet) holds no file.
-    }
-  }
-  return [...all].some((root) => isWithin(lexical, root));
+  return [...roots.map((r) => resolve(r)), ...realRoots].some((root) => isWithin(lexical, root));
 }
 
 /**
@@ -99,6 +91,17 @@ export async function openLocalFile(path: string, roots: string[]): Promise<Open
 
 function isWithin(path: string, root: string): boolean {
   return root === sep ? path.startsWith(sep) : path === root || path.startsWith(`${root}${sep}`);
+}
+
+/** The roots with their links resolved; a root that does not exist (yet) holds no file. */
+function realRootsSync(roots: string[]): string[] {
+  return roots.flatMap((r) => {
+    try {
+      return [realpathSync(resolve(r))];
+    } catch {
+      return [];
+    }
+  });
 }
 
 async function realRootsOf(roots: string[]): Promise<string[]> {
