@@ -13,7 +13,7 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createQueues } from '../src/queue/queue-factory';
 import { QUEUES, syncDedupId, type SyncJobData } from '../src/queue/queue-names';
-import { FAN_OUT_PAGE, SyncAllProcessor } from '../src/sync/sync-all.processor';
+import { FAN_OUT_PAGE, SyncAllProcessor } from '../workers/sync-all.processor';
 import { median, type BenchResult, type BenchSettings } from './lib/bench-result';
 import { createBenchDatabase } from './lib/bench-database';
 import { BENCH_REDIS_URL, benchContainer, benchEnv } from './lib/bench-env';

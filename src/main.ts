@@ -9,7 +9,7 @@ import { ensureUsableKey, NoApiKeyError } from './auth/bootstrap-key';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
 import { startMetricsServer } from './metrics/metrics-server';
-import type { SyncWorker } from './sync/sync-worker';
+import type { SyncWorker } from '../workers/sync-worker';
 
 /** How long in-flight HTTP requests get to finish on shutdown before connections are closed. */
 const HTTP_DRAIN_MS = 3000;

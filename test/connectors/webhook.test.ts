@@ -6,7 +6,7 @@ import type { Connector, ConnectorContext, SyncBatch } from '../../src/connector
 import { Outbound } from '../../src/connectors/outbound';
 import { WebhookBuffer } from '../../src/connectors/webhook/webhook-buffer';
 import { WebhookConnector } from '../../src/connectors/webhook/webhook.connector';
-import { webhookRoutes } from '../../src/connectors/webhook/webhook.routes';
+import { webhookRoutes } from '../../src/sources/webhook.routes';
 import { signWebhookBody } from '../../src/connectors/webhook/webhook-signature';
 import { createLogger } from '../../src/logger';
 import { startTestApi, type TestApi } from '../helpers/api-harness';

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
 import type { Connector } from '../../src/connectors/connector';
 import type { AnyResource } from '../../src/http/crud/resource';
-import type { SyncWorker } from '../../src/sync/sync-worker';
+import type { SyncWorker } from '../../workers/sync-worker';
 import { createLogger } from '../../src/logger';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';

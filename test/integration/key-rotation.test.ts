@@ -7,8 +7,8 @@ import { createContainer, type Container } from '../../src/container';
 import { associatedData, rewrapSecrets } from '../../src/crypto/rewrap';
 import { DecryptionError, SecretBox } from '../../src/crypto/secret-box';
 import { createLogger } from '../../src/logger';
-import { SourceDrafts } from '../../src/sync/source-drafts';
-import type { SyncWorker } from '../../src/sync/sync-worker';
+import { SourceDrafts } from '../../src/sources/source-drafts';
+import type { SyncWorker } from '../../workers/sync-worker';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 
 /**

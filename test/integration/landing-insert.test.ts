@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Landing, RunTakenOverError } from '../../src/sync/landing';
+import { Landing, RunTakenOverError } from '../../src/runs/landing';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /**

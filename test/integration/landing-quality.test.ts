@@ -96,7 +96,7 @@ describe('landing quality: schema validation, quarantine, drift, unsaved tests',
   });
 
   it('records Postgres cannot store (U+0000, lone surrogates) are quarantined, visibly repaired, not retried forever', async () => {
-    const { Landing } = await import('../../src/sync/landing');
+    const { Landing } = await import('../../src/runs/landing');
     const source = (await api.post('/raw-data-sources', { name: name(), source_type: 'database' })).body;
     const [run] = await api
       .knex('sync_runs')

@@ -17,7 +17,7 @@ import {
 } from '../process/process-kit';
 import { ScriptedConnector } from '../support/scripted-connector';
 import { schedulerId } from '../../src/queue/queue-names';
-import type { SyncWorker } from '../../src/sync/sync-worker';
+import type { SyncWorker } from '../../workers/sync-worker';
 
 /**
  * /metrics with a real sync behind it (real Postgres and Redis, scripted connector): every series

@@ -5,8 +5,8 @@ import { EventBus } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logger';
 import { createQueues, type Queues } from '../../src/queue/queue-factory';
 import type { SyncJobData } from '../../src/queue/queue-names';
-import { RunReconciler } from '../../src/sync/run-reconciler';
-import { SyncRunRepository } from '../../src/sync/sync-run.repository';
+import { RunReconciler } from '../../src/runs/run-reconciler';
+import { SyncRunRepository } from '../../src/runs/sync-run.repository';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { TEST_REDIS_URL, uniqueSuffix } from '../helpers/test-env';
 

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentSyncError } from '../../src/connectors/connector';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { rawDataSourceResource, type RawDataSource } from '../../src/generated';
-import { CrudRepository } from '../../src/http/crud/crud.repository';
-import { SourceReader } from '../../src/sync/source-reader';
-import { SyncRunRepository } from '../../src/sync/sync-run.repository';
+import { CrudRepository } from '../../src/db/crud.repository';
+import { SourceReader } from '../../src/sources/source-store';
+import { SyncRunRepository } from '../../src/runs/sync-run.repository';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/test-env';
 

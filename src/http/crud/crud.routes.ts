@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { jsonBody, uuidParam } from '../request';
 import { bodyValidator, queryValidator } from '../validation';
-import { CrudRepository, UniqueViolation } from './crud.repository';
+import { CrudRepository, UniqueViolation } from '../../db/crud.repository';
 import type { ResourceHooks, Row } from './resource';
 
 /**

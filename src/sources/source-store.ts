@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { PermanentSyncError, type ConnectorSource } from '../connectors/connector';
 import { DecryptionError, type SecretBox } from '../crypto/secret-box';
-import type { CrudRepository } from '../http/crud/crud.repository';
+import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
 
 const SECRET_FIELD = 'connection_string';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { maskSecret } from '../../crypto/mask-secret';
-import type { SecretBox } from '../../crypto/secret-box';
-import { PreparedStatement } from '../../db/prepared-statement';
-import type { ResourceDescriptor, Row } from './resource';
+import { maskSecret } from '../crypto/mask-secret';
+import type { SecretBox } from '../crypto/secret-box';
+import { PreparedStatement } from './prepared-statement';
+import type { ResourceDescriptor, Row } from '../http/crud/resource';
 
 export interface Page<T> {
   data: T[];

@@ -4,7 +4,7 @@ import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { syncDedupId } from '../queue/queue-names';
-import type { ScheduleService } from './schedule.service';
+import type { ScheduleService } from '../runs/schedule.service';
 
 const SCHEDULE_TIMEOUT_MS = 2000;
 

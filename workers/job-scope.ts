@@ -1,4 +1,4 @@
-import type { Logger } from '../logger';
+import type { Logger } from '../src/logger';
 
 /**
  * One job as its worker tracks it: made by SyncWorker when the job starts, filled in by the

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { ConnectorRegistry } from '../connectors/connector-registry';
-import { PermanentSyncError } from '../connectors/connector';
-import type { EventBus } from '../events/event-bus';
-import type { Logger } from '../logger';
-import type { Outbound } from '../connectors/outbound';
-import type { SyncJobData } from '../queue/queue-names';
+import type { ConnectorRegistry } from '../src/connectors/connector-registry';
+import { PermanentSyncError } from '../src/connectors/connector';
+import type { EventBus } from '../src/events/event-bus';
+import type { Logger } from '../src/logger';
+import type { Outbound } from '../src/connectors/outbound';
+import type { SyncJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
-import { RunTakenOverError, type Landing } from './landing';
-import { recordCheck } from './record-check';
-import { diffSchema, ShapeSampler } from './schema-drift';
-import { scrubSecret } from './scrub-secret';
-import { readAhead } from './read-ahead';
-import type { SourceReader } from './source-reader';
-import type { SyncRunRepository } from './sync-run.repository';
+import { RunTakenOverError, type Landing } from '../src/runs/landing';
+import { recordCheck } from '../src/runs/record-check';
+import { diffSchema, ShapeSampler } from '../src/runs/schema-drift';
+import { scrubSecret } from '../src/sync/scrub-secret';
+import { readAhead } from '../src/runs/read-ahead';
+import type { SourceReader } from '../src/sources/source-store';
+import type { SyncRunRepository } from '../src/runs/sync-run.repository';
 
 export interface SyncResult {
   runId?: string;

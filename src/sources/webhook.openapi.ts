@@ -1,5 +1,5 @@
-import { problems, type PathItem } from '../../docs/openapi';
-import { SIGNATURE_HEADER } from './webhook-signature';
+import { problems, type PathItem } from '../docs/openapi';
+import { SIGNATURE_HEADER } from '../connectors/webhook/webhook-signature';
 
 const errors = problems(400, 401, 404, 409, 413, 415, 503);
 errors['401'] = { ...errors['401'], description: 'Signature missing, malformed or wrong' };

@@ -2,10 +2,10 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import { DecryptionError } from '../../crypto/secret-box';
-import type { RawDataSource } from '../../generated';
-import { JSON_TYPES } from '../../http/body-parser';
-import type { CrudRepository } from '../../http/crud/crud.repository';
+import { DecryptionError } from '../crypto/secret-box';
+import type { RawDataSource } from '../generated';
+import { JSON_TYPES } from '../http/body-parser';
+import type { CrudRepository } from '../db/crud.repository';
 import {
   ConflictError,
   HttpError,
@@ -14,13 +14,13 @@ import {
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
-} from '../../http/errors';
-import type { Logger } from '../../logger';
-import { InvalidSignatureError } from './invalid-signature-error';
-import { WebhookBuffer } from './webhook-buffer';
-import { WEBHOOK_PATH_PREFIX } from './webhook-path';
-import { parseWebhookRecords } from './webhook-payload';
-import { SIGNATURE_HEADER, verifyWebhookSignature } from './webhook-signature';
+} from '../http/errors';
+import type { Logger } from '../logger';
+import { InvalidSignatureError } from '../connectors/webhook/invalid-signature-error';
+import { WebhookBuffer } from '../connectors/webhook/webhook-buffer';
+import { WEBHOOK_PATH_PREFIX } from '../connectors/webhook/webhook-path';
+import { parseWebhookRecords } from '../connectors/webhook/webhook-payload';
+import { SIGNATURE_HEADER, verifyWebhookSignature } from '../connectors/webhook/webhook-signature';
 
 export interface WebhookRoutesDeps {
   knex: Knex;

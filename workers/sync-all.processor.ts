@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { publishMany, type EventBus } from '../events/event-bus';
-import type { Queues } from '../queue/queue-factory';
-import { syncDedupId, type SyncAllJobData, type SyncJobData } from '../queue/queue-names';
+import { publishMany, type EventBus } from '../src/events/event-bus';
+import type { Queues } from '../src/queue/queue-factory';
+import { syncDedupId, type SyncAllJobData, type SyncJobData } from '../src/queue/queue-names';
 
 export const FAN_OUT_PAGE = 2000;
 

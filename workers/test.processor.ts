@@ -1,16 +1,16 @@
 import type { Job } from 'bullmq';
-import type { Connector, ConnectorContext, ConnectorSource, TestStep } from '../connectors/connector';
-import type { ConnectorRegistry } from '../connectors/connector-registry';
-import { PermanentSyncError } from '../connectors/connector';
-import type { Outbound } from '../connectors/outbound';
-import type { EventBus } from '../events/event-bus';
-import type { Logger } from '../logger';
-import type { TestJobData } from '../queue/queue-names';
+import type { Connector, ConnectorContext, ConnectorSource, TestStep } from '../src/connectors/connector';
+import type { ConnectorRegistry } from '../src/connectors/connector-registry';
+import { PermanentSyncError } from '../src/connectors/connector';
+import type { Outbound } from '../src/connectors/outbound';
+import type { EventBus } from '../src/events/event-bus';
+import type { Logger } from '../src/logger';
+import type { TestJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
-import { recordCheck } from './record-check';
-import { scrubSecret } from './scrub-secret';
-import type { SourceDrafts } from './source-drafts';
-import type { SourceReader } from './source-reader';
+import { recordCheck } from '../src/runs/record-check';
+import { scrubSecret } from '../src/sync/scrub-secret';
+import type { SourceDrafts } from '../src/sources/source-drafts';
+import type { SourceReader } from '../src/sources/source-store';
 
 export interface TestResult {
   ok: boolean;

@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '../http/errors';
 import type { Context } from 'koa';
 import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 import { jsonBody, uuidParam } from '../http/request';
-import type { DraftInput } from './source-drafts';
+import type { DraftInput } from '../sources/source-drafts';
 import { queryValidator } from '../http/validation';
 import type { SyncRunRepository } from './sync-run.repository';
 import type { SyncService, TestOutcome } from './sync.service';

@@ -1,18 +1,18 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logger';
-import { KEEP_COMPLETED, KEEP_FAILED } from '../queue/queue-factory';
-import { QUEUES, type QueueName, type SyncJobData } from '../queue/queue-names';
-import type { JobOutcome, Metrics } from '../metrics/metrics';
+import type { Logger } from '../src/logger';
+import { KEEP_COMPLETED, KEEP_FAILED } from '../src/queue/queue-factory';
+import { QUEUES, type QueueName, type SyncJobData } from '../src/queue/queue-names';
+import type { JobOutcome, Metrics } from '../src/metrics/metrics';
 import type { JobScope } from './job-scope';
-import type { SourceCounts } from '../sources/source-counts';
-import type { RunReconciler } from './run-reconciler';
-import type { ScheduleService } from './schedule.service';
+import type { SourceCounts } from '../src/sources/source-counts';
+import type { RunReconciler } from '../src/runs/run-reconciler';
+import type { ScheduleService } from '../src/runs/schedule.service';
 import type { SyncAllProcessor } from './sync-all.processor';
 import type { SyncProcessor } from './sync.processor';
-import type { SyncRunRepository } from './sync-run.repository';
+import type { SyncRunRepository } from '../src/runs/sync-run.repository';
 import type { TestProcessor } from './test.processor';
-import type { EventBus } from '../events/event-bus';
+import type { EventBus } from '../src/events/event-bus';
 import type { Knex } from 'knex';
 
 export interface SyncWorkerOptions {

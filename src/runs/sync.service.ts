@@ -4,14 +4,14 @@ import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { EventBus } from '../events/event-bus';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../http/errors';
-import type { CrudRepository } from '../http/crud/crud.repository';
+import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
-import type { DraftInput, SourceDrafts } from './source-drafts';
+import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { SyncRunRepository } from './sync-run.repository';
-import type { TestResult } from './test.processor';
+import type { TestResult } from '../../workers/test.processor';
 
 /**
  * How long a producer may wait on Redis before the API gives up with a 503. The whole answer must
