@@ -44,7 +44,7 @@ export default async function reconcile(): Promise<BenchResult[]> {
       `  seeded ${SOURCES} active sources in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
     );
 
-    const { schedules, knex, queues } = container;
+    const { schedules, knex, queues, sourceStore } = container;
     const sources = (await knex('raw_data_sources').select('id', 'refresh_interval')) as {
       id: string;
       refresh_interval: number;
@@ -102,7 +102,7 @@ export default async function reconcile(): Promise<BenchResult[]> {
       const redisCpu = await redisCpuSeconds(redis);
       const nodeCpu = process.cpuUsage();
       t = performance.now();
-      const first = await schedules.reconcile(knex);
+      const first = await schedules.reconcile(sourceStore);
       scratch.push((performance.now() - t) / 1000);
       const used = process.cpuUsage(nodeCpu);
       cpu.node.push((used.user + used.system) / 1e6);
@@ -115,7 +115,7 @@ export default async function reconcile(): Promise<BenchResult[]> {
       usedDelta.push((after - before) / SOURCES);
 
       t = performance.now();
-      const second = await schedules.reconcile(knex);
+      const second = await schedules.reconcile(sourceStore);
       noDrift.push((performance.now() - t) / 1000);
       if (second.upserted || second.removed)
         throw new Error(`reconcile without drift changed ${second.upserted + second.removed} schedulers`);

@@ -32,7 +32,7 @@ export default async function syncAll(settings: BenchSettings): Promise<BenchRes
   const db = await createBenchDatabase('sluice_bench_fanout');
   const env = benchEnv(db.url, PREFIX);
   const container = benchContainer(env);
-  const { knex, queues, events } = container;
+  const { knex, queues } = container;
   const redis = new Redis(BENCH_REDIS_URL);
   const raw = createQueues({
     connection: redis,
@@ -42,7 +42,7 @@ export default async function syncAll(settings: BenchSettings): Promise<BenchRes
   });
   const finished = new Map<string, { queued: number }>();
   let failure: Error | undefined;
-  const processor = new SyncAllProcessor({ knex, queues, events, redis: container.redis });
+  const processor = new SyncAllProcessor({ queues, lifecycle: container.lifecycle });
   const worker = new Worker(QUEUES.syncAll, (job: Job) => processor.process(job), {
     connection: { url: BENCH_REDIS_URL, maxRetriesPerRequest: null },
     prefix: PREFIX,

@@ -18,11 +18,8 @@ import type { Config } from './config';
 import type { Connector } from './connectors/connector';
 import { ConnectorRegistry } from './connectors/connector-registry';
 import { createConnectors } from './connectors/connectors';
-import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
-import { webhookRoutes } from './sources/webhook.routes';
-import { Outbound } from './connectors/outbound';
-import { AddressPolicy } from './connectors/outbound-policy';
 import { SecretBox } from './crypto/secret-box';
+import { CrudRepository } from './db/crud.repository';
 import { createKnex } from './db/create-knex';
 import { docsRoutes } from './docs/docs.routes';
 import { buildOpenApi } from './docs/openapi';
@@ -31,10 +28,8 @@ import { eventsRoutes } from './events/events.routes';
 import { rawDataSourceResource, resources, type RawDataSource } from './generated';
 import { rawDataSourceSchema } from './generated/raw-data-source.schemas';
 import { healthPaths, healthRoutes } from './health/health.routes';
-import { CrudRepository } from './db/crud.repository';
 import { crudRoutes } from './http/crud/crud.routes';
-import type { AnyResource, ResourceHooks, Row } from './http/crud/resource';
-import { ValidationError } from './http/errors';
+import type { AnyResource, Row } from './http/crud/resource';
 import { corsFor, securityHeaders } from './http/security-headers';
 import { bodyValidator } from './http/validation';
 import { createLogger, type Logger } from './logger';
@@ -42,22 +37,20 @@ import { Metrics } from './metrics/metrics';
 import { metricsPaths, metricsRoutes } from './metrics/metrics.routes';
 import { queueDepthReader } from './metrics/queue-depth';
 import { createQueues, type Queues } from './queue/queue-factory';
-import { SourceCounts } from './sources/source-counts';
-import { sourceHooks } from './sources/source.hooks';
-import { Landing } from './runs/landing';
-import { RunReconciler } from './runs/run-reconciler';
+import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
-import { SourceDrafts, type DraftInput } from './sources/source-drafts';
-import { SourceReader } from './sources/source-store';
-import { sourceLifecycle } from './sources/source-lifecycle';
-import { SyncAllProcessor } from '../workers/sync-all.processor';
 import { SyncRunRepository } from './runs/sync-run.repository';
 import { syncPaths, syncSchemas } from './runs/sync.openapi';
-import { SyncProcessor } from '../workers/sync.processor';
 import { syncRoutes } from './runs/sync.routes';
 import { SyncService } from './runs/sync.service';
-import { SyncWorker } from '../workers/sync-worker';
-import { TestProcessor } from '../workers/test.processor';
+import { SourceCounts } from './sources/source-counts';
+import { draftValidator, SourceDrafts } from './sources/source-drafts';
+import { sourceLifecycle } from './sources/source-lifecycle';
+import { SourceStore } from './sources/source-store';
+import { sourceHooks } from './sources/source.hooks';
+import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
+import { webhookRoutes } from './sources/webhook.routes';
+import { closeInOrder } from './close-in-order';
 
 export const VERSION = '0.1.0';
 
@@ -73,10 +66,18 @@ export interface Container {
   redis: Redis;
   secrets: SecretBox;
   repositories: Map<AnyResource, CrudRepository<object>>;
+  /** The generated CRUD repository of raw_data_sources. */
   sources: CrudRepository<RawDataSource>;
+  /** Every other statement on raw_data_sources (connector loads, schedule pages, activity). */
+  sourceStore: SourceStore;
+  counts: SourceCounts;
+  drafts: SourceDrafts;
+  connectors: ConnectorRegistry;
   queues: Queues;
   events: EventBus;
   runs: SyncRunRepository;
+  /** Run transitions: each writes its rows and publishes its event in one place. */
+  lifecycle: RunLifecycle;
   schedules: ScheduleService;
   sync: SyncService;
   /** This container's Prometheus registry and series (API and worker alike). */
@@ -92,9 +93,10 @@ export interface Container {
   openapi: object;
   /** The HTTP application over these collaborators, wired as every entry point serves it. */
   createHttpApp(): Koa;
-  /** Builds the worker role on the same collaborators; the caller starts it. */
-  createWorker(): SyncWorker;
-  /** Closes everything long-lived, in reverse order of creation; safe to call twice. */
+  /**
+   * Closes everything long-lived, in reverse order of creation; every step runs even when an
+   * earlier one fails (their errors are collected and thrown together); safe to call twice.
+   */
   close(): Promise<void>;
 }
 
@@ -106,7 +108,11 @@ export interface ContainerOverrides {
   connectors?: Connector[];
 }
 
-/** The composition root: the only place collaborators are constructed and wired together. */
+/**
+ * The composition root of the API side and of everything both roles share: the only place
+ * collaborators are constructed and wired together. The worker role adds its own pieces on top
+ * (workers/worker-container.ts).
+ */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax });
@@ -118,7 +124,6 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const secrets = new SecretBox(config.encryptionKeys);
-  const drafts = new SourceDrafts(knex, secrets);
   const queues = createQueues({
     connection: redis,
     prefix: config.queuePrefix,
@@ -135,8 +140,6 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       timeoutMs: config.readyTimeoutMs,
     }),
   });
-  const runs = new SyncRunRepository(knex);
-  const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
   // Overrides (test doubles) replace the built-in connector of their type.
   const connectors = new ConnectorRegistry([
     ...createConnectors({ knex, fileRoots: config.fileRoots }),
@@ -144,25 +147,39 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   ]);
   connectors.assertComplete(SOURCE_TYPES);
 
-  const served = overrides.resources ?? resources;
+  // The source.
   const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
-  const rules = new Map(connectors.all().map((c) => [c.type, c] as const));
+  const sourceStore = new SourceStore(sources, knex, secrets);
   const counts = new SourceCounts(knex, logger);
-  const sourceRules = sourceHooks({
+  const drafts = new SourceDrafts(knex, secrets);
+  const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
+  const rules = sourceHooks({
     counts,
-    rules,
+    rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
     storedType: async (id) => (await sources.get(id))?.source_type,
   });
-  const hooks = new Map<AnyResource, ResourceHooks<object>>([
-    [
-      rawDataSourceResource,
-      {
-        ...sourceRules,
-        ...sourceLifecycle({ events, schedules, queues, logger, redisReady: () => redis.status === 'ready' }),
-      } as ResourceHooks<object>,
-    ],
-  ]);
-  const repositories = new Map<AnyResource, CrudRepository<object>>();
+  const lifecycle = sourceLifecycle({
+    events,
+    schedules,
+    queues,
+    logger,
+    redisReady: () => redis.status === 'ready',
+  });
+
+  // The run.
+  const runs = new SyncRunRepository(knex);
+  const runLifecycle = new RunLifecycle(runs, events, redis);
+  const sync = new SyncService({
+    redis,
+    queues,
+    lifecycle: runLifecycle,
+    sources,
+    logger,
+    testWaitMs: config.testWaitMs,
+    drafts,
+  });
+
+  // The HTTP side.
   const apiKeys = new ApiKeyRepository(knex);
   const keyVerifier = new KeyVerifier(config.apiKeys, apiKeys, logger);
   const audit = new AuditLog(knex);
@@ -177,42 +194,35 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     healthRoutes({ knex, redis, timeoutMs: config.readyTimeoutMs }),
     metricsRoutes(metrics),
   ];
-  for (const resource of served) {
-    const repository: CrudRepository<object> =
-      resource === rawDataSourceResource ? sources : new CrudRepository<object>(resource, knex, secrets);
-    repositories.set(resource, repository);
-    routers.push(crudRoutes(repository, hooks.get(resource)));
-  }
-
-  const sync = new SyncService({
-    knex,
-    redis,
-    queues,
-    runs,
-    sources,
-    events,
-    logger,
-    testWaitMs: config.testWaitMs,
-    drafts,
-  });
+  const served = overrides.resources ?? resources;
+  // A deployment (or a test) may serve other resources without sources: then none of the routes
+  // that act on sources is mounted either.
   const servesSources = served.includes(rawDataSourceResource);
-  if (servesSources) {
-    const validateCreate = bodyValidator<Row>(
-      rawDataSourceResource.schemas.create,
-      rawDataSourceResource.readOnly,
-    );
-    const validateDraft = async (body: unknown): Promise<DraftInput> => {
-      const input = validateCreate(body);
-      const errors = (await sourceRules.validate?.(input, 'create')) ?? [];
-      if (errors.length) throw new ValidationError(errors);
-      return input as unknown as DraftInput;
-    };
-    routers.push(
-      syncRoutes({ sync, runs, validateDraft, sourceExists: async (id) => Boolean(await sources.get(id)) }),
-    );
-    routers.push(webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit }));
-    routers.push(eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }));
+  const repositories = new Map<AnyResource, CrudRepository<object>>();
+  for (const resource of served) {
+    if (resource === rawDataSourceResource) {
+      repositories.set(resource, sources as CrudRepository<object>);
+      routers.push(crudRoutes(sources, { ...rules, ...lifecycle }));
+      continue;
+    }
+    const repository = new CrudRepository<object>(resource, knex, secrets);
+    repositories.set(resource, repository);
+    routers.push(crudRoutes(repository));
   }
+  if (servesSources)
+    routers.push(
+      syncRoutes({
+        sync,
+        runs,
+        validateDraft: draftValidator(
+          bodyValidator<Row>(rawDataSourceResource.schemas.create, rawDataSourceResource.readOnly),
+          rules,
+        ),
+        sourceExists: async (id) => Boolean(await sources.get(id)),
+      }),
+      webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit }),
+      eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }),
+    );
   const openapi = buildOpenApi({
     resources: served,
     paths: {
@@ -228,52 +238,14 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];
 
-  const reach = {
-    outbound: new Outbound(
-      new AddressPolicy(config.outboundAllow, config.outboundDeny),
-      undefined,
-      config.outboundMaxPending,
-    ),
-    timeoutMs: config.connectTimeoutMs,
-  };
-  const createWorker = () => {
-    const reader = new SourceReader(sources, knex, secrets);
-    const landing = new Landing(knex);
-    return new SyncWorker(
-      {
-        knex,
-        redis,
-        logger,
-        events,
-        runs,
-        schedules,
-        reconciler: new RunReconciler({ runs, queues, events, logger, graceMs: config.lockDurationMs }),
-        counts,
-        sync: new SyncProcessor({ runs, landing, sources: reader, connectors, events, logger, ...reach }),
-        test: new TestProcessor({ sources: reader, drafts, connectors, events, logger, ...reach }),
-        syncAll: new SyncAllProcessor({ knex, queues, events, redis }),
-        metrics,
-      },
-      {
-        redisUrl: config.redisUrl,
-        prefix: config.queuePrefix,
-        concurrency: config.workerConcurrency,
-        lockDurationMs: config.lockDurationMs,
-        stalledIntervalMs: config.stalledIntervalMs,
-        shutdownGraceMs: config.shutdownGraceMs,
-        reconcileIntervalMs: config.reconcileIntervalMs,
-      },
-    );
-  };
-
   let closing: Promise<void> | undefined;
   const close = () =>
-    (closing ??= (async () => {
-      await queues.close();
-      rateLimits.close();
-      redis.disconnect();
-      await knex.destroy();
-    })());
+    (closing ??= closeInOrder(logger, [
+      ['queues', () => queues.close()],
+      ['rate limits', () => rateLimits.close()],
+      ['redis', () => redis.disconnect()],
+      ['postgres', () => knex.destroy()],
+    ]));
 
   return {
     config,
@@ -283,9 +255,14 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     secrets,
     repositories,
     sources,
+    sourceStore,
+    counts,
+    drafts,
+    connectors,
     queues,
     events,
     runs,
+    lifecycle: runLifecycle,
     schedules,
     sync,
     metrics,
@@ -298,7 +275,6 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     openapi,
     createHttpApp: () =>
       createApp({ logger, bodyLimit: config.bodyLimit, routers, middleware, metrics, security }),
-    createWorker,
     close,
   };
 }

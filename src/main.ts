@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
 import { startMetricsServer } from './metrics/metrics-server';
 import type { SyncWorker } from '../workers/sync-worker';
+import { createWorker } from '../workers/worker-container';
 
 /** How long in-flight HTTP requests get to finish on shutdown before connections are closed. */
 const HTTP_DRAIN_MS = 3000;
@@ -48,7 +49,7 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
     });
 
   if (role !== 'api') {
-    worker = container.createWorker();
+    worker = createWorker(container);
     await worker.start();
   }
   // The worker role has no API to serve /metrics: METRICS_PORT gives it (or any role) a bare one.

@@ -1,17 +1,10 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Knex } from 'knex';
-import { publishMany, type EventBus } from '../src/events/event-bus';
 import type { Queues } from '../src/queue/queue-factory';
+import type { RunLifecycle } from '../src/runs/run-lifecycle';
+import type { OpenedPage } from '../src/runs/sync-run.repository';
 import { syncDedupId, type SyncAllJobData, type SyncJobData } from '../src/queue/queue-names';
 
 export const FAN_OUT_PAGE = 2000;
-
-interface OpenedPage {
-  last_id: string | null;
-  scanned: number;
-  runs: [string, string][];
-}
 
 /**
  * Fans a sync-all out in pages: each page opens runs for the active sources that have none
@@ -23,23 +16,10 @@ interface OpenedPage {
  * failed page: the run reconciler closes them.
  */
 export class SyncAllProcessor {
-  constructor(private readonly deps: { knex: Knex; queues: Queues; events: EventBus; redis: Redis }) {}
+  constructor(private readonly deps: { queues: Queues; lifecycle: RunLifecycle }) {}
 
-  private async openPage(batchId: string, afterId: string): Promise<OpenedPage> {
-    const result = await this.deps.knex.raw(
-      `WITH page AS (
-         SELECT id FROM raw_data_sources WHERE is_active AND id > ? ORDER BY id LIMIT ?
-       ), opened AS (
-         INSERT INTO sync_runs (id, source_id, trigger, job_id, batch_id)
-         SELECT n.run_id, n.id, 'sync_all', n.run_id::text, ? FROM (SELECT gen_random_uuid() AS run_id, id FROM page) n
-         ON CONFLICT (source_id) WHERE status IN ('queued', 'running') DO NOTHING
-         RETURNING id, source_id
-       )
-       SELECT (SELECT max(id::text) FROM page) AS last_id, (SELECT count(*) FROM page)::int AS scanned,
-              coalesce((SELECT json_agg(json_build_array(id, source_id)) FROM opened), '[]') AS runs`,
-      [afterId, FAN_OUT_PAGE, batchId],
-    );
-    return result.rows[0] as OpenedPage;
+  private openPage(batchId: string, afterId: string): Promise<OpenedPage> {
+    return this.deps.lifecycle.runs.openSyncAllPage(batchId, afterId, FAN_OUT_PAGE);
   }
 
   async process(job: Job<SyncAllJobData>): Promise<{ batch_id: string; queued: number }> {
@@ -67,13 +47,8 @@ export class SyncAllProcessor {
         );
         // Events in page order, each page's after its jobs exist; best-effort, as publishMany is.
         await publishing;
-        publishing = publishMany(
-          this.deps.events,
-          this.deps.redis,
-          page.runs.map(([runId, sourceId]) => [
-            'sync.queued',
-            { source_id: sourceId, run_id: runId, data: { trigger: 'sync_all', batch_id: batchId } },
-          ]),
+        publishing = this.deps.lifecycle.queued(
+          page.runs.map(([runId, sourceId]) => ({ runId, sourceId, trigger: 'sync_all', batchId })),
         );
         queued += page.runs.length;
         await job.updateProgress({ queued });

@@ -7,13 +7,12 @@ import type { JobOutcome, Metrics } from '../src/metrics/metrics';
 import type { JobScope } from './job-scope';
 import type { SourceCounts } from '../src/sources/source-counts';
 import type { RunReconciler } from '../src/runs/run-reconciler';
-import type { ScheduleService } from '../src/runs/schedule.service';
+import type { SchedulablePages, ScheduleService } from '../src/runs/schedule.service';
+import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SyncAllProcessor } from './sync-all.processor';
 import type { SyncProcessor } from './sync.processor';
-import type { SyncRunRepository } from '../src/runs/sync-run.repository';
+import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import type { TestProcessor } from './test.processor';
-import type { EventBus } from '../src/events/event-bus';
-import type { Knex } from 'knex';
 
 export interface SyncWorkerOptions {
   redisUrl: string;
@@ -26,15 +25,17 @@ export interface SyncWorkerOptions {
 }
 
 export interface SyncWorkerDeps {
-  knex: Knex;
   redis: Redis;
   logger: Logger;
-  events: EventBus;
-  runs: SyncRunRepository;
+  lifecycle: RunLifecycle;
   schedules: ScheduleService;
+  /** Where the schedule reconcile reads the active sources from. */
+  sources: SchedulablePages;
   reconciler: RunReconciler;
   /** Folded on the repair timer, so the counts ledger stays small between list reads. */
   counts?: SourceCounts;
+  /** Expired unsaved-test drafts (sealed secrets) are purged on the repair timer. */
+  drafts?: Pick<SourceDrafts, 'purgeExpired'>;
   sync: SyncProcessor;
   test: TestProcessor;
   syncAll: SyncAllProcessor;
@@ -172,7 +173,7 @@ export class SyncWorker {
     const got = await this.deps.redis.set(lock, String(process.pid), 'PX', 120_000, 'NX').catch(() => null);
     if (!got) return;
     try {
-      const report = await this.deps.schedules.reconcile(this.deps.knex);
+      const report = await this.deps.schedules.reconcile(this.deps.sources);
       this.deps.metrics?.repaired('schedules_restored', report.upserted);
       this.deps.metrics?.repaired('schedules_removed', report.removed);
       // Marks this Redis as holding the schedulers: a wipe or an empty restart takes the mark with them.
@@ -200,6 +201,10 @@ export class SyncWorker {
     await this.deps.counts
       ?.fold()
       .catch((err) => this.deps.logger.warn({ err }, 'folding raw_data_source_counts failed'));
+    const purged = await this.deps.drafts
+      ?.purgeExpired()
+      .catch((err) => this.deps.logger.warn({ err }, 'purging expired source drafts failed'));
+    if (purged) this.deps.logger.info({ drafts: purged }, 'expired source drafts purged');
     // Redis lost its data (flushed, or restarted without persistence): the schedulers went too, and
     // nothing would sync on schedule again until a worker restarted. Put them back now.
     const marked = await this.deps.redis.exists(this.reconciledKey()).catch(() => 1);
@@ -222,13 +227,7 @@ export class SyncWorker {
     if (!job || !runId) return;
     const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1) || err.message.includes('stalled');
     if (!finalAttempt) return;
-    const closed = await this.deps.runs.fail(runId, err.message.slice(0, 1000)).catch(() => undefined);
-    if (closed)
-      await this.deps.events.publish('sync.failed', {
-        source_id: job.data.sourceId,
-        run_id: runId,
-        data: { error: err.message },
-      });
+    await this.deps.lifecycle.fail(runId, err.message.slice(0, 1000)).catch(() => undefined);
   }
 
   private async handBack(job: Job, token: string | undefined, scope: JobScope): Promise<never> {

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { ConnectorRegistry } from '../src/connectors/connector-registry';
 import { PermanentSyncError } from '../src/connectors/connector';
-import type { EventBus } from '../src/events/event-bus';
 import type { Logger } from '../src/logger';
 import type { Outbound } from '../src/connectors/outbound';
 import type { SyncJobData } from '../src/queue/queue-names';
@@ -12,8 +11,8 @@ import { recordCheck } from '../src/runs/record-check';
 import { diffSchema, ShapeSampler } from '../src/runs/schema-drift';
 import { scrubSecret } from '../src/sync/scrub-secret';
 import { readAhead } from '../src/runs/read-ahead';
-import type { SourceReader } from '../src/sources/source-store';
-import type { SyncRunRepository } from '../src/runs/sync-run.repository';
+import type { SourceStore } from '../src/sources/source-store';
+import type { RunLifecycle } from '../src/runs/run-lifecycle';
 
 export interface SyncResult {
   runId?: string;
@@ -24,11 +23,10 @@ export interface SyncResult {
 }
 
 export interface SyncProcessorDeps {
-  runs: SyncRunRepository;
+  lifecycle: RunLifecycle;
   landing: Landing;
-  sources: SourceReader;
+  sources: SourceStore;
   connectors: ConnectorRegistry;
-  events: EventBus;
   logger: Logger;
   outbound: Outbound;
   timeoutMs: number;
@@ -40,36 +38,27 @@ export class SyncProcessor {
 
   /** `scope` (from SyncWorker) gives the job's logger and takes the source type and landed counts. */
   async process(job: Job<SyncJobData>, signal?: AbortSignal, scope?: JobScope): Promise<SyncResult> {
-    const { runs, events } = this.deps;
+    const { lifecycle } = this.deps;
     const { sourceId } = job.data;
     let runId = job.data.runId;
     if (!runId) {
       // A scheduler tick: open its run now, unless the source is busy or gone (overlapping ticks).
-      const run = await runs.createForTick(randomUUID(), sourceId, job.id ?? '');
+      const run = await lifecycle.runs.createForTick(randomUUID(), sourceId, job.id ?? '');
       if (!run) return { status: 'skipped', reason: 'source is inactive, deleted or already syncing' };
       runId = run.id;
       if (scope) scope.logger = scope.logger.child({ runId });
       // A tick's template carries the source id only; the job, once running, says what it is.
       await job.updateData({ ...job.data, runId, trigger: 'schedule' });
-      await events.publish('sync.queued', {
-        source_id: sourceId,
-        run_id: runId,
-        data: { trigger: 'schedule' },
-      });
+      await lifecycle.queued([{ runId, sourceId, trigger: 'schedule' }]);
     }
     // Starts, not failures: a worker killed mid-sync (stalled) or a shutdown hand-back does not count
     // as a failed attempt in BullMQ, but the run history should still show that the job ran again.
     const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
-    const run = await runs.start(runId, attempt);
+    const run = await lifecycle.start(runId, attempt);
     if (!run) return { runId, status: 'skipped', reason: 'run is no longer active' };
     // With a scope, its logger already carries the job's ids.
     const logger = scope?.logger ?? this.deps.logger.child({ jobId: job.id, runId, sourceId });
     logger.info({ attempt }, 'sync started');
-    await events.publish('sync.started', {
-      source_id: sourceId,
-      run_id: runId,
-      data: { attempt, trigger: run.trigger },
-    });
 
     let secret: string | null = null;
     try {
@@ -97,21 +86,10 @@ export class SyncProcessor {
         return landing.prepare(sourceId, runId, batch, check);
       });
       for await (const batch of batches) await landing.write(batch, attempt);
-      const done = await runs.succeed(runId, undefined, attempt);
+      const drift = diffSchema(source.schema_definition, shape);
+      const done = await lifecycle.succeed(runId, attempt, drift ? { ...drift } : undefined);
       if (!done) return this.takenOver(logger, runId, attempt);
       if (scope) scope.landed = done;
-      const drift = diffSchema(source.schema_definition, shape);
-      if (drift)
-        await events.publish('schema.drift_detected', {
-          source_id: sourceId,
-          run_id: runId,
-          data: { ...drift },
-        });
-      await events.publish('sync.succeeded', {
-        source_id: sourceId,
-        run_id: runId,
-        data: { records: done.records, bytes: done.bytes, invalid: done.invalid, attempt },
-      });
       return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };
     } catch (err) {
       // Aborted by a shutdown: not a failure of the source; the worker hands the job back.
@@ -123,22 +101,12 @@ export class SyncProcessor {
       // Whether BullMQ retries depends on failed attempts only (a stall or hand-back is not one).
       const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (permanent || lastTry) {
-        const closed = await runs.fail(runId, message, undefined, attempt);
+        const closed = await lifecycle.fail(runId, message, { attempt });
         if (!closed) return this.takenOver(logger, runId, attempt);
-        await events.publish('sync.failed', {
-          source_id: sourceId,
-          run_id: runId,
-          data: { error: message, attempt },
-        });
         // Unrecoverable: BullMQ must not retry what cannot succeed.
         throw permanent ? new UnrecoverableError(message) : new Error(message);
       }
-      await runs.noteRetry(runId, message, attempt);
-      await events.publish('sync.retrying', {
-        source_id: sourceId,
-        run_id: runId,
-        data: { error: message, attempt },
-      });
+      await lifecycle.retrying({ runId, sourceId }, message, attempt);
       throw new Error(message);
     }
   }

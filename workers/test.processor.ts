@@ -10,7 +10,7 @@ import type { JobScope } from './job-scope';
 import { recordCheck } from '../src/runs/record-check';
 import { scrubSecret } from '../src/sync/scrub-secret';
 import type { SourceDrafts } from '../src/sources/source-drafts';
-import type { SourceReader } from '../src/sources/source-store';
+import type { SourceStore } from '../src/sources/source-store';
 
 export interface TestResult {
   ok: boolean;
@@ -19,7 +19,7 @@ export interface TestResult {
 }
 
 export interface TestProcessorDeps {
-  sources: SourceReader;
+  sources: SourceStore;
   drafts: SourceDrafts;
   connectors: ConnectorRegistry;
   events: EventBus;

@@ -5,9 +5,10 @@
  */
 import { loadConfig } from '../../src/config';
 import { createContainer } from '../../src/container';
+import { createWorker } from '../../workers/worker-container';
 
 const container = createContainer(loadConfig());
-const worker = container.createWorker();
+const worker = createWorker(container);
 await worker.start();
 process.send?.({ ready: true });
 

@@ -6,9 +6,10 @@
 import { loadConfig } from '../../src/config';
 import { createContainer } from '../../src/container';
 import { NOOP_TYPES, NoopConnector } from '../lib/noop-connector';
+import { createWorker } from '../../workers/worker-container';
 
 const container = createContainer(loadConfig(), { connectors: NOOP_TYPES.map((t) => new NoopConnector(t)) });
-const worker = container.createWorker();
+const worker = createWorker(container);
 await worker.start();
 process.send?.({ ready: true });
 

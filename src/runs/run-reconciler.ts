@@ -1,7 +1,7 @@
-import type { EventBus } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
-import type { SyncRun, SyncRunRepository } from './sync-run.repository';
+import type { RunLifecycle } from './run-lifecycle';
+import type { SyncRun } from './sync-run.repository';
 import { TaskWindow } from './task-window';
 
 const BATCH = 500;
@@ -21,16 +21,16 @@ const PASS_BUDGET_MS = 20_000;
 export class RunReconciler {
   constructor(
     private readonly deps: {
-      runs: SyncRunRepository;
+      lifecycle: RunLifecycle;
       queues: Queues;
-      events: EventBus;
       logger: Logger;
       graceMs: number;
     },
   ) {}
 
   async repair(): Promise<{ runs: number; sources: number }> {
-    const { runs, logger } = this.deps;
+    const { logger } = this.deps;
+    const { runs } = this.deps.lifecycle;
     const before = new Date(Date.now() - this.deps.graceMs);
     const deadline = Date.now() + PASS_BUDGET_MS;
     let repaired = 0;
@@ -46,12 +46,7 @@ export class RunReconciler {
       if (candidates.length < BATCH || Date.now() > deadline) break;
       afterId = candidates[candidates.length - 1]!.id;
     }
-    const sources = await runs.repairOrphanedSyncing();
-    for (const id of sources)
-      await this.deps.events.publish('sync.repaired', {
-        source_id: id,
-        data: { reason: 'source was syncing with no active run' },
-      });
+    const sources = await this.deps.lifecycle.repairOrphanedSources();
     if (repaired || sources.length)
       logger.warn({ runs: repaired, sources: sources.length }, 'reconciler repaired syncs');
     return { runs: repaired, sources: sources.length };
@@ -59,7 +54,7 @@ export class RunReconciler {
 
   /** Closes `run` if its job is gone or finished without closing it; true when it did. */
   private async repairRun(run: SyncRun): Promise<boolean> {
-    const { runs, queues, events } = this.deps;
+    const { queues } = this.deps;
     const job = run.job_id ? await queues.sync.getJob(run.job_id) : undefined;
     const state = job ? await job.getState() : 'missing';
     if (!['missing', 'unknown', 'completed', 'failed'].includes(state)) return false;
@@ -69,18 +64,7 @@ export class RunReconciler {
         : state === 'completed'
           ? 'the job finished without closing its run'
           : 'the sync job was lost (queue data missing); it will run again at its next schedule';
-    const closed = await runs.fail(run.id, reason);
-    if (!closed) return false;
-    await events.publish('sync.repaired', {
-      source_id: run.source_id,
-      run_id: run.id,
-      data: { reason, job_state: state },
-    });
-    await events.publish('sync.failed', {
-      source_id: run.source_id,
-      run_id: run.id,
-      data: { error: reason },
-    });
-    return true;
+    const closed = await this.deps.lifecycle.fail(run.id, reason, { repaired: { reason, job_state: state } });
+    return closed !== undefined;
   }
 }

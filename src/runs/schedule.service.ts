@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Knex } from 'knex';
+import type { SchedulableSource } from '../sources/source-store';
 import type { Logger } from '../logger';
 import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
 
-export interface SchedulableSource {
-  id: string;
-  refresh_interval: number;
-  is_active: boolean;
+/** Where reconcile reads the active sources from, a page at a time (sources/source-store). */
+export interface SchedulablePages {
+  activeSchedulable(after: string, limit: number): Promise<SchedulableSource[]>;
 }
 
 export interface ReconcileReport {
@@ -176,7 +175,7 @@ export class ScheduleService {
    * on an auto-pipelining connection: the many calls in flight leave in a few writes, not one
    * system call each, which saves CPU on both ends.
    */
-  async reconcile(knex: Knex): Promise<ReconcileReport> {
+  async reconcile(store: SchedulablePages): Promise<ReconcileReport> {
     const started = performance.now();
     const connection = this.redis.duplicate({ enableAutoPipelining: true });
     const queue = new Queue(this.queue.name, {
@@ -189,7 +188,7 @@ export class ScheduleService {
     connection.on('error', warn);
     queue.on('error', warn);
     try {
-      return await this.reconcileWith(knex, queue, connection, started);
+      return await this.reconcileWith(store, queue, connection, started);
     } finally {
       await queue.close().catch(() => undefined);
       connection.disconnect();
@@ -197,18 +196,12 @@ export class ScheduleService {
   }
 
   private async reconcileWith(
-    knex: Knex,
+    store: SchedulablePages,
     queue: Queue,
     redis: Redis,
     started: number,
   ): Promise<ReconcileReport> {
-    const readPage = (after: string): Promise<SchedulableSource[]> =>
-      knex('raw_data_sources')
-        .select('id', 'refresh_interval', 'is_active')
-        .where('is_active', true)
-        .where('id', '>', after)
-        .orderBy('id')
-        .limit(PAGE);
+    const readPage = (after: string): Promise<SchedulableSource[]> => store.activeSchedulable(after, PAGE);
     let nextPage = readPage('00000000-0000-0000-0000-000000000000');
     // Read ahead: if Redis fails meanwhile, this page's own failure must not go unhandled.
     nextPage.catch(() => undefined);

@@ -21,6 +21,14 @@ export interface SyncRun {
   error: string | null;
 }
 
+/** One sync-all page as openSyncAllPage returns it. */
+export interface OpenedPage {
+  last_id: string | null;
+  scanned: number;
+  /** [run id, source id] of each run opened. */
+  runs: [string, string][];
+}
+
 export interface RunCounts {
   records: number;
   bytes: number;
@@ -29,7 +37,18 @@ export interface RunCounts {
 
 const RUNS = 'sync_runs';
 const SOURCES = 'raw_data_sources';
-const ACTIVE = ['queued', 'running'];
+
+/**
+ * The busy rule, defined once: a run in one of these statuses holds its source, and no second run
+ * of that source may start. The partial unique index `sync_runs_one_active_per_source` (a
+ * migration) is declared over the same predicate, and every ON CONFLICT below names it as written
+ * here so Postgres infers that index.
+ */
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['queued', 'running'];
+const ACTIVE = [...ACTIVE_STATUSES];
+/** The busy rule as SQL, for a table alias (`r.status IN (…)`) or none. */
+const isActive = (alias?: string) =>
+  `${alias ? `${alias}.` : ''}status IN (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 const COLUMNS = [
   'id',
   'source_id',
@@ -84,7 +103,7 @@ const FINISH_SQL = `
     UPDATE ${RUNS} r
        SET status = ?, error = ?, finished_at = now(),
            records = coalesce(?, r.records), bytes = coalesce(?, r.bytes), invalid = coalesce(?, r.invalid)
-     WHERE r.id = ? AND r.attempt = coalesce(?, r.attempt) AND r.status IN ('queued', 'running')
+     WHERE r.id = ? AND r.attempt = coalesce(?, r.attempt) AND ${isActive('r')}
     RETURNING ${RETURNED}
   ), source AS (
     UPDATE ${SOURCES} s SET sync_status = ?, error_message = ?, last_sync_at = now()
@@ -145,12 +164,44 @@ export class SyncRunRepository {
     const result = await this.knex.raw(
       `INSERT INTO ${RUNS} (id, source_id, trigger, job_id)
        SELECT ?, s.id, 'schedule', ? FROM ${SOURCES} s WHERE s.id = ? AND s.is_active
-       ON CONFLICT (source_id) WHERE status IN ('queued', 'running') DO NOTHING
+       ON CONFLICT (source_id) WHERE ${isActive()} DO NOTHING
        RETURNING ${COLUMNS.join(', ')}`,
       [id, jobId, sourceId],
     );
     const row = (result.rows as Record<string, unknown>[])[0];
     return row ? toRun(row) : undefined;
+  }
+
+  /**
+   * Opens one sync-all page: queued runs for the active sources after `afterId` (keyset by id) that
+   * have none, in one INSERT … SELECT (the partial unique index skips busy ones). Returns the
+   * page's last id and size (to go on) and the runs it opened as [run id, source id] pairs.
+   */
+  async openSyncAllPage(batchId: string, afterId: string, pageSize: number): Promise<OpenedPage> {
+    const result = await this.knex.raw(
+      `WITH page AS (
+         SELECT id FROM ${SOURCES} WHERE is_active AND id > ? ORDER BY id LIMIT ?
+       ), opened AS (
+         INSERT INTO ${RUNS} (id, source_id, trigger, job_id, batch_id)
+         SELECT n.run_id, n.id, 'sync_all', n.run_id::text, ? FROM (SELECT gen_random_uuid() AS run_id, id FROM page) n
+         ON CONFLICT (source_id) WHERE ${isActive()} DO NOTHING
+         RETURNING id, source_id
+       )
+       SELECT (SELECT max(id::text) FROM page) AS last_id, (SELECT count(*) FROM page)::int AS scanned,
+              coalesce((SELECT json_agg(json_build_array(id, source_id)) FROM opened), '[]') AS runs`,
+      [afterId, pageSize, batchId],
+    );
+    return result.rows[0] as OpenedPage;
+  }
+
+  /** What a sync-all would do now: active sources that are idle (queued) and busy (skipped). */
+  async syncAllCounts(): Promise<{ queued: number; skipped: number }> {
+    const counts = await this.knex.raw(
+      `SELECT count(*) FILTER (WHERE NOT busy)::int AS queued, count(*) FILTER (WHERE busy)::int AS skipped
+       FROM (SELECT EXISTS (SELECT 1 FROM ${RUNS} r WHERE r.source_id = s.id AND ${isActive('r')}) AS busy
+             FROM ${SOURCES} s WHERE s.is_active) t`,
+    );
+    return counts.rows[0] as { queued: number; skipped: number };
   }
 
   async get(id: string): Promise<SyncRun | undefined> {

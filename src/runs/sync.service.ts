@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Knex } from 'knex';
-import type { EventBus } from '../events/event-bus';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../http/errors';
 import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
@@ -10,7 +8,7 @@ import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
 import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
-import type { SyncRunRepository } from './sync-run.repository';
+import type { RunLifecycle } from './run-lifecycle';
 import type { TestResult } from '../../workers/test.processor';
 
 /**
@@ -21,12 +19,10 @@ export const ENQUEUE_TIMEOUT_MS = 1200;
 const TEST_POLL_MS = 50;
 
 export interface SyncServiceDeps {
-  knex: Knex;
   redis: Redis;
   queues: Queues;
-  runs: SyncRunRepository;
+  lifecycle: RunLifecycle;
   sources: CrudRepository<RawDataSource>;
-  events: EventBus;
   logger: Logger;
   testWaitMs: number;
   drafts: SourceDrafts;
@@ -94,9 +90,11 @@ export class SyncService {
     if (!source.is_active) throw new ConflictError('The source is inactive; activate it before syncing.');
     this.ensureRedis();
     const runId = randomUUID();
-    const run = await this.deps.runs.createQueued({ id: runId, sourceId, trigger: 'manual' });
+    const { lifecycle } = this.deps;
+    const { runs } = lifecycle;
+    const run = await runs.createQueued({ id: runId, sourceId, trigger: 'manual' });
     if (!run) {
-      const active = await this.deps.runs.activeRun(sourceId);
+      const active = await runs.activeRun(sourceId);
       if (active) return { job_id: active.job_id ?? active.id, run_id: active.id, status: active.status };
       throw new ConflictError('A sync of this source just finished; try again.');
     }
@@ -111,7 +109,7 @@ export class SyncService {
         'enqueue sync',
       );
     } catch (err) {
-      await this.deps.runs.cancel(runId, 'could not be queued: the job queue was unavailable');
+      await lifecycle.cancelUnqueued(runId, 'could not be queued: the job queue was unavailable');
       throw err;
     }
     if (job.id !== runId) {
@@ -119,16 +117,12 @@ export class SyncService {
       // own data under the other job's id, so its run is looked up, not read from `job.data` (that
       // was the run just cancelled). No active run: that job is finishing (its run closed, its
       // dedup key not yet released), so this request started nothing: 409, never a dead run id.
-      await this.deps.runs.cancel(runId, `deduplicated: job ${job.id} is already queued`);
-      const active = await this.deps.runs.activeRun(sourceId);
+      await lifecycle.cancelUnqueued(runId, `deduplicated: job ${job.id} is already queued`);
+      const active = await runs.activeRun(sourceId);
       if (active) return { job_id: active.job_id ?? active.id, run_id: active.id, status: active.status };
       throw new ConflictError(`A sync of this source (job ${job.id}) is just finishing; try again.`);
     }
-    await this.deps.events.publish('sync.queued', {
-      source_id: sourceId,
-      run_id: runId,
-      data: { trigger: 'manual' },
-    });
+    await lifecycle.queued([{ runId, sourceId, trigger: 'manual' }]);
     return { job_id: runId, run_id: runId, status: 'queued' };
   }
 
@@ -176,12 +170,7 @@ export class SyncService {
   /** Counts what a fan-out will queue now and hands the fan-out itself to a job. */
   async syncAll(requestId?: string): Promise<{ batch_id: string; queued: number; skipped: number }> {
     this.ensureRedis();
-    const counts = await this.deps.knex.raw(
-      `SELECT count(*) FILTER (WHERE NOT busy)::int AS queued, count(*) FILTER (WHERE busy)::int AS skipped
-       FROM (SELECT EXISTS (SELECT 1 FROM sync_runs r WHERE r.source_id = s.id AND r.status IN ('queued', 'running')) AS busy
-             FROM raw_data_sources s WHERE s.is_active) t`,
-    );
-    const { queued, skipped } = counts.rows[0] as { queued: number; skipped: number };
+    const { queued, skipped } = await this.deps.lifecycle.runs.syncAllCounts();
     const batchId = randomUUID();
     const data: SyncAllJobData = { batchId, ...(requestId ? { requestId } : {}) };
     await this.enqueue(

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ConnectorSource } from '../connectors/connector';
 import type { SecretBox } from '../crypto/secret-box';
+import type { RawDataSource } from '../generated';
+import type { ResourceHooks, Row } from '../http/crud/resource';
+import { ValidationError } from '../http/errors';
 
 const TABLE = 'source_drafts';
 export const DRAFT_TTL_MS = 10 * 60 * 1000;
@@ -63,4 +66,20 @@ export class SourceDrafts {
   async purgeExpired(): Promise<number> {
     return this.knex(TABLE).where('expires_at', '<=', new Date()).delete();
   }
+}
+
+/**
+ * Validates an unsaved configuration exactly as a create would be (the generated create schema,
+ * then the source hooks' rules), so a test of a draft and a later save agree on what is valid.
+ */
+export function draftValidator(
+  validateCreate: (body: unknown) => Row,
+  hooks: Pick<ResourceHooks<RawDataSource>, 'validate'>,
+): (body: unknown) => Promise<DraftInput> {
+  return async (body) => {
+    const input = validateCreate(body);
+    const errors = (await hooks.validate?.(input, 'create')) ?? [];
+    if (errors.length) throw new ValidationError(errors);
+    return input as unknown as DraftInput;
+  };
 }

@@ -20,12 +20,22 @@ interface SourceRow {
   state?: unknown;
 }
 
+/** What a schedule is made from: one row per active source. */
+export interface SchedulableSource {
+  id: string;
+  refresh_interval: number;
+  is_active: boolean;
+}
+
 /**
+ * Every statement on raw_data_sources outside the generated CRUD repository (and the run
+ * transitions, which move sync_status in the same statement as the run: runs/sync-run.repository).
+ *
  * Loads a source for a connector: the stored settings plus the decrypted secret, for this call
  * only. One query per load, the secret's ciphertext read with the settings: a sync loads its
  * source on every run, so each round trip counts (bench/sync-e2e.bench.ts).
  */
-export class SourceReader {
+export class SourceStore {
   constructor(
     private readonly sources: CrudRepository<RawDataSource>,
     private readonly knex: Knex,
@@ -47,6 +57,28 @@ export class SourceReader {
     );
     const row = (result.rows as SourceRow[])[0];
     return row ? { source: this.toSource(row), state: row.state ?? undefined } : undefined;
+  }
+
+  /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */
+  async activeSchedulable(after: string, limit: number): Promise<SchedulableSource[]> {
+    return this.knex('raw_data_sources')
+      .select('id', 'refresh_interval', 'is_active')
+      .where('is_active', true)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit);
+  }
+
+  /** Whether a saved source is active and how often it syncs; undefined when it is not saved. */
+  async activity(
+    id: string,
+    timeoutMs: number,
+  ): Promise<{ is_active: boolean; refresh_interval: number } | undefined> {
+    return (await this.knex('raw_data_sources')
+      .select('is_active', 'refresh_interval')
+      .where({ id })
+      .first()
+      .timeout(timeoutMs, { cancel: true })) as { is_active: boolean; refresh_interval: number } | undefined;
   }
 
   private toSource(row: SourceRow): ConnectorSource {

@@ -11,6 +11,7 @@ import type { SyncWorker } from '../../workers/sync-worker';
 import { createLogger } from '../../src/logger';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';
+import { createWorker } from '../../workers/worker-container';
 
 export interface ApiResponse {
   status: number;
@@ -130,7 +131,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     put: (path, body) => request('PUT', path, { body: body ?? {} }),
     del: (path) => request('DELETE', path),
     async startWorker() {
-      const worker = container.createWorker();
+      const worker = createWorker(container);
       workers.push(worker);
       await worker.start();
       return worker;

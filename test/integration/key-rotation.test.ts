@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger';
 import { SourceDrafts } from '../../src/sources/source-drafts';
 import type { SyncWorker } from '../../workers/sync-worker';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { createWorker } from '../../workers/worker-container';
 
 /**
  * Key rotation end to end: secrets written under key a, rewrapped under b with ENCRYPTION_KEYS
@@ -233,7 +234,7 @@ describe('key rotation and tamper resistance', () => {
 
     it('a sync of a tampered source fails with the generic message; an intact one gets past decryption', async () => {
       // The worker holds key b only: the API (key a) enqueues, this process runs the jobs.
-      const worker = rotated.createWorker();
+      const worker = createWorker(rotated);
       workers.push(worker);
       await worker.start();
       const runs: Record<string, string> = {};

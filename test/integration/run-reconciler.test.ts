@@ -5,6 +5,7 @@ import { EventBus } from '../../src/events/event-bus';
 import { createLogger } from '../../src/logger';
 import { createQueues, type Queues } from '../../src/queue/queue-factory';
 import type { SyncJobData } from '../../src/queue/queue-names';
+import { RunLifecycle } from '../../src/runs/run-lifecycle';
 import { RunReconciler } from '../../src/runs/run-reconciler';
 import { SyncRunRepository } from '../../src/runs/sync-run.repository';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -31,9 +32,8 @@ describe('RunReconciler', () => {
     queues = createQueues({ connection: redis, prefix, logger, attempts: 3 });
     runs = new SyncRunRepository(knex);
     reconciler = new RunReconciler({
-      runs,
+      lifecycle: new RunLifecycle(runs, new EventBus(redis, prefix, 10_000, logger), redis),
       queues,
-      events: new EventBus(redis, prefix, 10_000, logger),
       logger,
       graceMs: 1000,
     });

@@ -181,8 +181,8 @@ describe('schedules follow the sources', () => {
   });
 
   it('reconcile repairs missing, extra, re-timed and deactivated schedulers, page by page, and is idempotent', async () => {
-    const { schedules, knex } = api.container;
-    await schedules.reconcile(knex); // start from a table and queue in step
+    const { schedules, knex, sourceStore } = api.container;
+    await schedules.reconcile(sourceStore); // start from a table and queue in step
     const activeCount = async () =>
       Number((await knex('raw_data_sources').where({ is_active: true }).count({ n: '*' }).first())!.n);
 
@@ -200,7 +200,7 @@ describe('schedules follow the sources', () => {
     }));
     for (let i = 0; i < N; i += 500) await knex('raw_data_sources').insert(rows.slice(i, i + 500));
     const started = Date.now();
-    const first = await schedules.reconcile(knex);
+    const first = await schedules.reconcile(sourceStore);
     expect(first).toMatchObject({ sources: await activeCount(), upserted: N, removed: 0 });
     expect(await queue.getJobSchedulersCount()).toBe(await activeCount());
     expect(await queue.getWaitingCount()).toBe(0);
@@ -247,7 +247,7 @@ describe('schedules follow the sources', () => {
       )
       .update({ is_active: false });
 
-    const second = await schedules.reconcile(knex);
+    const second = await schedules.reconcile(sourceStore);
     expect(second).toMatchObject({
       sources: await activeCount(),
       upserted: missing.length + retimed.length + stale.length,
@@ -273,7 +273,7 @@ describe('schedules follow the sources', () => {
     for (const r of stale) expect((await schedulerOf(queue, r.id))!.next).toBe(staleNext.get(r.id));
     expect(await queue.getWaitingCount()).toBe(0);
 
-    const third = await schedules.reconcile(knex);
+    const third = await schedules.reconcile(sourceStore);
     expect(third).toMatchObject({ upserted: 0, removed: 0, sources: table.size });
     console.log(
       `schedules: reconcile of ${first.sources} sources: from scratch ${first.ms} ms, repair ${second.ms} ms, no drift ${third.ms} ms`,

@@ -5,7 +5,7 @@ import { PermanentSyncError } from '../../src/connectors/connector';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { rawDataSourceResource, type RawDataSource } from '../../src/generated';
 import { CrudRepository } from '../../src/db/crud.repository';
-import { SourceReader } from '../../src/sources/source-store';
+import { SourceStore } from '../../src/sources/source-store';
 import { SyncRunRepository } from '../../src/runs/sync-run.repository';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/test-env';
@@ -15,12 +15,12 @@ import { TEST_ENCRYPTION_KEYS } from '../helpers/test-env';
  * these pin down what the transactions they replaced guaranteed: both rows or neither, the
  * attempt fence, and a deactivated source cancelling its run.
  */
-describe('SyncRunRepository transitions and SourceReader', () => {
+describe('SyncRunRepository transitions and SourceStore', () => {
   let database: TestDatabase;
   let knex: Knex;
   let runs: SyncRunRepository;
   let sources: CrudRepository<RawDataSource>;
-  let reader: SourceReader;
+  let reader: SourceStore;
   let seq = 0;
 
   beforeAll(async () => {
@@ -29,7 +29,7 @@ describe('SyncRunRepository transitions and SourceReader', () => {
     const secrets = new SecretBox(TEST_ENCRYPTION_KEYS);
     runs = new SyncRunRepository(knex);
     sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
-    reader = new SourceReader(sources, knex, secrets);
+    reader = new SourceStore(sources, knex, secrets);
   });
   afterAll(() => database.drop());
 
@@ -123,7 +123,7 @@ describe('SyncRunRepository transitions and SourceReader', () => {
     expect(await runs.succeed(run.id, undefined, 2)).toMatchObject({ status: 'success' });
   });
 
-  it('SourceReader loads settings, decrypted secret and state in one call', async () => {
+  it('SourceStore loads settings, decrypted secret and state in one call', async () => {
     const s = await source();
     const loaded = await reader.loadWithState(s.id);
     expect(loaded).toEqual({
@@ -149,7 +149,7 @@ describe('SyncRunRepository transitions and SourceReader', () => {
     expect(await reader.load(randomUUID())).toBeUndefined();
   });
 
-  it('SourceReader fails closed on a secret that does not decrypt', async () => {
+  it('SourceStore fails closed on a secret that does not decrypt', async () => {
     const s = await source();
     const other = await source();
     // A ciphertext copied from another row: its associated data no longer matches.

@@ -1,0 +1,59 @@
+import { Outbound } from '../src/connectors/outbound';
+import { AddressPolicy } from '../src/connectors/outbound-policy';
+import type { Container } from '../src/container';
+import { Landing } from '../src/runs/landing';
+import { RunReconciler } from '../src/runs/run-reconciler';
+import { SyncAllProcessor } from './sync-all.processor';
+import { SyncWorker } from './sync-worker';
+import { SyncProcessor } from './sync.processor';
+import { TestProcessor } from './test.processor';
+
+/**
+ * The worker role's composition: its processors, landing and reconciler over the collaborators the
+ * container already built. The caller starts the worker and closes it before the container.
+ */
+export function createWorker(container: Container): SyncWorker {
+  const { config, knex, redis, logger, lifecycle, queues, schedules, counts, drafts, connectors, metrics } =
+    container;
+  const sources = container.sourceStore;
+  const reach = {
+    outbound: new Outbound(
+      new AddressPolicy(config.outboundAllow, config.outboundDeny),
+      undefined,
+      config.outboundMaxPending,
+    ),
+    timeoutMs: config.connectTimeoutMs,
+  };
+  return new SyncWorker(
+    {
+      redis,
+      logger,
+      lifecycle,
+      schedules,
+      sources,
+      reconciler: new RunReconciler({ lifecycle, queues, logger, graceMs: config.lockDurationMs }),
+      counts,
+      drafts,
+      sync: new SyncProcessor({
+        lifecycle,
+        landing: new Landing(knex),
+        sources,
+        connectors,
+        logger,
+        ...reach,
+      }),
+      test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
+      syncAll: new SyncAllProcessor({ queues, lifecycle }),
+      metrics,
+    },
+    {
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      concurrency: config.workerConcurrency,
+      lockDurationMs: config.lockDurationMs,
+      stalledIntervalMs: config.stalledIntervalMs,
+      shutdownGraceMs: config.shutdownGraceMs,
+      reconcileIntervalMs: config.reconcileIntervalMs,
+    },
+  );
+}
