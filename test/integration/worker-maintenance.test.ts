@@ -36,4 +36,25 @@ describe('worker maintenance', () => {
     const after = await api.get('/raw-data-sources?type=api&active=true');
     expect(after.body.pagination.total).toBe(before.body.pagination.total);
   });
+
+  it('the periodic repair purges expired unsaved-test drafts (and their sealed secrets), keeping live ones', async () => {
+    const { knex, drafts } = api.container;
+    const draft = {
+      name: `draft-${process.pid}`,
+      source_type: 'api',
+      connection_string: 'https://u:p@127.0.0.1/x',
+    };
+    const expired = await drafts.save(draft);
+    const live = await drafts.save(draft);
+    await knex('source_drafts')
+      .update({ expires_at: new Date(Date.now() - 1000) })
+      .where({ id: expired });
+
+    // One repair per interval across all workers: the pass of the test above still holds the lock.
+    await api.container.redis.del(`${api.container.config.queuePrefix}:lock:repair-runs`);
+    await (await api.startWorker()).repair();
+
+    const left = (await knex('source_drafts').select('id').whereIn('id', [expired, live])).map((r) => r.id);
+    expect(left).toEqual([live]);
+  });
 });
