@@ -1,25 +1,9 @@
 import type { Knex } from 'knex';
 import type { SyncTrigger } from '../queue/queue-names';
 
-export type RunStatus = 'queued' | 'running' | 'success' | 'failed' | 'cancelled';
+import type { RunStatus, SyncRun } from './sync.contracts';
 
-export interface SyncRun {
-  id: string;
-  source_id: string;
-  trigger: SyncTrigger;
-  status: RunStatus;
-  attempt: number;
-  job_id: string | null;
-  batch_id: string | null;
-  queued_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_ms: number | null;
-  records: number;
-  bytes: number;
-  invalid: number;
-  error: string | null;
-}
+export type { RunStatus, SyncRun };
 
 /** One sync-all page as openSyncAllPage returns it. */
 export interface OpenedPage {

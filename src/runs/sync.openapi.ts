@@ -1,108 +1,37 @@
 import { problems, type PathItem } from '../docs/openapi';
 import { eventsQuerySchema } from '../events/events.routes';
-import { runsQuerySchema } from './sync.routes';
+import {
+  jobAcceptedSchema,
+  jobSchema,
+  runsQuerySchema,
+  syncAcceptedSchema,
+  syncAllAcceptedSchema,
+  syncRunSchema,
+  testResultSchema,
+  testStepSchema,
+} from './sync.contracts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const tags = ['Sync'];
 
-const nullable = (type: string, extra: object = {}) => ({ type: [type, 'null'], ...extra });
-
 export const syncSchemas = {
-  SyncRun: {
-    type: 'object',
-    required: ['id', 'source_id', 'trigger', 'status', 'attempt', 'queued_at', 'records', 'bytes', 'invalid'],
-    properties: {
-      id: { type: 'string', format: 'uuid' },
-      source_id: { type: 'string', format: 'uuid' },
-      trigger: { enum: ['manual', 'schedule', 'sync_all'] },
-      status: { enum: ['queued', 'running', 'success', 'failed', 'cancelled'] },
-      attempt: { type: 'integer' },
-      job_id: nullable('string'),
-      batch_id: nullable('string', { format: 'uuid' }),
-      queued_at: { type: 'string', format: 'date-time' },
-      started_at: nullable('string', { format: 'date-time' }),
-      finished_at: nullable('string', { format: 'date-time' }),
-      duration_ms: nullable('integer'),
-      records: { type: 'integer' },
-      bytes: { type: 'integer' },
-      invalid: { type: 'integer' },
-      error: nullable('string'),
-    },
-  },
+  SyncRun: syncRunSchema,
   SyncRunList: {
     type: 'object',
     required: ['data', 'pagination'],
     properties: { data: { type: 'array', items: ref('SyncRun') }, pagination: ref('Pagination') },
   },
-  SyncAccepted: {
-    type: 'object',
-    required: ['job_id', 'run_id', 'status'],
-    properties: {
-      job_id: { type: 'string' },
-      run_id: { type: 'string', format: 'uuid' },
-      status: { type: 'string' },
-    },
-  },
-  SyncAllAccepted: {
-    type: 'object',
-    required: ['batch_id', 'queued', 'skipped'],
-    properties: {
-      batch_id: {
-        type: 'string',
-        format: 'uuid',
-        description: 'Also the id of the fan-out job: GET /jobs/{batch_id}.',
-      },
-      queued: { type: 'integer', description: 'Active sources with no sync queued or running.' },
-      skipped: { type: 'integer', description: 'Active sources already queued or syncing.' },
-    },
-  },
-  TestStep: {
-    type: 'object',
-    required: ['name', 'status', 'message', 'duration_ms'],
-    properties: {
-      name: { type: 'string' },
-      status: { enum: ['passed', 'failed', 'skipped', 'warning'] },
-      message: { type: 'string' },
-      duration_ms: { type: 'integer' },
-      code: {
-        type: 'string',
-        description:
-          'Stable failure code: dns, refused, timeout, tls, auth, not_found, permission, not_implemented...',
-      },
-    },
-  },
+  SyncAccepted: syncAcceptedSchema,
+  SyncAllAccepted: syncAllAcceptedSchema,
+  TestStep: testStepSchema,
   TestResult: {
-    type: 'object',
-    required: ['ok', 'steps', 'duration_ms'],
-    properties: {
-      ok: { type: 'boolean' },
-      steps: { type: 'array', items: ref('TestStep') },
-      duration_ms: { type: 'integer' },
-    },
+    ...testResultSchema,
+    properties: { ...testResultSchema.properties, steps: { type: 'array', items: ref('TestStep') } },
   },
-  JobAccepted: {
-    type: 'object',
-    required: ['job_id', 'status'],
-    properties: { job_id: { type: 'string' }, status: { type: 'string' } },
-  },
-  Job: {
-    type: 'object',
-    required: ['id', 'queue', 'name', 'state'],
-    properties: {
-      id: { type: 'string' },
-      queue: { enum: ['sync', 'test', 'sync-all'] },
-      name: { type: 'string' },
-      state: { type: 'string', examples: ['waiting', 'delayed', 'active', 'completed', 'failed'] },
-      data: { type: 'object', description: 'Ids only: sourceId, runId, trigger, batchId.' },
-      attempts_made: { type: 'integer' },
-      result: { description: "The job's result; for a test job, a TestResult." },
-      error: nullable('string'),
-      created_at: nullable('string', { format: 'date-time' }),
-      finished_at: nullable('string', { format: 'date-time' }),
-    },
-  },
+  JobAccepted: jobAcceptedSchema,
+  Job: jobSchema,
 };
 
 const queryParams = (schema: { properties: Record<string, object> }) =>

@@ -1,19 +1,12 @@
 import Router from '@koa/router';
 import { NotFoundError, ValidationError } from '../http/errors';
 import type { Context } from 'koa';
-import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 import { jsonBody, uuidParam } from '../http/request';
 import type { DraftInput } from '../sources/source-drafts';
 import { queryValidator } from '../http/validation';
 import type { SyncRunRepository } from './sync-run.repository';
+import { runsQuerySchema, type JobAccepted } from './sync.contracts';
 import type { SyncService, TestOutcome } from './sync.service';
-
-export const runsQuerySchema = {
-  $id: 'SyncRunListQuery',
-  type: 'object',
-  additionalProperties: false,
-  properties: PAGE_QUERY_PROPERTIES,
-} as const;
 
 const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;
 
@@ -47,7 +40,7 @@ export function syncRoutes(deps: {
     else {
       ctx.status = 202;
       ctx.set('Location', `/jobs/${outcome.job_id}`);
-      ctx.body = { job_id: outcome.job_id, status: 'queued' };
+      ctx.body = { job_id: outcome.job_id, status: 'queued' } satisfies JobAccepted;
     }
   };
 

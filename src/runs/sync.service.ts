@@ -9,6 +9,7 @@ import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
 import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { RunLifecycle } from './run-lifecycle';
+import type { JobView, SyncAccepted, SyncAllAccepted } from './sync.contracts';
 import type { TestResult } from '../../workers/test.processor';
 
 /**
@@ -29,19 +30,6 @@ export interface SyncServiceDeps {
 }
 
 export type TestOutcome = { done: true; result: TestResult } | { done: false; job_id: string };
-
-export interface JobView {
-  id: string;
-  queue: string;
-  name: string;
-  state: string;
-  data: Record<string, unknown>;
-  attempts_made: number;
-  result: unknown;
-  error: string | null;
-  created_at: string | null;
-  finished_at: string | null;
-}
 
 async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -82,10 +70,7 @@ export class SyncService {
   }
 
   /** Queues a manual sync; a second request while one is queued or running gets that same run. */
-  async requestSync(
-    sourceId: string,
-    requestId?: string,
-  ): Promise<{ job_id: string; run_id: string; status: string }> {
+  async requestSync(sourceId: string, requestId?: string): Promise<SyncAccepted> {
     const source = await this.source(sourceId);
     if (!source.is_active) throw new ConflictError('The source is inactive; activate it before syncing.');
     this.ensureRedis();
@@ -168,7 +153,7 @@ export class SyncService {
   }
 
   /** Counts what a fan-out will queue now and hands the fan-out itself to a job. */
-  async syncAll(requestId?: string): Promise<{ batch_id: string; queued: number; skipped: number }> {
+  async syncAll(requestId?: string): Promise<SyncAllAccepted> {
     this.ensureRedis();
     const { queued, skipped } = await this.deps.lifecycle.runs.syncAllCounts();
     const batchId = randomUUID();
@@ -194,7 +179,7 @@ export class SyncService {
     const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
     return {
       id: job.id ?? '',
-      queue: queue.name,
+      queue: queue.name as JobView['queue'],
       name: job.name,
       state,
       data: job.data as Record<string, unknown>,
