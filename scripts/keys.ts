@@ -7,7 +7,7 @@
  */
 import { API_SCOPES, type ApiScope } from '../src/config';
 import { ApiKeyRepository, DuplicateKeyName } from '../src/auth/api-key.repository';
-import { KEY_NAME_PATTERN } from '../src/auth/api-keys.routes';
+import { KEY_NAME_PATTERN } from '../src/auth/auth.contracts';
 import { AuditLog } from '../src/auth/audit-log';
 import { createKnex } from '../src/db/create-knex';
 

@@ -6,16 +6,9 @@ const TABLE = 'api_keys';
 /** Never token_hash: it leaves this module only through findByHash's comparison. */
 const COLUMNS = ['id', 'name', 'scope', 'prefix', 'created_at', 'last_used_at', 'revoked_at'] as const;
 
-/** A stored key as the API shows it: no token, no hash. */
-export interface ApiKey {
-  id: string;
-  name: string;
-  scope: ApiScope;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+import type { ApiKey } from './auth.contracts';
+
+export type { ApiKey };
 
 interface ApiKeyRow extends Omit<ApiKey, 'created_at' | 'last_used_at' | 'revoked_at'> {
   created_at: Date;

@@ -1,44 +1,12 @@
 import Router from '@koa/router';
 import { ConflictError, NotFoundError } from '../http/errors';
-import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 import { jsonBody, uuidParam } from '../http/request';
 import { bodyValidator, queryValidator } from '../http/validation';
-import type { ApiScope } from '../config';
 import { DuplicateKeyName, type ApiKeyRepository } from './api-key.repository';
 import type { AuditLog } from './audit-log';
 import type { KeyVerifier } from './key-verifier';
 
-export const KEY_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
-
-export const apiKeyCreateSchema = {
-  $id: 'ApiKeyCreate',
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'scope'],
-  properties: {
-    name: { type: 'string', pattern: KEY_NAME_PATTERN, description: 'Unique; letters, digits, . _ -' },
-    scope: { enum: ['read', 'write', 'admin'] },
-  },
-} as const;
-
-export const pageQuerySchema = {
-  $id: 'ApiKeyListQuery',
-  type: 'object',
-  additionalProperties: false,
-  properties: PAGE_QUERY_PROPERTIES,
-} as const;
-
-export const auditQuerySchema = {
-  $id: 'AuditListQuery',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    ...PAGE_QUERY_PROPERTIES,
-    actor: { type: 'string', minLength: 1, maxLength: 128 },
-    action: { type: 'string', minLength: 1, maxLength: 64 },
-    target_id: { type: 'string', minLength: 1, maxLength: 200 },
-  },
-} as const;
+import { apiKeyCreateSchema, auditQuerySchema, pageQuerySchema, type ApiKeyCreate } from './auth.contracts';
 
 /** Key management and the audit log; admin scope is enforced by the auth middleware (scopes.ts). */
 export function apiKeysRoutes(deps: {
@@ -47,7 +15,7 @@ export function apiKeysRoutes(deps: {
   audit: AuditLog;
 }): Router {
   const router = new Router();
-  const validateCreate = bodyValidator<{ name: string; scope: ApiScope }>(apiKeyCreateSchema);
+  const validateCreate = bodyValidator<ApiKeyCreate>(apiKeyCreateSchema);
   const validatePage = queryValidator<{ limit: number; offset: number }>(pageQuerySchema);
   const validateAudit = queryValidator<{
     limit: number;

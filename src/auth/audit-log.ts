@@ -2,39 +2,12 @@ import type { Knex } from 'knex';
 
 const TABLE = 'audit_log';
 
+import { auditRecordSchema, type AuditEntry, type AuditOutcome, type AuditRecord } from './auth.contracts';
+
+export type { AuditEntry, AuditOutcome, AuditRecord };
+
 /** An audit row as read back: GET /audit selects these and its OpenAPI record requires them. */
-export const AUDIT_COLUMNS = [
-  'id',
-  'at',
-  'actor',
-  'action',
-  'target_type',
-  'target_id',
-  'outcome',
-  'status',
-  'request_id',
-  'detail',
-] as const;
-
-export type AuditOutcome = 'success' | 'denied' | 'failed';
-
-export interface AuditEntry {
-  actor: string;
-  action: string;
-  target_type: string;
-  target_id: string | null;
-  outcome: AuditOutcome;
-  /** The HTTP status answered; null for the keys CLI. */
-  status: number | null;
-  request_id: string | null;
-  /** Never a secret: method, path, names and scopes, problem codes. */
-  detail: Record<string, unknown>;
-}
-
-export interface AuditRecord extends AuditEntry {
-  id: string;
-  at: string;
-}
+export const AUDIT_COLUMNS = auditRecordSchema.required;
 
 export interface AuditQuery {
   limit: number;

@@ -1,7 +1,13 @@
 import { problems, type PathItem } from '../docs/openapi';
 import { toComponent } from '../docs/openapi';
-import { AUDIT_COLUMNS } from './audit-log';
-import { apiKeyCreateSchema, auditQuerySchema, pageQuerySchema } from './api-keys.routes';
+import {
+  apiKeyCreateSchema,
+  apiKeyCreatedSchema,
+  apiKeySchema,
+  auditQuerySchema,
+  auditRecordSchema,
+  pageQuerySchema,
+} from './auth.contracts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -12,7 +18,6 @@ const queryParams = (schema: { properties: Record<string, unknown> }) =>
     required: false,
     schema: toComponent(s),
   }));
-const nullableTime = { type: ['string', 'null'], format: 'date-time' };
 const pageOf = (item: string) => ({
   type: 'object',
   additionalProperties: false,
@@ -20,56 +25,12 @@ const pageOf = (item: string) => ({
   properties: { data: { type: 'array', items: ref(item) }, pagination: ref('Pagination') },
 });
 
-const apiKey = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'name', 'scope', 'prefix', 'created_at', 'last_used_at', 'revoked_at'],
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    name: { type: 'string' },
-    scope: { enum: ['read', 'write', 'admin'] },
-    prefix: { type: 'string', description: 'The first characters of the token, to tell keys apart.' },
-    created_at: { type: 'string', format: 'date-time' },
-    last_used_at: { ...nullableTime, description: 'Updated at most once a minute.' },
-    revoked_at: nullableTime,
-  },
-};
-
 export const authSchemas = {
   ApiKeyCreate: apiKeyCreateSchema,
-  ApiKey: apiKey,
-  ApiKeyCreated: {
-    ...apiKey,
-    required: [...apiKey.required, 'token'],
-    properties: {
-      ...apiKey.properties,
-      token: { type: 'string', description: 'The token: shown in this response only, never again.' },
-    },
-  },
+  ApiKey: apiKeySchema,
+  ApiKeyCreated: apiKeyCreatedSchema,
   ApiKeyList: pageOf('ApiKey'),
-  AuditRecord: {
-    type: 'object',
-    additionalProperties: false,
-    required: [...AUDIT_COLUMNS],
-    properties: {
-      id: { type: 'string', description: 'Grows with time.' },
-      at: { type: 'string', format: 'date-time' },
-      actor: {
-        type: 'string',
-        description: 'Key name (`env:<scope>#<n>` for API_KEYS entries), `anonymous` or `cli`.',
-      },
-      action: { type: 'string', examples: ['source.create', 'source.sync', 'api_key.revoke'] },
-      target_type: { type: 'string' },
-      target_id: { type: ['string', 'null'] },
-      outcome: { enum: ['success', 'denied', 'failed'] },
-      status: { type: ['integer', 'null'], description: 'The HTTP status answered (null for the keys CLI).' },
-      request_id: { type: ['string', 'null'] },
-      detail: {
-        type: 'object',
-        description: 'Method, path, problem type, names and scopes; never a secret.',
-      },
-    },
-  },
+  AuditRecord: auditRecordSchema,
   AuditList: pageOf('AuditRecord'),
 };
 
