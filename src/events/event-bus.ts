@@ -1,27 +1,42 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger';
 
-export type EventType =
-  | 'source.created'
-  | 'source.updated'
-  | 'source.deleted'
-  | 'sync.queued'
-  | 'sync.started'
-  | 'sync.succeeded'
-  | 'sync.failed'
-  | 'sync.retrying'
-  | 'sync.repaired'
-  | 'connection.tested'
-  | 'schema.drift_detected';
+/** Every event type, in the order docs/ARCHITECTURE.md's catalogue lists them. */
+export const EVENT_TYPES = [
+  'source.created',
+  'source.updated',
+  'source.deleted',
+  'sync.queued',
+  'sync.started',
+  'sync.succeeded',
+  'sync.failed',
+  'sync.retrying',
+  'sync.repaired',
+  'connection.tested',
+  'schema.drift_detected',
+] as const;
 
-export interface SluiceEvent {
-  id: string;
-  type: EventType;
-  source_id: string | null;
-  run_id: string | null;
-  at: string;
-  data: Record<string, unknown>;
-}
+/** One event as the stream carries it: one schema for the type here and the OpenAPI component. */
+export const sluiceEventSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'source_id', 'run_id', 'at', 'data'],
+  properties: {
+    id: { type: 'string', description: 'The stream entry id; resume after it with Last-Event-ID.' },
+    type: { enum: EVENT_TYPES },
+    source_id: { type: ['string', 'null'], format: 'uuid' },
+    run_id: { type: ['string', 'null'], format: 'uuid' },
+    at: { type: 'string', format: 'date-time' },
+    data: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'Ids, statuses, counts and sanitised messages; never a secret.',
+    },
+  },
+} as const;
+export type SluiceEvent = FromSchema<typeof sluiceEventSchema>;
+export type EventType = SluiceEvent['type'];
 
 export interface EventInput {
   source_id?: string | null;

@@ -1,4 +1,5 @@
 import { problems, type PathItem } from '../docs/openapi';
+import { sluiceEventSchema } from '../events/event-bus';
 import { eventsQuerySchema } from '../events/events.routes';
 import {
   jobAcceptedSchema,
@@ -32,6 +33,7 @@ export const syncSchemas = {
   },
   JobAccepted: jobAcceptedSchema,
   Job: jobSchema,
+  Event: sluiceEventSchema,
 };
 
 const queryParams = (schema: { properties: Record<string, object> }) =>
@@ -122,7 +124,14 @@ export const syncPaths: Record<string, PathItem> = {
       responses: {
         '200': {
           description: 'An event stream; each event is {id, type, source_id, run_id, at, data}',
-          content: { 'text/event-stream': { schema: { type: 'string' } } },
+          content: {
+            'text/event-stream': {
+              schema: {
+                type: 'string',
+                description: 'Server-Sent Events; each `data:` line is one Event (JSON).',
+              },
+            },
+          },
         },
         ...problems(400, 503),
       },

@@ -1,3 +1,4 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { problems, type PathItem } from '../docs/openapi';
 import { SIGNATURE_HEADER } from '../connectors/webhook/webhook-signature';
 
@@ -5,18 +6,20 @@ const errors = problems(400, 401, 404, 409, 413, 415, 503);
 errors['401'] = { ...errors['401'], description: 'Signature missing, malformed or wrong' };
 errors['409'] = { ...errors['409'], description: 'The source is inactive' };
 
-export const webhookSchemas = {
-  WebhookAccepted: {
-    type: 'object',
-    required: ['received'],
-    properties: {
-      received: {
-        type: 'integer',
-        description: 'Records buffered: 1 for an object, the length of an array.',
-      },
+export const webhookAcceptedSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['received'],
+  properties: {
+    received: {
+      type: 'integer',
+      description: 'Records buffered: 1 for an object, the length of an array.',
     },
   },
-};
+} as const;
+export type WebhookAccepted = FromSchema<typeof webhookAcceptedSchema>;
+
+export const webhookSchemas = { WebhookAccepted: webhookAcceptedSchema };
 
 export const webhookPaths: Record<string, PathItem> = {
   '/webhooks/{source_id}': {

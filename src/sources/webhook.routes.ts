@@ -21,6 +21,7 @@ import { WebhookBuffer } from '../connectors/webhook/webhook-buffer';
 import { WEBHOOK_PATH_PREFIX } from '../connectors/webhook/webhook-path';
 import { parseWebhookRecords } from '../connectors/webhook/webhook-payload';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../connectors/webhook/webhook-signature';
+import type { WebhookAccepted } from './webhook.openapi';
 
 export interface WebhookRoutesDeps {
   knex: Knex;
@@ -61,7 +62,7 @@ export function webhookRoutes({ knex, sources, logger, bodyLimit }: WebhookRoute
       throw storageError(err, notFound);
     });
     ctx.status = 202;
-    ctx.body = { received };
+    ctx.body = { received } satisfies WebhookAccepted;
   });
   return router;
 }
