@@ -12,11 +12,9 @@ import { scrubSecret } from '../src/sync/scrub-secret';
 import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SourceStore } from '../src/sources/source-store';
 
-export interface TestResult {
-  ok: boolean;
-  steps: TestStep[];
-  duration_ms: number;
-}
+import type { TestResult } from '../src/runs/sync.contracts';
+
+export type { TestResult };
 
 export interface TestProcessorDeps {
   sources: SourceStore;

@@ -1,4 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
+import type { TestStep } from '../connectors/connector';
 import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 
 /**
@@ -110,6 +111,9 @@ export const testResultSchema = {
     duration_ms: { type: 'integer' },
   },
 } as const;
+
+/** A finished connection test; the steps' shape is the connector kit's TestStep. */
+export type TestResult = Omit<FromSchema<typeof testResultSchema>, 'steps'> & { steps: TestStep[] };
 
 export const jobAcceptedSchema = {
   type: 'object',

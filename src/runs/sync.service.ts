@@ -9,8 +9,7 @@ import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
 import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { RunLifecycle } from './run-lifecycle';
-import type { JobView, SyncAccepted, SyncAllAccepted } from './sync.contracts';
-import type { TestResult } from '../../workers/test.processor';
+import type { JobView, SyncAccepted, SyncAllAccepted, TestResult } from './sync.contracts';
 
 /**
  * How long a producer may wait on Redis before the API gives up with a 503. The whole answer must

@@ -4,9 +4,18 @@ import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { syncDedupId } from '../queue/queue-names';
-import type { ScheduleService } from '../runs/schedule.service';
+import type { SchedulableSource } from './source-store';
 
 const SCHEDULE_TIMEOUT_MS = 2000;
+
+/**
+ * What keeps a source's schedule in step with it. The run side implements it
+ * (runs/schedule.service); the composition root hands it in, so sources/ never imports runs/.
+ */
+export interface SourceSchedule {
+  apply(source: SchedulableSource): Promise<void>;
+  remove(sourceId: string): Promise<void>;
+}
 
 /**
  * Follows source changes with their side effects: an event for each, and the source's schedule
@@ -15,7 +24,7 @@ const SCHEDULE_TIMEOUT_MS = 2000;
  */
 export function sourceLifecycle(deps: {
   events: EventBus;
-  schedules: ScheduleService;
+  schedules: SourceSchedule;
   queues: Queues;
   logger: Logger;
   redisReady(): boolean;
