@@ -10,7 +10,7 @@ import type { JobScope } from './job-scope';
 import { RunTakenOverError, type Landing } from './landing';
 import { recordCheck } from './record-check';
 import { diffSchema, ShapeSampler } from './schema-drift';
-import { scrubSecret } from './scrub-secret';
+import { scrubSecret } from '../connectors/kit/secret-scrubber';
 import { readAhead } from './read-ahead';
 import type { SourceReader } from './source-reader';
 import type { SyncRunRepository } from './sync-run.repository';

@@ -8,7 +8,7 @@ import type { Logger } from '../logger';
 import type { TestJobData } from '../queue/queue-names';
 import type { JobScope } from './job-scope';
 import { recordCheck } from './record-check';
-import { scrubSecret } from './scrub-secret';
+import { scrubSecret } from '../connectors/kit/secret-scrubber';
 import type { SourceDrafts } from './source-drafts';
 import type { SourceReader } from './source-reader';
 
