@@ -1,4 +1,4 @@
-import { cidrProblem } from './connectors/outbound-policy';
+import { cidrProblem } from './net/cidr';
 
 /**
  * Every setting Sluice reads from the environment, validated at start. All problems are collected

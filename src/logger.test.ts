@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CENSOR, createLogger, isSecretKey, scrub, scrubText } from './logger';
+import { CENSOR, isSecretKey, scrub, scrubText } from './connectors/kit/secret-scrubber';
+import { createLogger } from './logger';
 
 const SECRET = 'Xy7-Redact-Me-Q4';
 const CONNECTION = `postgres://loader:${SECRET}@127.0.0.1:5432/warehouse`;

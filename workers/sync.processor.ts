@@ -9,7 +9,7 @@ import type { JobScope } from './job-scope';
 import { RunTakenOverError, type Landing } from '../src/runs/landing';
 import { recordCheck } from '../src/runs/record-check';
 import { diffSchema, ShapeSampler } from '../src/runs/schema-drift';
-import { scrubSecret } from '../src/sync/scrub-secret';
+import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
 import { readAhead } from '../src/runs/read-ahead';
 import type { SourceStore } from '../src/sources/source-store';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';

@@ -8,7 +8,7 @@ import type { Logger } from '../src/logger';
 import type { TestJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
 import { recordCheck } from '../src/runs/record-check';
-import { scrubSecret } from '../src/sync/scrub-secret';
+import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
 import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SourceStore } from '../src/sources/source-store';
 

@@ -1,9 +1,7 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { canonicalIPv6, parseCidr, type Address, type Cidr } from '../net/cidr';
 import { OutboundRefusedError, type OutboundKind, type OutboundPolicy } from './outbound';
-
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
-type Cidr = [Address, number];
 
 /**
  * How the policy treats a range, strictest first:
@@ -122,14 +120,6 @@ function embeddedIPv4(addr: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   return undefined;
 }
 
-/**
- * IPv6 text as the dialler reads it (inet_pton; WHATWG URL agrees), in plain hex. ipaddr.js alone
- * reads ::1.2.3.4 as ::ffff:1.2.3.4 (IPv4-mapped), while the socket dials ::102:304: judge what is dialled.
- */
-function canonicalIPv6(text: string): string {
-  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
-}
-
 /** Parses a canonical address (net.isIP-valid, no zone) exactly as the socket will read it. */
 function parseAddress(text: string): Address {
   return ipaddr.process(isIP(text) === 6 ? canonicalIPv6(text) : text);
@@ -139,48 +129,21 @@ function matches(addr: Address, range: Cidr): boolean {
   return addr.kind() === range[0].kind() && addr.match(range);
 }
 
-/**
- * Parses one CIDR as written in OUTBOUND_ALLOW / OUTBOUND_DENY. The address part must be in
- * canonical form (ipaddr.js reads 010.0.0.0 as octal 8.0.0.0: no surprises in a security list);
- * an IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) becomes its IPv4 range, as addresses do.
- */
-export function parseCidr(text: string): Cidr {
-  const slash = text.indexOf('/');
-  const address = slash < 0 ? text : text.slice(0, slash);
-  const prefix = slash < 0 ? '' : text.slice(slash + 1);
-  if (!isIP(address) || address.includes('%') || !/^\d{1,3}$/.test(prefix) || !ipaddr.isValidCIDR(text))
-    throw new Error(
-      `"${text}" is not a CIDR range like 10.0.0.0/8 or fd00::/8 (a single address is /32 or /128)`,
-    );
-  const [net, bits] = ipaddr.parseCIDR(`${isIP(address) === 6 ? canonicalIPv6(address) : address}/${prefix}`);
-  if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96)
-    return [(net as ipaddr.IPv6).toIPv4Address(), bits - 96];
-  return [net, bits];
-}
-
-/** The problem with a CIDR entry, or undefined: for config validation. */
-export function cidrProblem(text: string): string | undefined {
-  try {
-    parseCidr(text);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
 const KIND_LABEL: Record<OutboundKind, string> = {
   http: 'api and file (URL) sources',
   service: 'database and stream sources',
 };
 
 /**
- * The outbound address policy (DESIGN §7): every address a connector is about to dial passes here
- * after the single resolve. See AddressClass for the defaults; `allow` opens loopback and private
- * ranges (never forbidden ones), `deny` closes anything and wins over `allow`.
+ * The outbound address policy: every address a connector is about to dial passes here after the
+ * single resolve, so a source cannot make Sluice reach what it should not (cloud metadata, its own
+ * database). See AddressClass for the defaults; `allow` opens loopback and private ranges (never
+ * forbidden ones), `deny` closes anything and wins over `allow`. The lists are the parsed
+ * OUTBOUND_ALLOW and OUTBOUND_DENY, handed over by the composition root.
  *
- * DESIGN §7 says private ranges are refused unless allowed; the outbound issue narrows that to
- * http fetchers, since database and stream sources normally sit on the private network. Loopback
- * stays refused for those too: 127.0.0.1:5432 is Sluice's own database.
+ * Private ranges are refused only for http fetchers, since database and stream sources normally
+ * sit on the private network. Loopback stays refused for those too: 127.0.0.1:5432 is Sluice's
+ * own database.
  */
 export class AddressPolicy implements OutboundPolicy {
   private readonly allow: Cidr[];

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { withDeadline } from './kit/deadline';
 
 /**
  * Every outbound connection a connector opens starts here: resolve the host once, then connect to
@@ -63,7 +64,7 @@ interface Destination {
   lastAnswered: boolean | undefined;
 }
 
-/** Failure codes (connector-errors.ts) after which a destination counts as not having answered. */
+/** Failure codes (kit/classify-error.ts) after which a destination counts as not having answered. */
 export const UNANSWERED: ReadonlySet<string> = new Set(['timeout', 'refused', 'dns', 'unknown']);
 
 /** Ends a claimed attempt: `answered` when the destination answered (connected, sent headers). */
@@ -158,27 +159,12 @@ export class Outbound {
     let address = bare;
     let family = isIP(bare);
     if (!family) {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const answer = await Promise.race([
-          this.resolver(bare),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () =>
-                reject(
-                  Object.assign(new Error(`DNS lookup timed out after ${timeoutMs} ms`), {
-                    code: 'ETIMEOUT',
-                  }),
-                ),
-              timeoutMs,
-            );
-          }),
-        ]);
-        address = answer.address;
-        family = answer.family;
-      } finally {
-        clearTimeout(timer);
-      }
+      const answer = await withDeadline(this.resolver(bare), timeoutMs, 'DNS lookup', {
+        timeoutError: () =>
+          Object.assign(new Error(`DNS lookup timed out after ${timeoutMs} ms`), { code: 'ETIMEOUT' }),
+      });
+      address = answer.address;
+      family = answer.family;
     }
     this.policy.check(address, kind);
     return { host: bare, address, family: family === 6 ? 6 : 4 };

@@ -9,10 +9,10 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
 import { PermanentSyncError } from '../../src/connectors/connector';
-import { ConnectorError } from '../../src/connectors/connector-errors';
+import { ConnectorError } from '../../src/connectors/kit/classify-error';
 import { compareWatermarks } from '../../src/connectors/api/incremental-watermark';
 import { readDotPath } from '../../src/connectors/api/dot-path';
-import { parseRetryAfter, retryDelay, DEFAULT_RETRY } from '../../src/connectors/http/retry-policy';
+import { parseRetryAfter, retryDelay, DEFAULT_RETRY } from '../../src/connectors/kit/http/retry-policy';
 import { OutboundRefusedError } from '../../src/connectors/outbound';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import {
@@ -257,7 +257,7 @@ describe('api connector: credentials', () => {
       ['connect', 'passed'],
       ['request', 'failed'],
       ['parse', 'skipped'],
-      ['sample', 'skipped'],
+      ['read_sample', 'skipped'],
     ]);
     expect(steps[3]).toMatchObject({ code: 'auth' });
     expect(steps[3]?.message).toContain('401');
@@ -653,7 +653,7 @@ describe('api connector end to end (API + worker)', () => {
       'connect:passed',
       'request:passed',
       'parse:passed',
-      'sample:passed',
+      'read_sample:passed',
     ]);
 
     const run1 = await syncOnce(id);

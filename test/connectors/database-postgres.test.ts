@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentSyncError, type SyncBatch, type TestStep } from '../../src/connectors/connector';
-import { ConnectorError } from '../../src/connectors/connector-errors';
+import { ConnectorError } from '../../src/connectors/kit/classify-error';
 import { DatabaseConnector } from '../../src/connectors/database/database.connector';
 import {
   createPgScratch,

@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentSyncError } from '../../src/connectors/connector';
-import { ConnectorError } from '../../src/connectors/connector-errors';
+import { ConnectorError } from '../../src/connectors/kit/classify-error';
 import { FileConnector } from '../../src/connectors/file/file.connector';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import {
@@ -164,7 +164,7 @@ describe('file connector: FILE_ROOTS', () => {
       'locate:passed',
       'open:passed',
       'format:passed',
-      'read sample:passed',
+      'read_sample:passed',
     ]);
     expect(steps[4]?.message).toContain('read 3 records');
   });
@@ -276,7 +276,7 @@ describe('file connector: URLs', () => {
       'connect:passed',
       'request:passed',
       'format:passed',
-      'read sample:passed',
+      'read_sample:passed',
     ]);
     const denied = await connector.test(
       source('file', at('/export/people.csv', 'wrong')),

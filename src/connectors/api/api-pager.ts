@@ -1,7 +1,7 @@
 import { PermanentSyncError } from '../connector';
 import type { Logger } from '../../logger';
-import type { HttpClient, HttpGetInit } from '../http/http-client';
-import { toHttpSyncError } from '../http/http-status-error';
+import type { HttpClient, HttpGetInit } from '../kit/http/http-client';
+import { toHttpSyncError } from '../kit/http/http-status-error';
 import type { ApiSettings } from './api-settings';
 import { readDotPath } from './dot-path';
 import type { Watermark } from './incremental-watermark';

@@ -1,5 +1,5 @@
 import { PermanentSyncError, type ConnectorSource } from '../connector';
-import type { AuthSetting } from '../http/url-credentials';
+import type { AuthSetting } from '../kit/http/url-credentials';
 
 export type Pagination =
   | { type: 'none' }
@@ -30,7 +30,7 @@ const FORBIDDEN_HEADERS =
 const DOT_PATH = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const PARAM = { type: 'string', minLength: 1, maxLength: 100 } as const;
 
-/** JSON Schema of the metadata keys the api connector reads (DESIGN §6); other keys are the user's. */
+/** JSON Schema of the metadata keys the api connector reads; other keys are the user's. */
 export const apiMetadataSchema = {
   type: 'object',
   additionalProperties: true,

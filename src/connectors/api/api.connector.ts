@@ -6,14 +6,14 @@ import {
   type SyncBatch,
   type TestStep,
 } from '../connector';
-import { HttpClient, parseJson, type HttpClientOptions, type HttpGetInit } from '../http/http-client';
-import { StepRunner } from '../http/step-runner';
+import { HttpClient, parseJson, type HttpClientOptions, type HttpGetInit } from '../kit/http/http-client';
+import { StepRunner } from '../kit/step-runner';
 import {
   credentialHeaders,
   describeUrl,
   splitCredentials,
   type UrlCredentials,
-} from '../http/url-credentials';
+} from '../kit/http/url-credentials';
 import { extractRecords, fetchPages, firstPageUrl, nextPageUrl } from './api-pager';
 import { apiMetadataSchema, readApiSettings, type ApiSettings } from './api-settings';
 import { keepNewer, readWatermark, type ApiState } from './incremental-watermark';
@@ -25,6 +25,7 @@ export interface ApiConnectorOptions {
 }
 
 const SAMPLE_KEYS = 10;
+const STEPS = ['configuration', 'resolve', 'connect', 'request', 'parse', 'read_sample'];
 
 /**
  * HTTP JSON APIs, paginated (next_url, cursor, page). Records are the elements of the array at
@@ -57,7 +58,7 @@ export class ApiConnector implements Connector {
   }
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
-    const steps = new StepRunner(ctx);
+    const steps = new StepRunner(ctx, STEPS);
     const http = new HttpClient(ctx, this.options.http);
     try {
       const setup = await steps.run('configuration', async () => {
@@ -121,12 +122,12 @@ export class ApiConnector implements Connector {
               : ', no next page';
         return { value: found, message: `JSON with an array of ${found.length} records ${where}${more}` };
       });
-      await steps.run('sample', async () => {
+      await steps.run('read_sample', async () => {
         if (!records!.length)
           return { value: true, status: 'warning', message: 'the first page has no records' };
         return { value: true, message: describeSample(records![0]) };
       });
-      return steps.steps;
+      return steps.finish();
     } finally {
       await http.close();
     }

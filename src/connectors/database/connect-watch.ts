@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Deadline } from './deadline';
+import { Deadline } from '../kit/deadline';
 
 /** connect: reaching the server until it first answers; authenticate: TLS and login after that. */
 export type OpenPhase = 'connect' | 'authenticate';
@@ -41,7 +41,7 @@ export class ConnectWatch {
         this.expiredPhase = this.phase;
         this.socket?.destroy();
       },
-      signal,
+      { signal, peer: 'the database' },
     );
     this.deadline.arm();
   }

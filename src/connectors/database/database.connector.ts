@@ -1,6 +1,8 @@
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
 import { PermanentSyncError } from '../connector';
-import { classifyError, toConnectorError } from '../connector-errors';
+import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
+import { scrubSecret } from '../kit/secret-scrubber';
+import { StepRunner, type StepOutcome } from '../kit/step-runner';
 import { UNANSWERED, type ReleasePending } from '../outbound';
 import { columnsSchema, type ColumnInfo } from './column-types';
 import { ConnectWatch, SessionOpenError } from './connect-watch';
@@ -19,7 +21,6 @@ import { openPostgres } from './postgres-session';
 import { CURSOR_KEY, fullSql, incrementalSql, sampleSql } from './read-plan';
 import { dialectFor } from './sql-dialect';
 import { describeSource, dialectLabel, failure, hostPort, truncate, what } from './step-messages';
-import { TestSteps } from './test-steps';
 
 /**
  * State of an incremental sync: every row whose `cursor_column` value is <= `cursor` has landed.
@@ -66,122 +67,119 @@ export class DatabaseConnector implements Connector {
   }
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
-    let started = performance.now();
-    const elapsed = () => {
-      const now = performance.now();
-      const ms = now - started;
-      started = now;
-      return ms;
-    };
-    let url: DatabaseUrl;
-    let settings: DatabaseSettings;
-    const secret = { password: '' };
-    const steps = new TestSteps((m) => scrubPassword(m, secret.password));
-    try {
-      url = parseDatabaseUrl(source.connection_string ?? '');
-      secret.password = url.password;
-      settings = readDatabaseSettings(source.metadata);
-    } catch (err) {
-      const problem =
-        err instanceof InvalidDatabaseUrlError ? `connection string ${err.message}` : (err as Error).message;
-      steps.add('configuration', 'failed', problem, elapsed(), 'invalid_config');
-      return steps.skip(STEPS);
-    }
-    steps.add('configuration', 'passed', describeSource(url, settings), elapsed());
-
-    let address: string;
-    try {
-      ({ address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs));
-      const how = address === url.host ? 'is an address: no lookup needed' : `resolved to ${address}`;
-      steps.add('resolve', 'passed', `${url.host} ${how}`, elapsed());
-    } catch (err) {
-      const code = classifyError(err);
-      steps.add('resolve', 'failed', failure('resolve', code, url, err), elapsed(), code);
-      return steps.skip(STEPS);
-    }
-
-    let session: DatabaseSession | undefined;
-    try {
-      const opened = await this.open(url, address, ctx);
-      session = opened.session;
-      steps.add(
-        'connect',
-        'passed',
-        `reached ${hostPort(address, url.port)}; the ${dialectLabel(url)} server answered`,
-        opened.connectMs,
-      );
-      steps.add(
-        'authenticate',
-        'passed',
-        `logged in to database "${url.database}" ${session.encrypted ? 'over TLS' : 'without TLS (not encrypted)'}`,
-        opened.authenticateMs,
-      );
-      elapsed();
-    } catch (err) {
-      const phase = err instanceof SessionOpenError ? err.phase : 'connect';
-      const code = classifyError(err);
-      let ms = elapsed();
-      if (phase === 'authenticate') {
-        const connectMs = (err as SessionOpenError).connectMs ?? 0;
-        steps.add(
-          'connect',
-          'passed',
-          `reached ${hostPort(address, url.port)}; the server answered`,
-          connectMs,
-        );
-        ms -= connectMs;
-      }
-      steps.add(phase, 'failed', failure(phase, code, url, err, address, ctx.timeoutMs), ms, code);
-      return steps.skip(STEPS);
-    }
-
-    try {
-      const d = dialectFor(url.dialect);
-      let columns: ColumnInfo[];
+    const steps = new StepRunner(ctx, STEPS);
+    // The resolver, the session's watch and its reads bound themselves with messages that say which
+    // phase hung; the runner's bound is a backstop behind them (opening may take two phases).
+    const backstop = { timeoutMs: 3 * ctx.timeoutMs };
+    const config = await steps.run('configuration', async () => {
       try {
-        const sample = await session.sample(sampleSql(settings, d, SAMPLE_ROWS));
-        columns = sample.columns;
-        const rows = sample.rows.length;
-        steps.add(
-          'read_sample',
-          'passed',
-          rows
-            ? `read ${rows} row${rows === 1 ? '' : 's'} from ${what(settings)}`
-            : `${what(settings)} has no rows yet`,
-          elapsed(),
-        );
+        const url = parseDatabaseUrl(source.connection_string ?? '');
+        // Shorter passwords would mask ordinary letters of the messages.
+        if (url.password.length >= 3) steps.hide([url.password]);
+        const settings = readDatabaseSettings(source.metadata);
+        return { value: { url, settings }, message: describeSource(url, settings) };
       } catch (err) {
-        const code = classifyError(err);
-        steps.add(
-          'read_sample',
-          'failed',
-          failure('read_sample', code, url, err, address, ctx.timeoutMs),
-          elapsed(),
-          code,
-        );
-        return steps.skip(STEPS);
+        const problem =
+          err instanceof InvalidDatabaseUrlError
+            ? `connection string ${err.message}`
+            : (err as Error).message;
+        throw new SourceFailure(problem, 'invalid_config');
       }
-      const listed = columns.map((c) => `${c.name} ${c.dbType}`).join(', ');
-      const summary = `${columns.length} column${columns.length === 1 ? '' : 's'}: ${truncate(listed, 400)}`;
-      const cursor = settings.cursorColumn && findColumn(columns, settings.cursorColumn, url);
-      if (settings.cursorColumn && !cursor)
-        steps.add(
-          'schema',
-          'failed',
-          `cursor_column "${settings.cursorColumn}" is not a column of ${what(settings)} (${summary})`,
-          elapsed(),
-          'invalid_config',
-        );
-      else
-        steps.add(
-          'schema',
-          'passed',
-          cursor
+    });
+    if (!config) return steps.finish();
+    const { url, settings } = config;
+
+    const address = await steps.run(
+      'resolve',
+      async () => {
+        try {
+          const { address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs);
+          const how = address === url.host ? 'is an address: no lookup needed' : `resolved to ${address}`;
+          return { value: address, message: `${url.host} ${how}` };
+        } catch (err) {
+          throw stepFailure('resolve', err, url);
+        }
+      },
+      backstop,
+    );
+    if (address === undefined) return steps.finish();
+
+    // One handshake answers two steps: reaching the server (connect) and TLS + login (authenticate).
+    let loginFailure: StepOutcome<undefined> | undefined;
+    const opened = await steps.run(
+      'connect',
+      async () => {
+        const started = performance.now();
+        try {
+          const { session, connectMs, authenticateMs } = await this.open(url, address, ctx);
+          const message = `reached ${hostPort(address, url.port)}; the ${dialectLabel(url)} server answered`;
+          return { value: { session, authenticateMs }, message, durationMs: connectMs };
+        } catch (err) {
+          if (!(err instanceof SessionOpenError && err.phase === 'authenticate'))
+            throw stepFailure('connect', err, url, address, ctx.timeoutMs);
+          const connectMs = err.connectMs ?? 0;
+          const code = classifyError(err);
+          loginFailure = {
+            value: undefined,
+            status: 'failed',
+            code,
+            message: failure('authenticate', code, url, err, address, ctx.timeoutMs),
+            durationMs: performance.now() - started - connectMs,
+          };
+          const message = `reached ${hostPort(address, url.port)}; the server answered`;
+          return { value: undefined, message, durationMs: connectMs };
+        }
+      },
+      backstop,
+    );
+    const session = await steps.run('authenticate', async () => {
+      if (loginFailure || !opened) return loginFailure ?? { value: undefined, message: '' };
+      const tls = opened.session.encrypted ? 'over TLS' : 'without TLS (not encrypted)';
+      return {
+        value: opened.session,
+        message: `logged in to database "${url.database}" ${tls}`,
+        durationMs: opened.authenticateMs,
+      };
+    });
+    if (!session) return steps.finish();
+
+    try {
+      const columns = await steps.run(
+        'read_sample',
+        async () => {
+          try {
+            const sample = await session.sample(sampleSql(settings, dialectFor(url.dialect), SAMPLE_ROWS));
+            const rows = sample.rows.length;
+            return {
+              value: sample.columns,
+              message: rows
+                ? `read ${rows} row${rows === 1 ? '' : 's'} from ${what(settings)}`
+                : `${what(settings)} has no rows yet`,
+            };
+          } catch (err) {
+            throw stepFailure('read_sample', err, url, address, ctx.timeoutMs);
+          }
+        },
+        backstop,
+      );
+      await steps.run('schema', async () => {
+        const found = columns ?? [];
+        const listed = found.map((c) => `${c.name} ${c.dbType}`).join(', ');
+        const summary = `${found.length} column${found.length === 1 ? '' : 's'}: ${truncate(listed, 400)}`;
+        const cursor = settings.cursorColumn && findColumn(found, settings.cursorColumn, url);
+        if (settings.cursorColumn && !cursor)
+          throw new SourceFailure(
+            `cursor_column "${settings.cursorColumn}" is not a column of ${what(settings)} (${summary})`,
+            'invalid_config',
+          );
+        return {
+          value: true,
+          message: cursor
             ? `${summary}; incremental by ${cursor.name} (${cursor.dbType})`
             : `${summary}; full refresh each sync`,
-          elapsed(),
-        );
-      return steps.steps;
+        };
+      });
+      return steps.finish();
     } finally {
       await session.close();
     }
@@ -335,13 +333,21 @@ function findColumn(columns: ColumnInfo[], name: string, url: DatabaseUrl): Colu
     : columns.find((c) => c.name === name);
 }
 
-function scrubPassword(message: string, password: string): string {
-  return password.length >= 3 ? message.split(password).join('****') : message;
-}
-
 /** Drivers rarely quote the password, but an error message must never carry it. */
 function scrubError(err: unknown, password: string): unknown {
   if (err instanceof Error && password.length >= 3 && err.message.includes(password))
-    err.message = scrubPassword(err.message, password);
+    err.message = scrubSecret(err.message, password);
   return err;
+}
+
+/** A failed step in the words of its step: what the code means there, then the driver's own. */
+function stepFailure(
+  step: string,
+  err: unknown,
+  url: DatabaseUrl,
+  address?: string,
+  timeoutMs?: number,
+): SourceFailure {
+  const code = classifyError(err);
+  return new SourceFailure(failure(step, code, url, err, address, timeoutMs), code);
 }

@@ -4,7 +4,7 @@ import { mysqlColumn, type ColumnInfo } from './column-types';
 import type { ConnectWatch } from './connect-watch';
 import type { DatabaseSession, SessionLimits } from './database-session';
 import type { DatabaseUrl } from './database-url';
-import { Deadline } from './deadline';
+import { Deadline } from '../kit/deadline';
 import type { Row } from './json-row';
 import { mysqlDialect } from './sql-dialect';
 
@@ -213,7 +213,7 @@ class MysqlSession implements DatabaseSession {
         this.watch.currentSocket?.destroy();
         this.connection.destroy();
       },
-      signal,
+      { signal, peer: 'the database' },
     );
   }
 }

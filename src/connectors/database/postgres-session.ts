@@ -7,7 +7,7 @@ import { pgColumn, type ColumnInfo } from './column-types';
 import type { ConnectWatch } from './connect-watch';
 import type { DatabaseSession, SessionLimits } from './database-session';
 import type { DatabaseUrl } from './database-url';
-import { Deadline } from './deadline';
+import { Deadline } from '../kit/deadline';
 import type { Row } from './json-row';
 import { postgresDialect } from './sql-dialect';
 
@@ -182,7 +182,7 @@ class PostgresSession implements DatabaseSession {
         this.broken = true;
         this.watch.currentSocket?.destroy();
       },
-      signal,
+      { signal, peer: 'the database' },
     );
   }
 

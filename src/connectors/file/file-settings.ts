@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PermanentSyncError, type ConnectorSource } from '../connector';
-import { splitCredentials, type UrlCredentials } from '../http/url-credentials';
+import { splitCredentials, type UrlCredentials } from '../kit/http/url-credentials';
 
 export type FileFormat = 'csv' | 'json' | 'ndjson';
 
@@ -27,7 +27,7 @@ export interface FileSettings {
 
 const SHORT = { type: 'string', minLength: 1, maxLength: 10 } as const;
 
-/** JSON Schema of the metadata keys the file connector reads (DESIGN §6); other keys are the user's. */
+/** JSON Schema of the metadata keys the file connector reads; other keys are the user's. */
 export const fileMetadataSchema = {
   type: 'object',
   additionalProperties: true,

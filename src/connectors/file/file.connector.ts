@@ -8,11 +8,11 @@ import {
   type SyncBatch,
   type TestStep,
 } from '../connector';
-import { gunzipIfMagic } from '../http/body-decoding';
-import { HttpClient, type HttpClientOptions } from '../http/http-client';
-import { toHttpSyncError } from '../http/http-status-error';
-import { StepRunner } from '../http/step-runner';
-import { credentialHeaders, describeUrl, type UrlCredentials } from '../http/url-credentials';
+import { gunzipIfMagic } from '../kit/http/body-decoding';
+import { HttpClient, type HttpClientOptions } from '../kit/http/http-client';
+import { toHttpSyncError } from '../kit/http/http-status-error';
+import { StepRunner } from '../kit/step-runner';
+import { credentialHeaders, describeUrl, type UrlCredentials } from '../kit/http/url-credentials';
 import {
   csvDelimiter,
   detectFormat,
@@ -24,6 +24,7 @@ import {
 } from './file-settings';
 import { isBelowRoots, locateLocalFile, openLocalFile } from './local-file';
 import { readRecords } from './record-stream';
+import { abortError } from '../kit/deadline';
 
 export interface FileConnectorOptions {
   http?: HttpClientOptions;
@@ -40,12 +41,14 @@ interface OpenedSource {
 }
 
 const SAMPLE_SIZE = 20;
+const LOCAL_STEPS = ['configuration', 'locate', 'open', 'format', 'read_sample'];
+const URL_STEPS = ['configuration', 'resolve', 'connect', 'request', 'format', 'read_sample'];
 
 /**
  * CSV, JSON (an array) and NDJSON files, plain or gzipped, from a local path below FILE_ROOTS or
  * an http(s) URL. Parsed as a stream: memory stays flat however large the file.
  *
- * State: none. Every sync is a full refresh (DESIGN §6) and its batches carry no state, so a
+ * State: none. Every sync is a full refresh (a file has no cursor to resume from) and its batches carry no state, so a
  * retry of a failed attempt finds the state unmoved and the landing removes what that attempt
  * landed before reading the file again from the start: no record twice.
  */
@@ -78,7 +81,7 @@ export class FileConnector implements Connector {
   }
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
-    const steps = new StepRunner(ctx);
+    const steps = new StepRunner(ctx, LOCAL_STEPS);
     const http = new HttpClient(ctx, this.options.http);
     let opened: OpenedSource | undefined;
     try {
@@ -101,6 +104,7 @@ export class FileConnector implements Connector {
           return { value: file, message: `${file.name} opened for reading` };
         });
       } else if (settings) {
+        steps.replan(URL_STEPS);
         const creds = (settings.location as { creds: UrlCredentials }).creds;
         const target = await steps.run('resolve', async () => {
           const resolved = await http.resolve(creds.url);
@@ -120,9 +124,6 @@ export class FileConnector implements Connector {
           const file = await this.openUrl(http, creds, false);
           return { value: file, message: `HTTP 200${file.contentType ? `, ${file.contentType}` : ''}` };
         });
-      } else {
-        for (const name of ['locate', 'open'])
-          await steps.run(name, async () => ({ value: true, message: '' }));
       }
       const parsing = await steps.run('format', async () => {
         const { stream, gzip } = await gunzipIfMagic(opened!.stream);
@@ -132,7 +133,7 @@ export class FileConnector implements Connector {
           message: `${format}${gzip ? ', gzip-compressed' : ''}${format === 'csv' ? `, delimiter ${JSON.stringify(csvDelimiter(settings!, opened!.name))}` : ''}`,
         };
       });
-      await steps.run('read sample', async (signal) => {
+      await steps.run('read_sample', async (signal) => {
         const sample: unknown[] = [];
         const stop = () => parsing!.stream.destroy(signal.reason as Error);
         signal.addEventListener('abort', stop, { once: true });
@@ -150,7 +151,7 @@ export class FileConnector implements Connector {
         if (!sample.length) return { value: true, status: 'warning', message: 'the file has no records' };
         return { value: true, message: `read ${sample.length} records; ${describeRecord(sample[0])}` };
       });
-      return steps.steps;
+      return steps.finish();
     } finally {
       await opened?.close();
       await http.close();
@@ -246,10 +247,4 @@ function describeRecord(record: unknown): string {
     return `the first is ${record === null ? 'null' : Array.isArray(record) ? 'an array' : `a ${typeof record}`}`;
   const keys = Object.keys(record);
   return `the first has ${keys.length} fields: ${keys.slice(0, 10).join(', ')}${keys.length > 10 ? ', ...' : ''}`;
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error
-    ? signal.reason
-    : Object.assign(new Error('aborted'), { name: 'AbortError' });
 }

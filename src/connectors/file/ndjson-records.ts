@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ConnectorError } from '../connector-errors';
+import { ConnectorError } from '../kit/classify-error';
 
 const NEWLINE = 0x0a;
 

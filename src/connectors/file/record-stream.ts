@@ -3,8 +3,8 @@ import { parse as csvParser } from 'csv-parse';
 import { parser as jsonParser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
 import { streamArray } from 'stream-json/streamers/stream-array.js';
-import { ConnectorError } from '../connector-errors';
-import { chain } from '../http/body-decoding';
+import { ConnectorError } from '../kit/classify-error';
+import { chain } from '../kit/http/body-decoding';
 import type { CsvOptions, FileFormat } from './file-settings';
 import { ndjsonRecords } from './ndjson-records';
 

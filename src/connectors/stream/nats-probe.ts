@@ -1,6 +1,6 @@
 import { connect as tcpConnect } from 'node:net';
 import type { ResolvedTarget } from '../outbound';
-import { StreamFailure } from './stream-errors';
+import { SourceFailure } from '../kit/classify-error';
 
 /** The parts of a NATS server's greeting (its INFO line) that decide how to connect. */
 export interface NatsServerInfo {
@@ -44,12 +44,12 @@ export function probeNats(
       socket.destroy();
       settle();
     };
-    const onAbort = () => done(() => reject(new StreamFailure('connect: cancelled', 'timeout')));
+    const onAbort = () => done(() => reject(new SourceFailure('connect: cancelled', 'timeout')));
     signal.addEventListener('abort', onAbort, { once: true });
     socket.setEncoding('utf8');
     socket.on('error', (err) => done(() => reject(err)));
     socket.on('close', () =>
-      done(() => reject(new StreamFailure('the server closed the connection', 'protocol'))),
+      done(() => reject(new SourceFailure('the server closed the connection', 'protocol'))),
     );
     socket.on('data', (chunk: string) => {
       greeting += chunk;
@@ -68,7 +68,7 @@ export function probeNats(
 }
 
 function parseInfo(line: string): NatsServerInfo {
-  const notNats = new StreamFailure('the server did not greet like a NATS server', 'protocol');
+  const notNats = new SourceFailure('the server did not greet like a NATS server', 'protocol');
   if (!line.startsWith('INFO ')) throw notNats;
   let info: Record<string, unknown>;
   try {

@@ -10,10 +10,10 @@ import {
 } from '@nats-io/jetstream';
 import type { ConnectorContext, SyncBatch } from '../connector';
 import type { ResolvedTarget } from '../outbound';
-import { abortError, bounded } from './bounded';
+import { abortError, withDeadline } from '../kit/deadline';
 import { probeNats, type NatsServerInfo } from './nats-probe';
-import type { StepRunner } from './step-runner';
-import { classifyStreamError, StreamFailure, toSyncError } from './stream-errors';
+import type { StepRunner } from '../kit/step-runner';
+import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
 import type { NatsSettings } from './stream-settings';
 
 /** Incremental state of a JetStream source: the stream sequence of the last message landed. */
@@ -81,7 +81,7 @@ export class NatsStreamReader {
             (interest
               ? '; interest retention: messages every consumer acknowledged are gone before a sync'
               : ''),
-          warning: interest,
+          ...(interest && { status: 'warning' as const }),
         };
       });
       if (!info) return;
@@ -96,7 +96,7 @@ export class NatsStreamReader {
           return {
             value: true,
             message: `no message${settings.subject ? ` on "${settings.subject}"` : ''} to sample`,
-            warning: true,
+            status: 'warning',
           };
         const fields = [...new Set(sample.flatMap((m) => Object.keys(decode(m))))];
         return {
@@ -120,16 +120,16 @@ export class NatsStreamReader {
       try {
         const server = await this.probe(target);
         opening = this.open(target, server);
-        nc = await bounded(opening, ctx.timeoutMs, 'authenticate', ctx.signal);
+        nc = await withDeadline(opening, ctx.timeoutMs, 'authenticate', { signal: ctx.signal });
       } catch (err) {
-        throw toSyncError(err, 'connect', settings.secrets);
+        throw toConnectorError(err, 'connect', settings.secrets);
       }
       let info: StreamInfo;
       try {
         const jsm = await jetstreamManager(nc, { timeout: ctx.timeoutMs });
         info = readable(await jsm.streams.info(settings.stream));
       } catch (err) {
-        throw toSyncError(err, `stream "${settings.stream}"`, settings.secrets);
+        throw toConnectorError(err, `stream "${settings.stream}"`, settings.secrets);
       }
       const end = info.state.last_seq;
       let last = readState(state)?.last_seq;
@@ -162,7 +162,8 @@ export class NatsStreamReader {
           yield { records: messages.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
         }
       } catch (err) {
-        if (!ctx.signal.aborted) throw toSyncError(err, `read stream "${settings.stream}"`, settings.secrets);
+        if (!ctx.signal.aborted)
+          throw toConnectorError(err, `read stream "${settings.stream}"`, settings.secrets);
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
     } finally {
@@ -212,7 +213,7 @@ export class NatsStreamReader {
         }
         if (!messages.length) {
           if (nc.isClosed() && !ctx.signal.aborted)
-            throw new StreamFailure('the connection closed during a read', 'unknown');
+            throw new SourceFailure('the connection closed during a read', 'unknown');
           // The pending count was stale (messages removed meanwhile): nothing more to read.
           return;
         }
@@ -235,7 +236,7 @@ export class NatsStreamReader {
       target.address,
       settings.port,
       () => probeNats(target, settings.port, ctx.timeoutMs, ctx.signal),
-      classifyStreamError,
+      classifyError,
     );
   }
 
@@ -285,7 +286,7 @@ async function close(
  */
 function readable(info: StreamInfo): StreamInfo {
   if (info.config.retention === RetentionPolicy.Workqueue)
-    throw new StreamFailure(
+    throw new SourceFailure(
       `stream "${info.config.name}" is a work queue: reading it would take messages from its workers`,
       'invalid_config',
     );

@@ -2,9 +2,9 @@ import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import type { ConnectorContext, SyncBatch } from '../connector';
 import { UNANSWERED, type ReleasePending, type ResolvedTarget } from '../outbound';
-import { abortError, bounded } from './bounded';
-import type { StepRunner } from './step-runner';
-import { classifyStreamError, StreamFailure, toSyncError } from './stream-errors';
+import { abortError, withDeadline } from '../kit/deadline';
+import type { StepRunner } from '../kit/step-runner';
+import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
 import type { RedisSettings } from './stream-settings';
 
 /** Incremental state of a Redis stream source: the id of the last entry landed. */
@@ -32,7 +32,7 @@ export class RedisStreamReader {
     // cannot hold more than its share of attempts for a whole timeout each.
     let release: ReleasePending | undefined;
     const settle = (err?: unknown) => {
-      release?.(err === undefined || !UNANSWERED.has(classifyStreamError(err)));
+      release?.(err === undefined || !UNANSWERED.has(classifyError(err)));
       release = undefined;
     };
     try {
@@ -73,7 +73,7 @@ export class RedisStreamReader {
       await steps.run('read_sample', async () => {
         const entries = await redis.xrange(settings.stream, '-', '+', 'COUNT', SAMPLE_SIZE);
         if (!entries.length)
-          return { value: true, message: 'the stream is empty: nothing to sample', warning: true };
+          return { value: true, message: 'the stream is empty: nothing to sample', status: 'warning' };
         const fields = [...new Set(entries.flatMap(([, f]) => f.filter((_, i) => i % 2 === 0)))];
         return {
           value: true,
@@ -89,7 +89,8 @@ export class RedisStreamReader {
   async *sync(state: unknown, target: ResolvedTarget): AsyncGenerator<SyncBatch> {
     const { settings, ctx } = this;
     const redis = this.client(target);
-    const step = <T>(work: Promise<T>, what: string) => bounded(work, ctx.timeoutMs, what, ctx.signal);
+    const step = <T>(work: Promise<T>, what: string) =>
+      withDeadline(work, ctx.timeoutMs, what, { signal: ctx.signal });
     try {
       try {
         // Pending until PING answers (see test()).
@@ -100,16 +101,16 @@ export class RedisStreamReader {
             await step(this.connect(redis), 'connect');
             await step(this.authenticate(redis), 'authenticate');
           },
-          (err) => classifyStreamError(this.explain(err)),
+          (err) => classifyError(this.explain(err)),
         );
       } catch (err) {
-        throw toSyncError(this.explain(err), 'connect', settings.secrets);
+        throw toConnectorError(this.explain(err), 'connect', settings.secrets);
       }
       let info: StreamInfo;
       try {
         info = await step(this.info(redis), 'stream');
       } catch (err) {
-        throw toSyncError(this.explain(err), `stream "${settings.stream}"`, settings.secrets);
+        throw toConnectorError(this.explain(err), `stream "${settings.stream}"`, settings.secrets);
       }
       let after = readState(state)?.last_id;
       if (after === undefined && settings.start === 'latest') {
@@ -134,7 +135,7 @@ export class RedisStreamReader {
             `read after ${after ?? 'the start'}`,
           );
         } catch (err) {
-          throw toSyncError(this.explain(err), `read stream "${settings.stream}"`, settings.secrets);
+          throw toConnectorError(this.explain(err), `read stream "${settings.stream}"`, settings.secrets);
         }
         const last = entries[entries.length - 1];
         if (!last) return;
@@ -206,7 +207,7 @@ export class RedisStreamReader {
     const fields = new Map<string, unknown>();
     for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1]);
     const lastId = String(fields.get('last-generated-id') ?? '');
-    if (!STREAM_ID.test(lastId)) throw new StreamFailure('unexpected XINFO STREAM reply', 'protocol');
+    if (!STREAM_ID.test(lastId)) throw new SourceFailure('unexpected XINFO STREAM reply', 'protocol');
     return { length: Number(fields.get('length') ?? 0), lastId };
   }
 }
@@ -230,7 +231,7 @@ function fieldMap(flat: string[]): Record<string, string> {
 
 function parseId(id: string): [bigint, bigint] {
   const m = STREAM_ID.exec(id);
-  if (!m?.[1] || !m[2]) throw new StreamFailure(`not a stream id: ${id}`, 'invalid_config');
+  if (!m?.[1] || !m[2]) throw new SourceFailure(`not a stream id: ${id}`, 'invalid_config');
   return [BigInt(m[1]), BigInt(m[2])];
 }
 

@@ -1,7 +1,7 @@
 import type { ConnectorSource } from '../connector';
 import { PermanentSyncError } from '../connector';
 
-/** Metadata keys the stream connector reads (DESIGN §6); other keys are the user's own. */
+/** Metadata keys the stream connector reads; other keys are the user's own. */
 export const STREAM_METADATA_SCHEMA = {
   type: 'object',
   required: ['stream'],
@@ -157,7 +157,8 @@ function parseUrl(value: string): { url: URL; scheme: (typeof SCHEMES)[string] }
   // (h1,h2) or a socket path would otherwise pass as one odd host name.
   if (!/^([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/.test(url.hostname))
     throw new InvalidStreamConfig('the connection string must name one host (no lists, no socket paths)');
-  // Parameters are allow-listed (DESIGN §7) and these clients take none from the URL.
+  // Parameters are allow-listed (none may redirect the connection or name local files) and these
+  // clients take none from the URL.
   if (url.search || url.hash) {
     const [name] = [...url.searchParams.keys()];
     throw new InvalidStreamConfig(

@@ -2,8 +2,9 @@ import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep 
 import type { ResolvedTarget } from '../outbound';
 import { NatsStreamReader } from './nats-stream.reader';
 import { RedisStreamReader } from './redis-stream.reader';
-import { StepRunner } from './step-runner';
-import { hideSecrets, toSyncError } from './stream-errors';
+import { StepRunner } from '../kit/step-runner';
+import { toConnectorError } from '../kit/classify-error';
+import { hideSecrets } from '../kit/secret-scrubber';
 import {
   STREAM_METADATA_SCHEMA,
   checkStreamConnectionString,
@@ -28,7 +29,7 @@ export class StreamConnector implements Connector {
   }
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
-    const steps = new StepRunner(STEPS, ctx);
+    const steps = new StepRunner(ctx, STEPS);
     const settings = await steps.run('configuration', async () => {
       const parsed = parseStreamSettings(source);
       steps.hide(parsed.secrets);
@@ -49,7 +50,7 @@ export class StreamConnector implements Connector {
     try {
       target = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs);
     } catch (err) {
-      throw toSyncError(err, `resolve ${settings.host}`, settings.secrets);
+      throw toConnectorError(err, `resolve ${settings.host}`, settings.secrets);
     }
     yield* this.reader(settings, ctx).sync(state, target);
   }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
-import { classifyError, toConnectorError } from '../connector-errors';
+import { SourceFailure, toConnectorError } from '../kit/classify-error';
+import { StepRunner, type StepOutcome } from '../kit/step-runner';
 import { WebhookBuffer } from './webhook-buffer';
 import { SIGNATURE_HEADER } from './webhook-signature';
 
@@ -13,6 +14,14 @@ export interface WebhookConnectorOptions {
   batchSize?: number;
   /** JSON bytes per batch, past its first record (default 4 MB): payloads may be up to BODY_LIMIT each. */
   batchBytes?: number;
+}
+
+const STEPS = ['configuration', 'buffer', 'endpoint'];
+
+/** What the test reads of a saved source. */
+interface SavedSource {
+  is_active: boolean;
+  refresh_interval: number;
 }
 
 /** Drain state: the id of the last buffered row yielded; landing commits it with the batch. */
@@ -36,7 +45,7 @@ export function lastIdOf(state: unknown): string {
  */
 export class WebhookConnector implements Connector {
   readonly type = 'webhook';
-  /** Reads no metadata: the shared secret is the connection string (DESIGN §6). */
+  /** Reads no metadata: the shared secret senders sign with is the whole connection string. */
   readonly metadataSchema = { type: 'object', properties: {}, additionalProperties: true } as const;
   private readonly buffer: WebhookBuffer;
   private readonly batchSize: number;
@@ -55,78 +64,72 @@ export class WebhookConnector implements Connector {
   }
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
-    const steps: TestStep[] = [];
-    const run = async (name: string, body: () => Promise<Omit<TestStep, 'name' | 'duration_ms'>>) => {
-      const started = performance.now();
-      const duration = () => Math.round(performance.now() - started);
-      if (steps.some((s) => s.status === 'failed')) {
-        steps.push({ name, status: 'skipped', message: 'skipped after a failed step', duration_ms: 0 });
-        return;
-      }
-      try {
-        steps.push({ name, ...(await body()), duration_ms: duration() });
-      } catch (err) {
-        const code = (err as Error)?.name === 'KnexTimeoutError' ? 'timeout' : classifyError(err);
-        steps.push({
-          name,
-          status: 'failed',
-          code,
-          message: (err as Error).message,
-          duration_ms: duration(),
-        });
-      }
-    };
+    // Each query is bounded by knex's own timeout, which also cancels it on the server (a step
+    // runs up to two); the runner's bound is only a backstop behind them.
+    const steps = new StepRunner(ctx, STEPS);
+    const backstop = { timeoutMs: 3 * ctx.timeoutMs };
+    const saved = await steps.run(
+      'configuration',
+      async (): Promise<StepOutcome<SavedSource | null>> => {
+        if (!source.connection_string)
+          throw new SourceFailure(
+            'no shared secret: set connection_string to the secret senders sign payloads with',
+            'invalid_config',
+          );
+        const row = ((await this.options
+          .knex('raw_data_sources')
+          .select('is_active', 'refresh_interval')
+          .where({ id: source.id })
+          .first()
+          .timeout(ctx.timeoutMs, { cancel: true })) ?? null) as SavedSource | null;
+        if (!row)
+          return {
+            value: row,
+            message: 'shared secret set (unsaved source: no endpoint until it is saved)',
+          };
+        if (!row.is_active)
+          return {
+            value: row,
+            status: 'warning',
+            code: 'inactive',
+            message:
+              'shared secret set, but the source is inactive: receipts are refused (409) until it is activated',
+          };
+        return { value: row, message: 'shared secret set; the source is active and accepts payloads' };
+      },
+      backstop,
+    );
 
-    let saved: { is_active: boolean; refresh_interval: number } | undefined;
-    await run('configuration', async () => {
-      if (!source.connection_string)
-        return {
-          status: 'failed',
-          code: 'invalid_config',
-          message: 'no shared secret: set connection_string to the secret senders sign payloads with',
-        };
-      saved = (await this.options
-        .knex('raw_data_sources')
-        .select('is_active', 'refresh_interval')
-        .where({ id: source.id })
-        .first()
-        .timeout(ctx.timeoutMs, { cancel: true })) as typeof saved;
-      if (!saved)
-        return {
-          status: 'passed',
-          message: 'shared secret set (unsaved source: no endpoint until it is saved)',
-        };
-      if (!saved.is_active)
-        return {
-          status: 'warning',
-          code: 'inactive',
-          message:
-            'shared secret set, but the source is inactive: receipts are refused (409) until it is activated',
-        };
-      return { status: 'passed', message: 'shared secret set; the source is active and accepts payloads' };
-    });
+    await steps.run(
+      'buffer',
+      async (): Promise<StepOutcome<true>> => {
+        const committed = lastIdOf(await this.buffer.committedState(source.id, ctx.timeoutMs));
+        const { count, oldest } = await this.buffer.pending(source.id, committed, ctx.timeoutMs);
+        if (!count || !oldest) return { value: true, message: 'no payloads waiting to be synced' };
+        const ageS = Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000));
+        const message = `${count} payload(s) waiting to be synced; the oldest arrived ${ageS} s ago`;
+        // Two missed schedule ticks: the payloads are safe, but nothing seems to be draining them.
+        if (saved?.is_active && ageS > 2 * saved.refresh_interval)
+          return {
+            value: true,
+            status: 'warning',
+            code: 'stale_buffer',
+            message: `${message}: is the source syncing?`,
+          };
+        return { value: true, message };
+      },
+      backstop,
+    );
 
-    await run('buffer', async () => {
-      const committed = lastIdOf(await this.buffer.committedState(source.id, ctx.timeoutMs));
-      const { count, oldest } = await this.buffer.pending(source.id, committed, ctx.timeoutMs);
-      if (!count || !oldest) return { status: 'passed', message: 'no payloads waiting to be synced' };
-      const ageS = Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000));
-      const message = `${count} payload(s) waiting to be synced; the oldest arrived ${ageS} s ago`;
-      // Two missed schedule ticks: the payloads are safe, but nothing seems to be draining them.
-      if (saved?.is_active && ageS > 2 * saved.refresh_interval)
-        return { status: 'warning', code: 'stale_buffer', message: `${message}: is the source syncing?` };
-      return { status: 'passed', message };
-    });
-
-    await run('endpoint', async () =>
+    await steps.run('endpoint', async (): Promise<StepOutcome<true>> =>
       saved
         ? {
-            status: 'passed',
+            value: true,
             message: `senders POST /webhooks/${source.id} with header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with the shared secret>`,
           }
-        : { status: 'skipped', message: 'the endpoint exists once the source is saved' },
+        : { value: true, status: 'skipped', message: 'the endpoint exists once the source is saved' },
     );
-    return steps;
+    return steps.finish();
   }
 
   /**

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { buildConnector } from 'undici';
-import type { ResolvedTarget } from '../outbound';
+import type { ResolvedTarget } from '../../outbound';
 
 /**
  * An undici connector that dials the address outbound.resolve() returned and checked, never the

@@ -1,6 +1,6 @@
 import { pipeline, Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { ConnectorError } from '../connector-errors';
+import { ConnectorError } from '../classify-error';
 
 /** Undoes a Content-Encoding (gzip, deflate, br, in the order they were applied). */
 export function decodeContentEncoding(body: Readable, encoding: string | string[] | undefined): Readable {

@@ -1,5 +1,5 @@
-import { PermanentSyncError } from '../connector';
-import { ConnectorError, PERMANENT_CODES, toConnectorError, type FailureCode } from '../connector-errors';
+import { PermanentSyncError } from '../../connector';
+import { ConnectorError, PERMANENT_CODES, toConnectorError, type FailureCode } from '../classify-error';
 
 /** A final non-2xx answer (after redirects and retries). Carries no body: it could echo a credential. */
 export class HttpStatusError extends Error {

@@ -1,4 +1,4 @@
-import { PermanentSyncError } from '../connector';
+import { PermanentSyncError } from '../../connector';
 
 /** A source URL split from its credentials, which travel only as headers to the source's origin. */
 export interface UrlCredentials {

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
-import type { ConnectorContext } from '../connector';
-import { ConnectorError } from '../connector-errors';
-import type { ResolvedTarget } from '../outbound';
+import type { ConnectorContext } from '../../connector';
+import { ConnectorError } from '../classify-error';
+import type { ResolvedTarget } from '../../outbound';
+import { abortError } from '../deadline';
 import { decodeContentEncoding } from './body-decoding';
 import { HttpStatusError } from './http-status-error';
 import { pinnedConnector } from './pinned-connector';
@@ -250,12 +251,6 @@ function header(value: string | string[] | undefined): string | undefined {
 /** Drains a small body we do not need so its connection can be reused; a large one closes it instead. */
 async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
   await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error
-    ? signal.reason
-    : Object.assign(new Error('aborted'), { name: 'AbortError' });
 }
 
 /** Parses a JSON body; an empty one is null (some APIs answer an exhausted listing with nothing). */
