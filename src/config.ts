@@ -206,7 +206,10 @@ function apiKeys(entries: string[], problems: string[]): Config['apiKeys'] {
   return keys;
 }
 
-/** `id:base64key,...`: ids are short names, each key exactly 32 bytes (AES-256). */
+/**
+ * `id:base64key,...`: ids are short names, each key exactly 32 bytes (AES-256). SecretBox refuses
+ * the same keyrings on its own (this module imports no feature); its test keeps the two agreeing.
+ */
 export function checkEncryptionKeys(value: string): string[] {
   const problems: string[] = [];
   const ids = new Set<string>();

@@ -4,6 +4,8 @@ import { format, resolveConfig } from 'prettier';
 import { codeTemplatesFor } from './templates';
 import { describeEntity, type EntityInfo } from './entity-info';
 import { HEADER } from './header';
+import { planMigrations } from './migration-plan';
+import { readSnapshot, serializeSnapshot, snapshotOf, SNAPSHOT_FILE } from './shape-snapshot';
 import type { SpecFile } from './spec';
 
 export interface GenerateOptions {
@@ -11,8 +13,13 @@ export interface GenerateOptions {
   outDir: string;
   /** Root of the Sluice runtime the generated code imports (the project root). */
   projectRoot: string;
-  /** Timestamp of a new entity's migration; now by default. */
+  /** Timestamp of a new migration; now by default (and always after the newest landed one). */
   now?: Date;
+  /**
+   * A hand-written migration (file name in migrations/) that brings the tables to the spec's
+   * shape where no generated migration can: record that shape instead of refusing the change.
+   */
+  shapedBy?: string;
 }
 
 export const GENERATED_DIR = 'src/generated';
@@ -24,18 +31,19 @@ function importPath(fromDir: string, target: string): string {
   return rel.startsWith('.') ? rel : `./${rel}`;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-
-async function existingMigrationFor(dir: string, table: string): Promise<string | undefined> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names.find((n) => n.endsWith(`_create_${table}.ts`));
+export interface Rendered {
+  /** Path (relative to outDir) → content. */
+  files: Map<string, string>;
+  /** What the new migrations among `files` change, in words. */
+  pending: string[];
 }
 
 /**
- * Renders every file the spec implies, as path (relative to outDir) → content. Pure apart from
- * looking up which entities already have their initial migration: those are never rewritten.
+ * Renders every file the spec implies. Pure apart from reading the migrations folder and the
+ * shape snapshot: a migration is rendered only for what the recorded shape lacks, so landed
+ * migrations are never rewritten.
  */
-export async function render(spec: SpecFile, options: GenerateOptions): Promise<Map<string, string>> {
+export async function render(spec: SpecFile, options: GenerateOptions): Promise<Rendered> {
   const entities: EntityInfo[] = spec.entities.map(describeEntity);
   const files = new Map<string, string>();
   const generatedAbs = join(options.outDir, GENERATED_DIR);
@@ -43,33 +51,41 @@ export async function render(spec: SpecFile, options: GenerateOptions): Promise<
   const runtime = importPath(generatedAbs, join(options.projectRoot, 'src'));
   const harness = importPath(contractAbs, join(options.projectRoot, 'test/helpers/api-harness'));
   const generated = importPath(contractAbs, generatedAbs);
-  const migrationsAbs = join(options.outDir, MIGRATIONS_DIR);
+  const prettierOptions = (await resolveConfig(join(options.projectRoot, 'package.json'))) ?? {};
+  const formatTs = (source: string) => format(source, { ...prettierOptions, parser: 'typescript' });
 
-  for (const [i, e] of entities.entries()) {
+  for (const e of entities) {
     for (const [suffix, content] of codeTemplatesFor(e, runtime))
       files.set(join(GENERATED_DIR, `${e.kebab}.${suffix}.ts`), content);
     files.set(
       join(CONTRACT_DIR, `${e.kebab}.contract.test.ts`),
       codeTemplatesFor.contract(e, { harness, generated }),
     );
-    if (!(await existingMigrationFor(migrationsAbs, e.table))) {
-      // Entities added in one run get consecutive seconds, so their order is the spec's.
-      const at = new Date((options.now ?? new Date()).getTime() + i * 1000);
-      files.set(join(MIGRATIONS_DIR, `${stamp(at)}_create_${e.table}.ts`), codeTemplatesFor.migration(e));
-    }
   }
   files.set(join(GENERATED_DIR, 'index.ts'), codeTemplatesFor.index(entities, runtime));
+  const plan = await planMigrations(entities, {
+    migrationsDir: join(options.outDir, MIGRATIONS_DIR),
+    recorded: await readSnapshot(join(options.outDir, SNAPSHOT_FILE)),
+    now: options.now ?? new Date(),
+    shapedBy: options.shapedBy,
+    format: formatTs,
+  });
+  for (const [name, content] of plan.migrations) files.set(join(MIGRATIONS_DIR, name), content);
 
-  const prettierOptions = (await resolveConfig(join(options.projectRoot, 'package.json'))) ?? {};
-  for (const [path, content] of files)
-    files.set(path, await format(content, { ...prettierOptions, parser: 'typescript' }));
-  return files;
+  for (const [path, content] of files) files.set(path, await formatTs(content));
+  files.set(
+    SNAPSHOT_FILE,
+    await format(serializeSnapshot(snapshotOf(plan.tables)), { ...prettierOptions, parser: 'json' }),
+  );
+  return { files, pending: plan.pending };
 }
 
 export interface GenerateResult {
   written: string[];
   removed: string[];
   unchanged: string[];
+  /** What the spec changes in the tables that the migrations do not do yet (`written` has them). */
+  pending: string[];
 }
 
 async function generatedFilesIn(dir: string): Promise<string[]> {
@@ -90,8 +106,8 @@ export async function generate(
   spec: SpecFile,
   options: GenerateOptions & { check?: boolean },
 ): Promise<GenerateResult> {
-  const files = await render(spec, options);
-  const result: GenerateResult = { written: [], removed: [], unchanged: [] };
+  const { files, pending } = await render(spec, options);
+  const result: GenerateResult = { written: [], removed: [], unchanged: [], pending };
   for (const [path, content] of files) {
     const abs = join(options.outDir, path);
     const current = await readFile(abs, 'utf8').catch(() => undefined);

@@ -1,3 +1,4 @@
+import { SAFE_TEXT } from '../schema/field-types';
 import type { EntityInfo, FieldInfo } from './entity-info';
 import { writableFields } from './entity-info';
 
@@ -5,12 +6,6 @@ type Schema = Record<string, unknown>;
 
 export const INT32_MIN = -2147483648;
 export const INT32_MAX = 2147483647;
-/**
- * Postgres text cannot hold U+0000, and a lone UTF-16 surrogate would be stored as U+FFFD (so two
- * different names could collide); refusing both keeps such input a 400. Under ajv's unicode regexps
- * a surrogate pair is one code point, so only unpaired halves match the class.
- */
-export const SAFE_TEXT = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 function valueSchema(f: FieldInfo): Schema {
   switch (f.type) {

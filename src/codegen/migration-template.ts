@@ -4,7 +4,8 @@ import { HEADER } from './header';
 
 const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-function columnLines(f: FieldInfo): string[] {
+/** The knex column builder lines of one field (a sensitive field is two columns). */
+export function columnLines(f: FieldInfo): string[] {
   if (f.sensitive) {
     return [
       `t.text('${f.name}_ciphertext'); // AES-256-GCM envelope, never plaintext`,
@@ -40,25 +41,37 @@ function columnLines(f: FieldInfo): string[] {
   return [`${call}${f.primary_key ? '.primary()' : ''}${notNull}${def};`];
 }
 
-function checks(e: EntityInfo): string[] {
-  const out: string[] = [];
-  for (const f of e.fields) {
-    if (f.type === 'enum' && f.values)
-      out.push(`${e.table}_${f.name}_check CHECK (${f.name} IN (${f.values.map(q).join(', ')}))`);
-    if (f.min !== undefined) out.push(`${e.table}_${f.name}_min_check CHECK (${f.name} >= ${f.min})`);
-    if (f.max !== undefined) out.push(`${e.table}_${f.name}_max_check CHECK (${f.name} <= ${f.max})`);
-    if (f.max_length !== undefined && f.type === 'text')
-      out.push(`${e.table}_${f.name}_length_check CHECK (char_length(${f.name}) <= ${f.max_length})`);
-    if (f.required && (f.type === 'string' || f.type === 'text'))
-      out.push(`${e.table}_${f.name}_not_empty_check CHECK (char_length(${f.name}) > 0)`);
-    if (f.type === 'json')
-      out.push(`${e.table}_${f.name}_object_check CHECK (jsonb_typeof(${f.name}) = 'object')`);
-  }
+/** The CHECK constraints one field's column carries, as [constraint name, condition]. */
+export function fieldChecks(e: EntityInfo, f: FieldInfo): [name: string, condition: string][] {
+  const out: [string, string][] = [];
+  const name = (suffix: string) => `${e.table}_${f.name}_${suffix}`;
+  if (f.type === 'enum' && f.values)
+    out.push([name('check'), `${f.name} IN (${f.values.map(q).join(', ')})`]);
+  if (f.min !== undefined) out.push([name('min_check'), `${f.name} >= ${f.min}`]);
+  if (f.max !== undefined) out.push([name('max_check'), `${f.name} <= ${f.max}`]);
+  if (f.max_length !== undefined && f.type === 'text')
+    out.push([name('length_check'), `char_length(${f.name}) <= ${f.max_length}`]);
+  if (f.required && (f.type === 'string' || f.type === 'text'))
+    out.push([name('not_empty_check'), `char_length(${f.name}) > 0`]);
+  if (f.type === 'json') out.push([name('object_check'), `jsonb_typeof(${f.name}) = 'object'`]);
   return out;
 }
 
-/** The initial migration of a new entity. Written once; later changes get migrations of their own. */
-export function migrationTemplate(e: EntityInfo): string {
+/** `await knex.raw(...)` lines adding the CHECK constraints of `fields` to the entity's table. */
+export function addCheckLines(e: EntityInfo, fields: FieldInfo[]): string[] {
+  return fields
+    .flatMap((f) => fieldChecks(e, f))
+    .map(
+      ([name, condition]) =>
+        `    await knex.raw(${JSON.stringify(`ALTER TABLE ${e.table} ADD CONSTRAINT ${name} CHECK (${condition})`)});`,
+    );
+}
+
+/**
+ * The table's unique constraints and plain indexes, each as its column list. A unique field and a
+ * unique index on that field alone are one constraint.
+ */
+export function tableConstraints(e: EntityInfo): { uniques: string[][]; indexes: string[][] } {
   const uniques = new Map<string, string[]>();
   for (const f of uniqueFields(e)) uniques.set(f.name, [f.name]);
   const indexes: string[][] = [];
@@ -66,16 +79,26 @@ export function migrationTemplate(e: EntityInfo): string {
     if (index.unique) uniques.set(index.fields.join(','), index.fields);
     else indexes.push(index.fields);
   }
+  return { uniques: [...uniques.values()], indexes };
+}
+
+export const uniqueLine = (e: EntityInfo, fields: string[]) =>
+  `t.unique(${JSON.stringify(fields)}, { indexName: '${uniqueConstraintName(e, fields)}' });`;
+export const indexLine = (e: EntityInfo, fields: string[]) =>
+  `t.index(${JSON.stringify(fields)}, '${indexName(e, fields)}');`;
+
+/**
+ * The initial migration of a new entity. Written once; later additions to the spec get migrations
+ * of their own (add-migration-template.ts).
+ */
+export function migrationTemplate(e: EntityInfo): string {
+  const { uniques, indexes } = tableConstraints(e);
   const body = [
     ...e.fields.flatMap(columnLines),
-    ...[...uniques.values()].map(
-      (fields) => `t.unique(${JSON.stringify(fields)}, { indexName: '${uniqueConstraintName(e, fields)}' });`,
-    ),
-    ...indexes.map((fields) => `t.index(${JSON.stringify(fields)}, '${indexName(e, fields)}');`),
+    ...uniques.map((fields) => uniqueLine(e, fields)),
+    ...indexes.map((fields) => indexLine(e, fields)),
   ];
-  const checkSql = checks(e).map(
-    (c) => `    await knex.raw(${JSON.stringify(`ALTER TABLE ${e.table} ADD CONSTRAINT ${c}`)});`,
-  );
+  const checkSql = addCheckLines(e, e.fields);
   return `${HEADER}
 import type { Knex } from 'knex';
 

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { FIELD_TYPES, type FieldType } from '../schema/field-types';
 import { describeEntity } from './entity-info';
 
 /** The entity format of specs/entities.json: the seed's format plus an optional `api` block. */
-export type FieldType =
-  'uuid' | 'string' | 'text' | 'enum' | 'integer' | 'number' | 'boolean' | 'datetime' | 'json';
-
 export interface FieldSpec {
   name: string;
   type: FieldType;
@@ -77,19 +75,7 @@ const specFileSchema = {
               required: ['name', 'type'],
               properties: {
                 name: identifier,
-                type: {
-                  enum: [
-                    'uuid',
-                    'string',
-                    'text',
-                    'enum',
-                    'integer',
-                    'number',
-                    'boolean',
-                    'datetime',
-                    'json',
-                  ],
-                },
+                type: { enum: FIELD_TYPES },
                 primary_key: { type: 'boolean' },
                 required: { type: 'boolean' },
                 max_length: { type: 'integer', minimum: 1, maximum: 10485760 },

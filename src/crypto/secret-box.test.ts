@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkEncryptionKeys } from '../config';
 import { DecryptionError, SecretBox } from './secret-box';
 
 const key = (byte: number) => Buffer.alloc(32, byte).toString('base64');
@@ -122,5 +123,38 @@ describe('SecretBox', () => {
       `bad id:${key(1)}`,
     ])
       expect(() => new SecretBox(keys), keys).toThrow();
+  });
+
+  // The box does not import the configuration (config.ts imports no feature), so both check the
+  // ENCRYPTION_KEYS format; this keeps them agreeing on what a usable keyring is.
+  it('accepts exactly the keyrings the configuration accepts', () => {
+    const short = Buffer.alloc(16).toString('base64');
+    const typo = `${key(3).slice(0, 10)}#!${key(3).slice(10)}`;
+    for (const keys of [
+      A,
+      `${B},${A}`,
+      ` a:${key(1)} , b:${Buffer.alloc(32, 0xfb).toString('base64url')}`,
+      '',
+      'a',
+      ',',
+      `a:${key(1)},`,
+      `a:${key(1)},a:${key(2)}`,
+      `a:${short}`,
+      `a:${typo}`,
+      `a:${key(1)}:x`,
+      `bad id:${key(1)}`,
+      `${'i'.repeat(33)}:${key(1)}`,
+    ]) {
+      const configAccepts = checkEncryptionKeys(keys).length === 0;
+      const boxAccepts = (() => {
+        try {
+          new SecretBox(keys);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(boxAccepts, keys).toBe(configAccepts);
+    }
   });
 });

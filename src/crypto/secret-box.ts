@@ -1,9 +1,16 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { checkEncryptionKeys } from '../config';
 
 const VERSION = 'v1';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+const KEY_BYTES = 32; // AES-256
+/** A key id is written into every envelope, so it must not contain the envelope's separator. */
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+/**
+ * Strict base64 (standard or url-safe) of exactly 32 bytes: Node's decoder skips characters it
+ * does not know, so without this a typo would quietly become another key.
+ */
+const KEY_TEXT = /^[A-Za-z0-9+/_-]{43}=?$/;
 
 export class DecryptionError extends Error {
   constructor(reason: string) {
@@ -21,11 +28,17 @@ export class SecretBox {
   private readonly keys = new Map<string, Buffer>();
   readonly primaryKeyId: string;
 
+  /**
+   * `encryptionKeys` is the ENCRYPTION_KEYS value (`id:base64key,...`, first key encrypts). The
+   * configuration already lists every problem of it to the operator at start; the box still
+   * refuses a keyring it cannot use safely, for callers that did not come through the config.
+   */
   constructor(encryptionKeys: string) {
-    const problems = checkEncryptionKeys(encryptionKeys);
-    if (problems.length) throw new Error(problems.join('; '));
-    for (const entry of encryptionKeys.split(',')) {
-      const [id, key] = entry.trim().split(':') as [string, string];
+    for (const [i, entry] of encryptionKeys.split(',').entries()) {
+      const [id, key, extra] = entry.trim().split(':');
+      if (!id || !key || extra !== undefined || !KEY_ID.test(id) || !KEY_TEXT.test(key))
+        throw new Error(`ENCRYPTION_KEYS entry ${i + 1} is not id:base64key of ${KEY_BYTES} bytes`);
+      if (this.keys.has(id)) throw new Error(`ENCRYPTION_KEYS entry ${i + 1} repeats key id "${id}"`);
       this.keys.set(id, Buffer.from(key, 'base64'));
     }
     this.primaryKeyId = [...this.keys.keys()][0]!;

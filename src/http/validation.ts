@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FieldError } from './errors';
 import { ValidationError } from './errors';
-import { SAFE_TEXT } from '../codegen/json-schemas';
+import { SAFE_TEXT } from '../schema/field-types';
 
 /** Deepest nesting accepted in a json field: Postgres and our own walkers stay far from their stack limits. */
 export const MAX_JSON_DEPTH = 32;

@@ -1,4 +1,4 @@
-import type { FieldType } from '../../codegen/spec';
+import type { FieldType } from '../../schema/field-types';
 import type { EntityModel } from '../../db/entity-model';
 import type { FieldError } from '../errors';
 
