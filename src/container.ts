@@ -140,17 +140,22 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       timeoutMs: config.readyTimeoutMs,
     }),
   });
-  // Overrides (test doubles) replace the built-in connector of their type.
-  const connectors = new ConnectorRegistry([
-    ...createConnectors({ knex, fileRoots: config.fileRoots }),
-    ...(overrides.connectors ?? []),
-  ]);
-  connectors.assertComplete(SOURCE_TYPES);
 
   // The source.
   const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
   const sourceStore = new SourceStore(sources, knex, secrets);
   const counts = new SourceCounts(knex, logger);
+  // Overrides (test doubles) replace the built-in connector of their type.
+  const connectors = new ConnectorRegistry([
+    ...createConnectors({
+      knex,
+      fileRoots: config.fileRoots,
+      savedSource: (id, timeoutMs) => sourceStore.activity(id, timeoutMs),
+    }),
+    ...(overrides.connectors ?? []),
+  ]);
+  connectors.assertComplete(SOURCE_TYPES);
+
   const drafts = new SourceDrafts(knex, secrets);
   const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
   const rules = sourceHooks({

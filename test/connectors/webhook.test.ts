@@ -11,6 +11,10 @@ import { signWebhookBody } from '../../src/connectors/webhook/webhook-signature'
 import { createLogger } from '../../src/logger';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 
+/** The saved-source lookup the composition root hands the webhook connector. */
+const savedSourceOf = (api: TestApi) => (id: string, timeoutMs: number) =>
+  api.container.sourceStore.activity(id, timeoutMs);
+
 const SECRET = 'whsec-Zq8v3LmN0pX7rT2y';
 const OTHER_SECRET = 'whsec-not-the-right-one';
 let seq = 0;
@@ -49,7 +53,7 @@ describe('webhook source', () => {
   beforeAll(async () => {
     api = await startTestApi({ connectors: [delegate], env: { TEST_WAIT_MS: '10000' } });
     const { knex, sources, logger, config } = api.container;
-    real.connector = new WebhookConnector({ knex, batchSize: 3 });
+    real.connector = new WebhookConnector({ knex, savedSource: savedSourceOf(api), batchSize: 3 });
     // The real app pipeline (request context, errors, the global JSON parser) with the webhook router.
     const app = createApp({
       logger,
@@ -343,7 +347,11 @@ describe('webhook source', () => {
       const id = await createSource();
       const sent = Array.from({ length: 8 }, (_, i) => ({ n: i }));
       await send(id, sent);
-      const connector = new WebhookConnector({ knex: api.container.knex, batchSize: 3 });
+      const connector = new WebhookConnector({
+        knex: api.container.knex,
+        savedSource: savedSourceOf(api),
+        batchSize: 3,
+      });
       const source = {
         id,
         name: 'x',
@@ -384,6 +392,7 @@ describe('webhook source', () => {
       for (let i = 0; i < 5; i++) await send(id, { i, pad });
       const connector = new WebhookConnector({
         knex: api.container.knex,
+        savedSource: savedSourceOf(api),
         batchSize: 1000,
         batchBytes: 250_000,
       });
@@ -408,7 +417,7 @@ describe('webhook source', () => {
     it('a receipt still committing when a drain starts is not skipped (the drain waits for it)', async () => {
       const id = await createSource();
       const buffer = new WebhookBuffer(api.container.knex);
-      const connector = new WebhookConnector({ knex: api.container.knex });
+      const connector = new WebhookConnector({ knex: api.container.knex, savedSource: savedSourceOf(api) });
       const source = {
         id,
         name: 'x',

@@ -9,7 +9,13 @@ import { SIGNATURE_HEADER } from './webhook-signature';
 export const MIN_SECRET_LENGTH = 16;
 
 export interface WebhookConnectorOptions {
+  /** The buffer's tables (webhook_receipts) live in Sluice's own database. */
   knex: Knex;
+  /**
+   * Whether a saved source is active (undefined when unsaved), bounded by `timeoutMs`; handed in by
+   * the composition root (sources/source-store), so the connector reads no source table itself.
+   */
+  savedSource(id: string, timeoutMs: number): Promise<SavedSource | undefined>;
   /** Records per batch (default 1000). */
   batchSize?: number;
   /** JSON bytes per batch, past its first record (default 4 MB): payloads may be up to BODY_LIMIT each. */
@@ -19,7 +25,7 @@ export interface WebhookConnectorOptions {
 const STEPS = ['configuration', 'buffer', 'endpoint'];
 
 /** What the test reads of a saved source. */
-interface SavedSource {
+export interface SavedSource {
   is_active: boolean;
   refresh_interval: number;
 }
@@ -76,12 +82,7 @@ export class WebhookConnector implements Connector {
             'no shared secret: set connection_string to the secret senders sign payloads with',
             'invalid_config',
           );
-        const row = ((await this.options
-          .knex('raw_data_sources')
-          .select('is_active', 'refresh_interval')
-          .where({ id: source.id })
-          .first()
-          .timeout(ctx.timeoutMs, { cancel: true })) ?? null) as SavedSource | null;
+        const row = (await this.options.savedSource(source.id, ctx.timeoutMs)) ?? null;
         if (!row)
           return {
             value: row,
