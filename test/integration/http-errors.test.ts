@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInvalid, startTestApi, type ApiResponse, type TestApi } from '../helpers/api-harness';
 
-/** The HTTP contract's error cases (DESIGN.md §4), one explicit request each. */
+/** The HTTP contract's error cases (README: "The API at a glance"), one explicit request each. */
 const P = '/raw-data-sources';
 const ONE_MB = 1024 * 1024;
 
