@@ -16,10 +16,10 @@ import {
   UnsupportedMediaTypeError,
 } from '../http/errors';
 import type { Logger } from '../logger';
-import { InvalidSignatureError } from '../connectors/webhook/invalid-signature-error';
+import { InvalidSignatureError } from './invalid-signature-error';
 import { WebhookBuffer } from '../connectors/webhook/webhook-buffer';
 import { WEBHOOK_PATH_PREFIX } from '../connectors/webhook/webhook-path';
-import { parseWebhookRecords } from '../connectors/webhook/webhook-payload';
+import { parseWebhookRecords } from './webhook-payload';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../connectors/webhook/webhook-signature';
 import type { WebhookAccepted } from './webhook.openapi';
 

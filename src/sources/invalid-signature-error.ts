@@ -1,5 +1,5 @@
-import { HttpError } from '../../http/errors';
-import { SIGNATURE_HEADER } from './webhook-signature';
+import { HttpError } from '../http/errors';
+import { SIGNATURE_HEADER } from '../connectors/webhook/webhook-signature';
 
 /** A webhook receipt without a valid signature: the same answer for missing, malformed and wrong. */
 export class InvalidSignatureError extends HttpError {

@@ -1,4 +1,4 @@
-import { MalformedBodyError, ValidationError } from '../../http/errors';
+import { MalformedBodyError, ValidationError } from '../http/errors';
 
 /**
  * Deepest nesting accepted. Landing re-serialises every record, and both JSON.stringify and
