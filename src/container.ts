@@ -173,7 +173,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
 
   // The run.
   const runs = new SyncRunRepository(knex);
-  const runLifecycle = new RunLifecycle(runs, events, redis);
+  const runLifecycle = new RunLifecycle(runs, events);
   const sync = new SyncService({
     redis,
     queues,

@@ -45,7 +45,7 @@ export class SyncAllProcessor {
             opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) } },
           })),
         );
-        // Events in page order, each page's after its jobs exist; best-effort, as publishMany is.
+        // Events in page order, each page's after its jobs exist; best-effort, as publishing is.
         await publishing;
         publishing = this.deps.lifecycle.queued(
           page.runs.map(([runId, sourceId]) => ({ runId, sourceId, trigger: 'sync_all', batchId })),

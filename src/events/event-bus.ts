@@ -93,36 +93,38 @@ export class EventBus {
       return undefined;
     }
   }
-}
 
-/** Publishes many events in one round trip (a sync-all page). */
-export async function publishMany(
-  bus: EventBus,
-  redis: Redis,
-  events: [EventType, EventInput][],
-): Promise<void> {
-  if (!events.length) return;
-  const at = new Date().toISOString();
-  const pipeline = redis.pipeline();
-  for (const [type, input] of events)
-    pipeline.xadd(
-      bus.key,
-      'MAXLEN',
-      '~',
-      bus.maxLen,
-      '*',
-      'type',
-      type,
-      'source_id',
-      input.source_id ?? '',
-      'run_id',
-      input.run_id ?? '',
-      'at',
-      at,
-      'data',
-      JSON.stringify(input.data ?? {}),
-    );
-  await pipeline.exec().catch(() => undefined);
+  /** Publishes many events in one round trip (a sync-all page); best-effort like publish(). */
+  async publishMany(events: [EventType, EventInput][]): Promise<void> {
+    if (!events.length) return;
+    if (this.redis.status !== 'ready') {
+      this.logger.warn({ events: events.length }, 'events not published: Redis unavailable');
+      return;
+    }
+    const at = new Date().toISOString();
+    const pipeline = this.redis.pipeline();
+    for (const [type, input] of events)
+      pipeline.xadd(
+        this.key,
+        'MAXLEN',
+        '~',
+        this.maxLen,
+        '*',
+        'type',
+        type,
+        'source_id',
+        input.source_id ?? '',
+        'run_id',
+        input.run_id ?? '',
+        'at',
+        at,
+        'data',
+        JSON.stringify(input.data ?? {}),
+      );
+    await pipeline
+      .exec()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'events not published'));
+  }
 }
 
 /** A stream entry (`[id, [field, value, ...]]`) as the API shows it. */

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { publishMany, type EventBus } from '../events/event-bus';
+import type { EventBus } from '../events/event-bus';
 import type { SyncTrigger } from '../queue/queue-names';
 import type { RunCounts, SyncRun, SyncRunRepository } from './sync-run.repository';
 
@@ -31,7 +30,6 @@ export class RunLifecycle {
   constructor(
     readonly runs: SyncRunRepository,
     private readonly events: EventBus,
-    private readonly redis: Redis,
   ) {}
 
   /** `sync.queued` for runs whose jobs now exist: one event, or one round trip for a sync-all page. */
@@ -41,13 +39,7 @@ export class RunLifecycle {
       run_id: r.runId,
       data: { trigger: r.trigger, ...(r.batchId ? { batch_id: r.batchId } : {}) },
     });
-    if (opened.length === 1) await this.events.publish('sync.queued', input(opened[0]!));
-    else if (opened.length)
-      await publishMany(
-        this.events,
-        this.redis,
-        opened.map((r) => ['sync.queued', input(r)]),
-      );
+    await this.events.publishMany(opened.map((r) => ['sync.queued', input(r)]));
   }
 
   /** queued|running → running (the source → syncing) and `sync.started`; undefined when the run is no longer this attempt's to run. */
@@ -92,12 +84,7 @@ export class RunLifecycle {
   ): Promise<SyncRun | undefined> {
     const closed = await this.runs.fail(runId, error, options.counts, options.attempt);
     if (!closed) return undefined;
-    if (options.repaired)
-      await this.events.publish('sync.repaired', {
-        source_id: closed.source_id,
-        run_id: runId,
-        data: options.repaired,
-      });
+    if (options.repaired) await this.repaired(closed.source_id, runId, options.repaired);
     await this.events.publish('sync.failed', {
       source_id: closed.source_id,
       run_id: runId,
@@ -124,11 +111,16 @@ export class RunLifecycle {
   /** Sources left `syncing` with no active run go to failed, each with `sync.repaired`; returns their ids. */
   async repairOrphanedSources(): Promise<string[]> {
     const ids = await this.runs.repairOrphanedSyncing();
-    for (const id of ids)
-      await this.events.publish('sync.repaired', {
-        source_id: id,
-        data: { reason: 'source was syncing with no active run' },
-      });
+    for (const id of ids) await this.repaired(id, null, { reason: 'source was syncing with no active run' });
     return ids;
+  }
+
+  /** `sync.repaired`: the reconciler closed a lost run or freed a source stuck `syncing`. */
+  private async repaired(
+    sourceId: string,
+    runId: string | null,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await this.events.publish('sync.repaired', { source_id: sourceId, run_id: runId, data });
   }
 }

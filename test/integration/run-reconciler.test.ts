@@ -32,7 +32,7 @@ describe('RunReconciler', () => {
     queues = createQueues({ connection: redis, prefix, logger, attempts: 3 });
     runs = new SyncRunRepository(knex);
     reconciler = new RunReconciler({
-      lifecycle: new RunLifecycle(runs, new EventBus(redis, prefix, 10_000, logger), redis),
+      lifecycle: new RunLifecycle(runs, new EventBus(redis, prefix, 10_000, logger)),
       queues,
       logger,
       graceMs: 1000,
