@@ -7,7 +7,7 @@
  *   --shaped-by FILE    a migration you wrote by hand for a change generate cannot express (a drop,
  *                       rename or type change): record the spec's table shape as built by it
  * Exit 2: the spec is invalid, or changes a table in a way only a hand-written migration can.
- * See docs/spec-drift.md.
+ * See docs/ARCHITECTURE.md, "Spec and migrations".
  */
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
