@@ -174,13 +174,16 @@ function logLines(env: Record<string, string>) {
     child.stdout.on('data', (chunk: Buffer) => {
       out += String(chunk);
       msAfterDone.push(doneAt === undefined ? -1 : performance.now() - doneAt);
+      // SIGKILL skips the flush at exit: whatever arrived before it was written while running.
+      if (env.KILL_ON_OUTPUT) child.kill('SIGKILL');
     });
     child.stderr.on('data', (chunk: Buffer) => {
       if (String(chunk).includes('done')) doneAt = performance.now();
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.once('error', reject);
-    child.once('exit', () => {
+    // 'close', not 'exit': the lines written as the process exits may still be in the pipe at 'exit'.
+    child.once('close', () => {
       clearTimeout(timer);
       resolve({
         lines: out
@@ -205,10 +208,12 @@ describe('standard output, written in batches', () => {
   }, 30_000);
 
   it('writes a lone line within the flush interval while the process keeps running', async () => {
-    const { lines, msAfterDone } = await logLines({ LINES: '1', STAY_MS: '1500' });
+    // The process would stay 15 s; it is SIGKILLed (no flush at exit) as soon as the line arrives.
+    const { lines, msAfterDone } = await logLines({ LINES: '1', STAY_MS: '15000', KILL_ON_OUTPUT: '1' });
     expect(lines).toMatchObject([{ i: 0, msg: 'line' }]);
-    // Logged before `done`, written by the periodic flush (200 ms) well before the process ends.
+    // Logged before `done`, written by the periodic flush (200 ms), not held until the process ends.
+    // The bound is a sanity bound only, measured across two processes on a possibly loaded machine.
     expect(msAfterDone).toHaveLength(1);
-    expect(msAfterDone[0]).toBeLessThan(1200);
+    expect(msAfterDone[0]).toBeLessThan(5_000);
   }, 30_000);
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../logger';
 import type { ApiKeyRepository } from './api-key.repository';
 import { generateToken, tokenHash } from './api-token';
@@ -63,11 +63,19 @@ describe('KeyVerifier', () => {
     const token = generateToken();
     const rows = new Map([[tokenHash(token), { id: 'k1', name: 'ci', scope: 'write' as const }]]);
     const verifier = new KeyVerifier([], fakeStore(rows).store, logger, 50);
-    expect(await verifier.verify(token)).toBeDefined();
-    rows.clear();
-    expect(await verifier.verify(token)).toBeDefined(); // still cached
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(await verifier.verify(token)).toBeUndefined();
+    // The clock moves only when told: on a loaded machine, real time could pass the 50 ms bound
+    // between the first two calls and find the key revoked too early.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect(await verifier.verify(token)).toBeDefined();
+      rows.clear();
+      vi.setSystemTime(Date.now() + 49);
+      expect(await verifier.verify(token)).toBeDefined(); // still cached
+      vi.setSystemTime(Date.now() + 2);
+      expect(await verifier.verify(token)).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('issues slc_ tokens of 43 base64url characters', () => {

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { QUEUES, type SyncJobData } from '../../src/queue/queue-names';
-import { LOG_FLUSH_WAIT_MS, sleep } from '../process/process-kit';
+import { settledRunLogs, sleep } from '../process/process-kit';
 import { check, checkLanded, Stack, untilSettled, type ChaosCase } from './chaos-kit';
 
 /**
@@ -82,8 +82,9 @@ export const chaosCase: ChaosCase = {
           .where({ source_id: id })
           .whereNot({ status: 'cancelled' })
           .select('id', 'status');
-      // The workers' lines about them have reached stdout (it is written in batches).
-      await sleep(LOG_FLUSH_WAIT_MS);
+      // The workers' starts of run b have reached stdout (it is written in batches): waited for,
+      // bounded, then one flush period more for a second start to show.
+      await settledRunLogs(stack.workers, runB, 'sync started');
       const [ra, rb, rc] = await Promise.all([runs(a), runs(b), runs(c)]);
       const landed = await checkLanded(stack.knex, new Map([a, b, c].map((id) => [id, SCRIPT.records])));
       Object.assign(figures, {

@@ -343,7 +343,11 @@ describe('api connector: retries, redirects, timeouts', () => {
     const pending = syncError(
       drain(slow, source('api', `${server.url}/x`), undefined, connectorContext({ signal: abort.signal })),
     );
-    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // Bounded: a request that never comes fails here, not at the test timeout.
+    for (let i = 0; server.requests.length === 0; i += 1) {
+      if (i >= 1000) throw new Error('the connector sent no request within 10 s');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     abort.abort(new Error('shutting down'));
     const err = await pending;
     expect(err.message).toContain('shutting down');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { freePort } from '../process/process-kit';
+import { captureKnexWarnings } from '../support/knex-warnings';
 
 /**
  * Regression (make chaos, case 5): with Postgres unreachable, database-backed routes answered 500
@@ -8,13 +9,19 @@ import { freePort } from '../process/process-kit';
  */
 describe('the API with its database unreachable', () => {
   let api: TestApi;
+  let knex: ReturnType<typeof captureKnexWarnings>;
 
   beforeAll(async () => {
+    // Every refused connect makes knex print a warning with a stack: expected here, so collected.
+    knex = captureKnexWarnings();
     // Nothing listens there: every connect is refused at once, as when Postgres is stopped.
     const port = await freePort();
     api = await startTestApi({ env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/gone` } });
   });
-  afterAll(() => api.close());
+  afterAll(async () => {
+    await api?.close();
+    knex?.restore();
+  });
 
   it.each([
     ['GET', '/raw-data-sources'],
@@ -29,5 +36,10 @@ describe('the API with its database unreachable', () => {
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.body).toMatchObject({ status: 503, detail: 'The database is unavailable.' });
     expect(res.text).not.toContain('ECONNREFUSED');
+  });
+
+  it('failed for the reason the test set up: its pool saw the connection refused', () => {
+    expect(knex.warnings.length).toBeGreaterThan(0);
+    for (const warning of knex.warnings) expect(warning).toContain('ECONNREFUSED');
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { TEST_REDIS_URL } from '../helpers/test-env';
 import {
+  exitWithin,
   freePort,
   killAll,
   logTailsOnFailure,
@@ -354,9 +355,18 @@ describe('the worker role serves its own metrics on METRICS_PORT', () => {
     expect(text).not.toContain(SECRET);
     expect((await within(fetch(`http://127.0.0.1:${port}/other`), 5000, 'other path')).status).toBe(404);
 
-    // The worker process's lines of this job lead back to the API request that queued it.
-    const line = child.logs.find((l) => l.msg === 'sync started' && l.runId === queued.body.run_id);
+    // The worker process's lines of this job lead back to the API request that queued it. Its stdout
+    // is batched for up to 200 ms (src/logger.ts): the line is waited for, not looked up at once.
+    const line = await waitForLog(
+      child,
+      (l) => l.msg === 'sync started' && l.runId === queued.body.run_id,
+      10_000,
+    );
     expect(line).toMatchObject({ requestId: REQUEST_ID, sourceId: created.body.id, queue: 'sync' });
-    expect(child.stdout()).not.toContain(SECRET);
+    // Everything it logged, to the last line: stopped, it writes what it still buffered as it exits.
+    child.proc.kill('SIGTERM');
+    expect(await exitWithin(child, 30_000), child.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
+    expect(child.logs.at(-1)?.msg).toBe('stopped');
+    expect(child.stdout() + child.stderr()).not.toContain(SECRET);
   });
 });

@@ -4,6 +4,7 @@ import { createKnex } from '../../src/db/create-knex';
 import { isDatabaseUnavailable } from '../../src/db/database-unavailable';
 import { PreparedStatement } from '../../src/db/prepared-statement';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { captureKnexWarnings } from '../support/knex-warnings';
 
 /** PreparedStatement against a real PostgreSQL, on a one-connection pool so leaks would show as hangs. */
 describe('PreparedStatement', () => {
@@ -71,23 +72,31 @@ describe('PreparedStatement', () => {
   });
 
   it('waits for a pool connection at most the acquire timeout: the API then answers 503', async () => {
-    let release!: () => void;
+    let release = undefined as (() => void) | undefined;
     const held = single.transaction(
       (trx) => new Promise<void>((resolve) => (release = () => void trx.commit().then(() => resolve()))),
     );
-    // The transaction holds the only connection.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The transaction holds the only connection once its callback runs (BEGIN done): waited for,
+    // bounded, rather than assumed after a fixed pause.
+    for (let i = 0; !release; i += 1) {
+      if (i >= 200) throw new Error('the transaction did not start within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const started = performance.now();
+    // The timeout makes knex print a warning with a stack: expected here, so collected.
+    const knexLog = captureKnexWarnings();
     const err = await byName()
       .rows(single, ['a'])
       .then(
         () => undefined,
         (e: unknown) => e,
-      );
+      )
+      .finally(knexLog.restore);
+    expect(knexLog.warnings).toEqual([expect.stringContaining('Acquire connection error')]);
     expect(err).toMatchObject({ name: 'KnexTimeoutError' });
     expect(isDatabaseUnavailable(err)).toBe(true);
     expect(performance.now() - started).toBeLessThan(3000);
-    release();
+    release!();
     await held;
     expect(await byName().rows(single, ['a'])).toEqual([{ name: 'a', n: 1 }]);
   });

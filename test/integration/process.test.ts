@@ -44,8 +44,10 @@ function start(env: Record<string, string>): Child {
   const output = { stdout: '', stderr: '' };
   proc.stdout?.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
   proc.stderr?.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
+  // 'close', not 'exit': the process writes its batched log lines as it exits (src/logger.ts), and
+  // 'exit' can come before the last of its output has been read; the tests read it once it is gone.
   const exited = new Promise<Exit>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+    proc.once('close', (code, signal) => resolve({ code, signal })),
   );
   const child = { proc, output, exited };
   children.push(child);

@@ -114,8 +114,11 @@ export function track(name: string, proc: ChildProcess): Child {
     }
   });
   proc.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  // 'close', not 'exit': a child writes its batched log lines as it exits (src/logger.ts), and 'exit'
+  // can come before the last of them has been read from the pipe. 'close' waits for the end of its
+  // output, so once `exited` resolves, `logs`, `stdout()` and `stderr()` hold everything.
   const exited = new Promise<Exit>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+    proc.once('close', (code, signal) => resolve({ code, signal })),
   );
   const child: Child = {
     name,
@@ -142,7 +145,11 @@ export async function exitWithin(child: Child, ms: number): Promise<Exit | undef
   }
 }
 
-/** Waits for a log line matching `match`; fails early when the child exits. */
+/**
+ * Waits for a log line matching `match`; fails early when the child exits. A child's stdout is
+ * batched for up to 200 ms (src/logger.ts): a line it logged is not in `logs` until then, so any
+ * assertion on what a child logged goes through here (or `settledRunLogs`), never `logs` directly.
+ */
 export async function waitForLog(
   child: Child,
   match: (line: LogLine) => boolean,
@@ -152,10 +159,15 @@ export async function waitForLog(
   for (;;) {
     const line = child.logs.find(match);
     if (line) return line;
-    if (!child.running())
+    if (!child.running()) {
+      // Gone: the lines it wrote as it exited may still be in the pipe. Read to the end first.
+      await exitWithin(child, 5_000);
+      const last = child.logs.find(match);
+      if (last) return last;
       throw new Error(
         `${child.name} exited before the expected log line; stderr: ${child.stderr().slice(-2000)}`,
       );
+    }
     if (Date.now() > deadline)
       throw new Error(
         `${child.name}: expected log line not seen within ${ms} ms; stdout tail: ${child.stdout().slice(-2000)}`,
@@ -313,13 +325,46 @@ export const runLogs = (child: Child, runId: string, msg: string) =>
   child.logs.filter((l) => l.msg === msg && l.runId === runId);
 
 /**
- * Longer than the periodic flush of a process's batched stdout (200 ms, src/logger.ts): after
- * this, every line a running child logged before has reached its stdout.
+ * Longer than the periodic flush of a process's batched stdout (200 ms, src/logger.ts): a line a
+ * running child logged this long before has usually reached its stdout. Only ever waited on top of
+ * a line that did arrive, to give a duplicate logged beside it time to show: never instead of
+ * waiting for a line.
  */
 export const LOG_FLUSH_WAIT_MS = 600;
 
-/** runLogs() once the child's log buffer has been written: for asserting what it did (or did not) log. */
-export async function flushedRunLogs(child: Child, runId: string, msg: string) {
-  if (child.running()) await sleep(LOG_FLUSH_WAIT_MS);
-  return runLogs(child, runId, msg);
+/**
+ * The lines of `children` about `runId` with message `msg`, for counting them: polls (bounded by
+ * `ms`) until at least `atLeast` have arrived, then, while any of them runs, waits one more flush
+ * period so that a line logged beside them (a duplicate start, say) has arrived too. Fails with the
+ * children's stdout tails when too few arrive in time. A child that has exited (`exited` resolved)
+ * has nothing more to write: with `atLeast` 0 and only exited children, nothing is waited.
+ */
+export async function settledRunLogs(
+  of: Child | Child[],
+  runId: string,
+  msg: string,
+  atLeast = 1,
+  ms = 15_000,
+): Promise<LogLine[]> {
+  const list = Array.isArray(of) ? of : [of];
+  const all = () => list.flatMap((c) => runLogs(c, runId, msg));
+  const deadline = Date.now() + ms;
+  while (all().length < atLeast) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `${atLeast} "${msg}" line(s) of run ${runId} expected within ${ms} ms, got ${all().length}; ` +
+          list.map((c) => `--- ${c.name}: ${c.stdout().slice(-1500)}`).join('\n'),
+      );
+    if (!list.some((c) => c.running())) {
+      // All gone: read their pipes to the end, then count once more.
+      await Promise.all(list.map((c) => exitWithin(c, 5_000)));
+      if (all().length >= atLeast) break;
+      throw new Error(
+        `${atLeast} "${msg}" line(s) of run ${runId} expected; the processes exited with ${all().length}`,
+      );
+    }
+    await sleep(50);
+  }
+  if (list.some((c) => c.running())) await sleep(LOG_FLUSH_WAIT_MS);
+  return all();
 }

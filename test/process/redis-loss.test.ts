@@ -5,7 +5,7 @@ import {
   kill,
   killAll,
   logTailsOnFailure,
-  flushedRunLogs,
+  settledRunLogs,
   startPrivateRedis,
   startWorker,
   until,
@@ -209,7 +209,7 @@ describe('Redis lost under the API and a worker', () => {
       (r) => r?.id === queued.body.run_id && r.status === 'success',
       30_000,
     );
-    expect(await flushedRunLogs(worker, queued.body.run_id, 'sync started')).toHaveLength(1);
+    expect(await settledRunLogs(worker, queued.body.run_id, 'sync started')).toHaveLength(1);
     // The restart lost every schedule with the data; the running worker puts them back.
     await until('the schedule is back', () => schedulerOf(sourceId), Boolean, REPAIR_BOUND_MS, 200);
 

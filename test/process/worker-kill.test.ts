@@ -5,8 +5,8 @@ import {
   kill,
   killAll,
   logTailsOnFailure,
-  flushedRunLogs,
   runLogs,
+  settledRunLogs,
   startWorker,
   until,
   waitForLog,
@@ -95,7 +95,7 @@ describe('a worker SIGKILLed in the middle of a sync', () => {
     expect(done.sync_status, done.error_message).toBe('success');
 
     // Another worker ran it again, as a later attempt.
-    const retried = (await Promise.all(others.map((w) => flushedRunLogs(w, runId, 'sync started')))).flat();
+    const retried = await settledRunLogs(others, runId, 'sync started');
     expect(retried.length, others.map((w) => w.stdout().slice(-1500)).join('\n')).toBe(1);
     expect(Number(retried[0]!.attempt)).toBeGreaterThanOrEqual(2);
     const run = (await api.get(`/raw-data-sources/${sourceId}/runs`)).body.data;
