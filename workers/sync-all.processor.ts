@@ -22,8 +22,11 @@ export class SyncAllProcessor {
     return this.deps.lifecycle.runs.openSyncAllPage(batchId, afterId, FAN_OUT_PAGE);
   }
 
-  async process(job: Job<SyncAllJobData>): Promise<{ batch_id: string; queued: number }> {
+  async process(job: Job<SyncAllJobData>): Promise<{ batch_id: string; queued: number; cancelled?: true }> {
     const { batchId } = job.data;
+    // The API answered 503 for this batch (its enqueue timed out, then Redis took it anyway).
+    if (!(await this.deps.lifecycle.runs.claimBatch(batchId)))
+      return { batch_id: batchId, queued: 0, cancelled: true };
     let queued = 0;
     let next: Promise<OpenedPage> | undefined = this.openPage(
       batchId,

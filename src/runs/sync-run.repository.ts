@@ -178,6 +178,34 @@ export class SyncRunRepository {
     return result.rows[0] as OpenedPage;
   }
 
+  /** Records a sync-all request before its job is enqueued (see claimBatch). */
+  async openBatch(batchId: string): Promise<void> {
+    await this.knex('sync_batches').insert({ id: batchId });
+  }
+
+  /** The API answered 503 for this batch: its job, should Redis still run it later, must do nothing. */
+  async cancelBatch(batchId: string): Promise<void> {
+    await this.knex('sync_batches').update({ status: 'cancelled' }).where({ id: batchId, status: 'queued' });
+  }
+
+  /**
+   * The fan-out job takes its batch: false when the API cancelled it. A batch with no row (a job
+   * queued before batches were recorded) runs, as it always did; a retry finds its batch running.
+   */
+  async claimBatch(batchId: string): Promise<boolean> {
+    const result = await this.knex.raw(
+      `WITH claimed AS (
+         UPDATE sync_batches SET status = 'running', started_at = coalesce(started_at, now())
+          WHERE id = ? AND status IN ('queued', 'running') RETURNING id
+       )
+       SELECT EXISTS (SELECT 1 FROM claimed) AS claimed,
+              EXISTS (SELECT 1 FROM sync_batches WHERE id = ?) AS known`,
+      [batchId, batchId],
+    );
+    const row = result.rows[0] as { claimed: boolean; known: boolean };
+    return row.claimed || !row.known;
+  }
+
   /** What a sync-all would do now: active sources that are idle (queued) and busy (skipped). */
   async syncAllCounts(): Promise<{ queued: number; skipped: number }> {
     const counts = await this.knex.raw(

@@ -154,13 +154,21 @@ export class SyncService {
   /** Counts what a fan-out will queue now and hands the fan-out itself to a job. */
   async syncAll(requestId?: string): Promise<SyncAllAccepted> {
     this.ensureRedis();
-    const { queued, skipped } = await this.deps.lifecycle.runs.syncAllCounts();
+    const { runs } = this.deps.lifecycle;
+    const { queued, skipped } = await runs.syncAllCounts();
     const batchId = randomUUID();
     const data: SyncAllJobData = { batchId, ...(requestId ? { requestId } : {}) };
-    await this.enqueue(
-      this.deps.queues.syncAll.add('sync-all', data, { jobId: batchId }),
-      'enqueue sync-all',
-    );
+    await runs.openBatch(batchId);
+    try {
+      await this.enqueue(
+        this.deps.queues.syncAll.add('sync-all', data, { jobId: batchId }),
+        'enqueue sync-all',
+      );
+    } catch (err) {
+      // A frozen Redis may still take the job once it wakes: the batch says it was refused.
+      await runs.cancelBatch(batchId);
+      throw err;
+    }
     return { batch_id: batchId, queued, skipped };
   }
 
@@ -173,8 +181,13 @@ export class SyncService {
     return undefined;
   }
 
-  private async view(queue: Queue, job: Job): Promise<JobView> {
+  private async view(queue: Queue, loaded: Job): Promise<JobView> {
+    let job = loaded;
     const state = await job.getState();
+    // The job was read before its state: one that finished in between has its result only in a
+    // fresh read (otherwise a poller sees "completed" with a null result).
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn)
+      job = (await this.enqueue(queue.getJob(job.id ?? ''), 'read job')) ?? job;
     const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
     return {
       id: job.id ?? '',

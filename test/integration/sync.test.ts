@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
@@ -158,6 +159,23 @@ describe('sync orchestration', () => {
       (j) => j.state === 'completed',
     );
     expect(fanOut.result.queued).toBe(res.body.queued);
+  });
+
+  it('a sync-all the API refused (503) does nothing when Redis takes its job late', async () => {
+    const id = (await api.post('/raw-data-sources', body({ records: 1 }))).body.id as string;
+    const { runs } = api.container.lifecycle;
+    // What a frozen Redis does: the API's enqueue timed out (503, batch cancelled), then Redis woke
+    // up and ran the add that was still in the socket.
+    const batchId = randomUUID();
+    await runs.openBatch(batchId);
+    await runs.cancelBatch(batchId);
+    await api.container.queues.syncAll.add('sync-all', { batchId }, { jobId: batchId });
+    const fanOut = await until(
+      async () => (await api.get(`/jobs/${batchId}`)).body,
+      (j) => j.state === 'completed',
+    );
+    expect(fanOut.result).toEqual({ batch_id: batchId, queued: 0, cancelled: true });
+    expect((await api.get(`/raw-data-sources/${id}/runs`)).body.data).toEqual([]);
   });
 
   it('publishes the lifecycle to the event stream without secrets', async () => {
