@@ -115,7 +115,7 @@ export interface ContainerOverrides {
  */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+  const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
   // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
   // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
   const redis = new Redis(config.redisUrl, {
