@@ -25,8 +25,6 @@ const RAW_SLACK_BYTES = MIB;
  *   giant string, which the parser gathers whole before it emits a token, fails as well.
  */
 export class JsonRecordBudget {
-  /** About the JSON size of the element last emitted. */
-  lastSize = 0;
   private raw = 0;
   private rawAtLastElement = 0;
   private elements = 0;
@@ -44,7 +42,10 @@ export class JsonRecordBudget {
     });
   }
 
-  /** stream-json's streamArray (top level is an array; emits each element's value) with the count. */
+  /**
+   * stream-json's streamArray (top level is an array) with the count: emits each element as
+   * `{ value, size }` (size: about its JSON bytes), since the stream runs ahead of its reader.
+   */
   arrayStreamer(): Transform {
     const assemble = streamArray() as unknown as (token: Token) => unknown;
     let depth = 0;
@@ -65,14 +66,15 @@ export class JsonRecordBudget {
         // Back at the array's own level: an element is complete (or the array just opened).
         if (depth <= 1) {
           if (out !== NONE) {
-            this.lastSize = size;
             this.elements += 1;
             this.rawAtLastElement = this.raw;
+            done(null, { value: (out as { value: unknown }).value, size });
+            size = 0;
+            return;
           }
           size = 0;
         }
-        if (out === NONE) return done();
-        done(null, (out as { value: unknown }).value);
+        done();
       },
     });
   }

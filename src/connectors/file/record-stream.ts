@@ -55,9 +55,9 @@ async function* jsonRecords(input: Readable, options: RecordStreamOptions): Asyn
   stages.push(budget.arrayStreamer());
   const items = chain(input, stages);
   try {
-    for await (const value of items as AsyncIterable<unknown>) {
-      if (sizes) sizes.last = budget.lastSize;
-      yield value;
+    for await (const item of items as AsyncIterable<{ value: unknown; size: number }>) {
+      if (sizes) sizes.last = item.size;
+      yield item.value;
     }
   } catch (err) {
     if (!isParseError(err)) throw err;
