@@ -32,7 +32,7 @@ import {
 } from './support/http-source';
 
 /**
- * Memory bounded by bytes (issue 13, item 2): batches cut by bytes in every connector, one record
+ * Memory bounded by bytes: batches cut by bytes in every connector, one record
  * bounded in every file format (JSON streamed token by token), and decompression bounded in total
  * and by ratio. Peers are loopback HTTP servers and files this test writes.
  */

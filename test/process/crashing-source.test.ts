@@ -13,9 +13,9 @@ import {
 } from './process-kit';
 
 /**
- * "A source that crashes its process ends failed instead of crashing it forever" (issue 13, item
- * 2), with real processes: one worker process at a time, restarted by this test (as a supervisor
- * would) whenever it dies. The source's connector makes the process exit mid-sync on every attempt.
+ * A source that crashes its process ends failed instead of crashing it forever, with real
+ * processes: one worker process at a time, restarted by this test (as a supervisor would)
+ * whenever it dies. The source's connector makes the process exit mid-sync on every attempt.
  * With WORKER_MAX_STALLED=2 the job may lose its worker twice and run again; the third death fails
  * the run with a reason that says so, and the next worker stays up.
  */

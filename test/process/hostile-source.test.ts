@@ -19,9 +19,9 @@ import {
 } from './process-kit';
 
 /**
- * "One hostile source cannot hurt the rest" (issue 13, item 2), with a real process: `src/main.ts
- * all` (API and worker in one process, default byte limits) syncs file sources from a loopback HTTP
- * server this test runs. Case #2 of the issue: 400 gzip members, each one 15 MB NDJSON line
+ * One hostile source cannot hurt the rest, with a real process: `src/main.ts all` (API and
+ * worker in one process, default byte limits) syncs file sources from a loopback HTTP server this
+ * test runs. The measured failure: 400 gzip members, each one 15 MB NDJSON line
  * (≈ 6 MB on the wire) took a worker from 130 MB to 3.9 GB and out of memory. Now the run fails
  * with the cap in its message, at once (no retry), while the process stays under 300 MB RSS and
  * its /healthz keeps answering fast. Same for one JSON record with millions of keys.
