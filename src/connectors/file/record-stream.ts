@@ -40,7 +40,10 @@ async function* jsonRecords(input: Readable, options: RecordStreamOptions): Asyn
   const budget = new JsonRecordBudget(options.recordMaxBytes);
   // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens). The
   // budget counts the raw bytes too, so one giant string token cannot grow unseen inside the parser.
-  const stages: Transform[] = [budget.rawCounter(), jsonParser.asStream({ streamValues: false }) as Transform];
+  const stages: Transform[] = [
+    budget.rawCounter(),
+    jsonParser.asStream({ streamValues: false }) as Transform,
+  ];
   if (recordsPath) {
     const parts = recordsPath.split('.');
     // Exactly that path (a string filter would also match deeper paths that start with it).
@@ -92,7 +95,10 @@ async function* csvRecords(input: Readable, options: RecordStreamOptions): Async
     }
   } catch (err) {
     if ((err as { code?: unknown })?.code === 'CSV_MAX_RECORD_SIZE')
-      throw recordTooLarge(`CSV row at line ${(err as { lines?: number }).lines ?? '?'}`, options.recordMaxBytes);
+      throw recordTooLarge(
+        `CSV row at line ${(err as { lines?: number }).lines ?? '?'}`,
+        options.recordMaxBytes,
+      );
     if (!isParseError(err)) throw err;
     throw new ConnectorError(`not readable as CSV: ${messageOf(err)}`, 'protocol');
   } finally {

@@ -160,7 +160,12 @@ export class NatsStreamReader {
       try {
         for await (const { messages } of this.pulls(nc, (last ?? 0) + 1, settings.batch, end)) {
           if (ctx.signal.aborted) break;
-          for (const piece of splitByBytes(messages, settings.batch, this.batchMaxBytes, (m) => m.data.length)) {
+          for (const piece of splitByBytes(
+            messages,
+            settings.batch,
+            this.batchMaxBytes,
+            (m) => m.data.length,
+          )) {
             const tail = piece[piece.length - 1]!;
             yield { records: piece.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
           }
