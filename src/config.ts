@@ -1,5 +1,7 @@
 import { cidrProblem } from './net/cidr';
 
+const MIB = 1024 * 1024;
+
 /**
  * Every setting Sluice reads from the environment, validated at start. All problems are collected
  * and reported together, so one start tells an operator everything that is wrong.
@@ -28,6 +30,18 @@ export interface Config {
   eventsMaxLen: number;
   /** Bound for each connect and read a connector makes. */
   connectTimeoutMs: number;
+  /** What one sync may hold: one record, one batch, one decompressed body, a compression ratio. */
+  byteLimits: {
+    recordMaxBytes: number;
+    batchMaxBytes: number;
+    decompressedMaxBytes: number;
+    maxCompressionRatio: number;
+  };
+  /**
+   * Times a sync job's worker process may die under it (killed, out of memory) before its run is
+   * failed instead of run again: a source that crashes its worker must not crash workers forever.
+   */
+  workerMaxStalled: number;
   /** Directories `file` sources may read below (after resolving links); none unless configured. */
   fileRoots: string[];
   /**
@@ -156,6 +170,13 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
     connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
+    byteLimits: {
+      recordMaxBytes: int('RECORD_MAX_BYTES', 4 * MIB, 1024, 256 * MIB),
+      batchMaxBytes: int('BATCH_MAX_BYTES', 8 * MIB, 1024, 1024 * MIB),
+      decompressedMaxBytes: int('DECOMPRESSED_MAX_BYTES', 2048 * MIB, 1024, Number.MAX_SAFE_INTEGER),
+      maxCompressionRatio: int('MAX_COMPRESSION_RATIO', 100, 2, 100000),
+    },
+    workerMaxStalled: int('WORKER_MAX_STALLED', 1, 0, 100),
     fileRoots: list('FILE_ROOTS').map((dir) => {
       if (!dir.startsWith('/')) problems.push(`FILE_ROOTS entries must be absolute paths (got "${dir}")`);
       return dir.replace(/\/+$/, '') || '/';

@@ -150,6 +150,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     ...createConnectors({
       knex,
       fileRoots: config.fileRoots,
+      limits: config.byteLimits,
       savedSource: (id, timeoutMs) => sourceStore.activity(id, timeoutMs),
     }),
     ...(overrides.connectors ?? []),

@@ -20,6 +20,8 @@ export interface SyncWorkerOptions {
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** Times a job may stall (its worker died under it) and run again; one more fails its run. */
+  maxStalledCount?: number;
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
 }
@@ -70,7 +72,7 @@ export class SyncWorker {
       prefix: options.prefix,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
-      maxStalledCount: 1,
+      maxStalledCount: options.maxStalledCount ?? 1,
     };
     const sync = new Worker<SyncJobData>(
       QUEUES.sync,
@@ -225,9 +227,25 @@ export class SyncWorker {
       this.deps.metrics?.jobFinished(QUEUES.sync, undefined, 'stalled');
     const runId = job?.data.runId;
     if (!job || !runId) return;
-    const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1) || err.message.includes('stalled');
+    const stalled = err.message.includes('stalled');
+    const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1) || stalled;
     if (!finalAttempt) return;
-    await this.deps.lifecycle.fail(runId, err.message.slice(0, 1000)).catch(() => undefined);
+    const message = stalled ? this.stalledMessage() : err.message;
+    await this.deps.lifecycle.fail(runId, message.slice(0, 1000)).catch(() => undefined);
+  }
+
+  /**
+   * Why a run whose job stalled too often failed: BullMQ says only "job stalled more than allowable
+   * limit". Most likely the source itself killed the process (out of memory on a huge record, a
+   * crash in a driver), so running it again would only take the next worker down too.
+   */
+  private stalledMessage(): string {
+    const deaths = (this.options.maxStalledCount ?? 1) + 1;
+    return (
+      `the worker process running this sync died ${deaths} times (killed, out of memory or crashed; ` +
+      `WORKER_MAX_STALLED=${deaths - 1}): the run is failed rather than run again, so this source cannot ` +
+      'keep crashing workers (job stalled more than allowable limit)'
+    );
   }
 
   private async handBack(job: Job, token: string | undefined, scope: JobScope): Promise<never> {

@@ -52,6 +52,7 @@ export function createWorker(container: Container): SyncWorker {
       concurrency: config.workerConcurrency,
       lockDurationMs: config.lockDurationMs,
       stalledIntervalMs: config.stalledIntervalMs,
+      maxStalledCount: config.workerMaxStalled,
       shutdownGraceMs: config.shutdownGraceMs,
       reconcileIntervalMs: config.reconcileIntervalMs,
     },

@@ -49,7 +49,8 @@ export interface Connector {
   checkConnectionString?(value: string): string | undefined;
   test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;
   /**
-   * Streams batches from `state` on; memory stays bounded by the batch size. The sync asks for the
+   * Streams batches from `state` on; memory stays bounded by the batch size, in records and in
+   * bytes (ByteLimits, kit/byte-limits.ts: one record, one batch, decompression). The sync asks for the
    * next batch while the previous one is still landing (one batch ahead): asking is no sign that a
    * batch landed; only the state committed with it is (never ack or delete upstream on that basis).
    */

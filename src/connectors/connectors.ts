@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { SavedSource } from './webhook/webhook.connector';
 import { ApiConnector } from './api/api.connector';
 import type { Connector } from './connector';
+import type { ByteLimits } from './kit/byte-limits';
 import { DatabaseConnector } from './database/database.connector';
 import { FileConnector } from './file/file.connector';
 import { StreamConnector } from './stream/stream.connector';
@@ -11,13 +12,19 @@ import { WebhookConnector } from './webhook/webhook.connector';
 export function createConnectors(deps: {
   knex: Knex;
   fileRoots: string[];
+  /** RECORD_MAX_BYTES, BATCH_MAX_BYTES, DECOMPRESSED_MAX_BYTES, MAX_COMPRESSION_RATIO. */
+  limits: ByteLimits;
   savedSource(id: string, timeoutMs: number): Promise<SavedSource | undefined>;
 }): Connector[] {
   return [
-    new DatabaseConnector(),
-    new ApiConnector(),
-    new FileConnector(deps.fileRoots),
-    new StreamConnector(),
-    new WebhookConnector({ knex: deps.knex, savedSource: deps.savedSource }),
+    new DatabaseConnector({ limits: deps.limits }),
+    new ApiConnector({ limits: deps.limits }),
+    new FileConnector(deps.fileRoots, { limits: deps.limits }),
+    new StreamConnector(deps.limits.batchMaxBytes),
+    new WebhookConnector({
+      knex: deps.knex,
+      savedSource: deps.savedSource,
+      batchBytes: deps.limits.batchMaxBytes,
+    }),
   ];
 }

@@ -203,7 +203,9 @@ describe('api connector: pagination', () => {
     const tooBig = await syncError(
       drain(small, source('api', `${server.url}/x`, { records_path: 'rows' }), undefined, connectorContext()),
     );
-    expect(tooBig).toMatchObject({ code: 'protocol' });
+    // Permanent: the same page is as large on every retry.
+    expect(tooBig).toBeInstanceOf(PermanentSyncError);
+    expect(tooBig).toMatchObject({ code: 'too_large' });
     expect(tooBig.message).toContain('larger than 1000 bytes');
   });
 });

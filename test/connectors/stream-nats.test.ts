@@ -171,6 +171,21 @@ describe('stream connector on NATS JetStream', () => {
     expect(info.state).toMatchObject({ messages: 10, consumer_count: 0 });
   });
 
+  it('a pull is landed in pieces under BATCH_MAX_BYTES, each with the sequence of its own last message', async () => {
+    for (let i = 0; i < 30; i++)
+      await js.publish(`${stream}.orders`, JSON.stringify({ n: i, pad: 'p'.repeat(1000) }));
+    const small = new StreamConnector(4 * 1024);
+    const batches = await drain(small.sync(source({ stream, batch: 100 }), undefined, connectorContext()));
+    expect(numbers(batches)).toEqual(range(0, 30));
+    for (const b of batches) expect(JSON.stringify(b.records).length).toBeLessThanOrEqual(4 * 1024 + 100);
+    expect(batches.length).toBeGreaterThanOrEqual(7);
+    let seen = 0;
+    for (const b of batches) {
+      seen += b.records.length;
+      expect(b.state).toEqual({ last_seq: seen });
+    }
+  });
+
   it('a second sync lands only the messages published since; a third finds nothing', async () => {
     await publish(6);
     const first = await drain(connector.sync(source({ stream }), undefined, connectorContext()));

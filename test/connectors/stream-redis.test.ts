@@ -162,6 +162,26 @@ describe('stream connector on Redis Streams', () => {
     expect(lastState(batches)).toEqual({ last_id: lastId });
   });
 
+  it('a read is landed in pieces under BATCH_MAX_BYTES, each with the id of its own last entry', async () => {
+    const pipe = redis.pipeline();
+    for (let i = 0; i < 40; i++) pipe.xadd(key, '*', 'n', String(i), 'pad', 'p'.repeat(1000));
+    await pipe.exec();
+    const small = new StreamConnector(4 * 1024);
+    const batches = await drain(
+      small.sync(source({ stream: key, batch: 100 }), undefined, connectorContext()),
+    );
+    expect(numbers(batches)).toEqual(range(0, 40));
+    for (const b of batches) expect(JSON.stringify(b.records).length).toBeLessThanOrEqual(4 * 1024);
+    expect(batches.length).toBeGreaterThanOrEqual(10);
+    // Each piece's state is its own last entry: landing it alone resumes right after it.
+    const ids = (await redis.xrange(key, '-', '+')).map(([id]) => id);
+    let seen = 0;
+    for (const b of batches) {
+      seen += b.records.length;
+      expect(b.state).toEqual({ last_id: ids[seen - 1] });
+    }
+  });
+
   it('a second sync lands only the entries added since; a third finds nothing', async () => {
     await add(key, 6);
     const first = await drain(connector.sync(source({ stream: key }), undefined, connectorContext()));

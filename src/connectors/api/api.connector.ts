@@ -6,6 +6,7 @@ import {
   type SyncBatch,
   type TestStep,
 } from '../connector';
+import { DEFAULT_BYTE_LIMITS, splitByBytes, type ByteLimits } from '../kit/byte-limits';
 import { HttpClient, parseJson, type HttpClientOptions, type HttpGetInit } from '../kit/http/http-client';
 import { StepRunner } from '../kit/step-runner';
 import {
@@ -22,6 +23,8 @@ export interface ApiConnectorOptions {
   http?: HttpClientOptions;
   /** Records per landed batch (a large page is split). */
   batchSize?: number;
+  /** Batch and decompression bounds (config BATCH_MAX_BYTES, ...): a large page is split by bytes too. */
+  limits?: ByteLimits;
 }
 
 const SAMPLE_KEYS = 10;
@@ -43,9 +46,13 @@ export class ApiConnector implements Connector {
   readonly type = 'api';
   readonly metadataSchema = apiMetadataSchema;
   private readonly batchSize: number;
+  private readonly limits: ByteLimits;
+  private readonly http: HttpClientOptions;
 
   constructor(private readonly options: ApiConnectorOptions = {}) {
     this.batchSize = options.batchSize ?? 1000;
+    this.limits = options.limits ?? DEFAULT_BYTE_LIMITS;
+    this.http = { decodeLimits: this.limits, ...options.http };
   }
 
   checkConnectionString(value: string): string | undefined {
@@ -59,7 +66,7 @@ export class ApiConnector implements Connector {
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
     const steps = new StepRunner(ctx, STEPS);
-    const http = new HttpClient(ctx, this.options.http);
+    const http = new HttpClient(ctx, this.http);
     try {
       const setup = await steps.run('configuration', async () => {
         const settings = readApiSettings(source);
@@ -140,13 +147,13 @@ export class ApiConnector implements Connector {
     const field = settings.incremental?.field;
     const since = field ? readWatermark(state, field) : undefined;
     let max = since;
-    const http = new HttpClient(ctx, this.options.http);
+    const http = new HttpClient(ctx, this.http);
     try {
       for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
         let records = page.records;
         if (field) ({ records, max } = keepNewer(records, field, since, max));
-        for (let i = 0; i < records.length; i += this.batchSize)
-          yield { records: records.slice(i, i + this.batchSize) };
+        for (const piece of splitByBytes(records, this.batchSize, this.limits.batchMaxBytes))
+          yield { records: piece };
       }
     } finally {
       await http.close();

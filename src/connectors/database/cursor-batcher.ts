@@ -23,30 +23,44 @@ export class CursorBatcher {
   private last: string | undefined;
   /** The cursor value before the current run (what holds when only earlier runs have landed). */
   private beforeRun: string | undefined;
+  /** About the JSON bytes of `rows`, and of the current run's part of them. */
+  private bytes = 0;
+  private runBytes = 0;
 
+  /**
+   * A batch ends at a cursor change once it holds `batchSize` rows or `batchBytes` bytes; at most
+   * `maxBuffered` rows or `maxBufferedBytes` bytes are held back (infinite bytes: count only).
+   */
   constructor(
     private readonly batchSize: number,
     private readonly maxBuffered: number,
     start: string | undefined,
+    private readonly batchBytes = Infinity,
+    private readonly maxBufferedBytes = Infinity,
   ) {
     this.last = start;
     this.beforeRun = start;
   }
 
-  /** Adds the next row in cursor order; returns a batch when one is ready to land. */
-  push(record: Row, cursor: string): CursorBatch | undefined {
+  /** Adds the next row in cursor order (about `size` JSON bytes); returns a batch when one is ready to land. */
+  push(record: Row, cursor: string, size = 0): CursorBatch | undefined {
     let out: CursorBatch | undefined;
     if (cursor !== this.last) {
-      if (this.rows.length >= this.batchSize) {
+      if (this.rows.length >= this.batchSize || (this.rows.length && this.bytes + size > this.batchBytes)) {
         out = { records: this.rows, cursor: this.last, partialRun: false };
         this.rows = [];
+        this.bytes = 0;
       }
       this.beforeRun = this.last;
       this.runStart = this.rows.length;
+      this.runBytes = 0;
       this.last = cursor;
     }
     this.rows.push(record);
-    if (!out && this.rows.length >= this.maxBuffered) out = this.release();
+    this.bytes += size;
+    this.runBytes += size;
+    if (!out && (this.rows.length >= this.maxBuffered || this.bytes >= this.maxBufferedBytes))
+      out = this.release();
     return out;
   }
 
@@ -56,6 +70,8 @@ export class CursorBatcher {
     const out = { records: this.rows, cursor: this.last, partialRun: false };
     this.rows = [];
     this.runStart = 0;
+    this.bytes = 0;
+    this.runBytes = 0;
     return out;
   }
 
@@ -65,10 +81,13 @@ export class CursorBatcher {
       const out = { records: this.rows.slice(0, this.runStart), cursor: this.beforeRun, partialRun: false };
       this.rows = this.rows.slice(this.runStart);
       this.runStart = 0;
+      this.bytes = this.runBytes;
       return out;
     }
     const out = { records: this.rows, cursor: this.beforeRun, partialRun: true };
     this.rows = [];
+    this.bytes = 0;
+    this.runBytes = 0;
     return out;
   }
 }

@@ -6,6 +6,7 @@ import { StepRunner, type StepOutcome } from '../kit/step-runner';
 import { UNANSWERED, type ReleasePending } from '../outbound';
 import { columnsSchema, type ColumnInfo } from './column-types';
 import { ConnectWatch, SessionOpenError } from './connect-watch';
+import { approxJsonBytes, DEFAULT_BYTE_LIMITS, splitByBytes, type ByteLimits } from '../kit/byte-limits';
 import { CursorBatcher, type CursorBatch } from './cursor-batcher';
 import type { DatabaseSession } from './database-session';
 import { databaseMetadataSchema, readDatabaseSettings, type DatabaseSettings } from './database-settings';
@@ -36,6 +37,8 @@ export interface DatabaseConnectorOptions {
   batchSize?: number;
   /** Most rows held back to keep a run of equal cursor values in one batch (default 10 × batchSize). */
   maxBufferedRows?: number;
+  /** Batch bounds in bytes (config BATCH_MAX_BYTES); rows held back stay under 4 × batchMaxBytes. */
+  limits?: ByteLimits;
 }
 
 const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'read_sample', 'schema'];
@@ -56,8 +59,10 @@ export class DatabaseConnector implements Connector {
   readonly metadataSchema = databaseMetadataSchema;
   private readonly batchSize: number;
   private readonly maxBufferedRows: number;
+  private readonly batchMaxBytes: number;
 
   constructor(options: DatabaseConnectorOptions = {}) {
+    this.batchMaxBytes = (options.limits ?? DEFAULT_BYTE_LIMITS).batchMaxBytes;
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
     this.maxBufferedRows = Math.max(this.batchSize + 1, options.maxBufferedRows ?? this.batchSize * 10);
   }
@@ -201,7 +206,8 @@ export class DatabaseConnector implements Connector {
       if (!settings.cursorColumn) {
         // Full refresh: no state; a retry of the run starts over (landing drops its earlier rows).
         for await (const rows of session.stream(fullSql(settings, d), [], this.batchSize, ctx.signal))
-          yield { records: rows.map(toRecord) };
+          for (const piece of splitByBytes(rows.map(toRecord), this.batchSize, this.batchMaxBytes))
+            yield { records: piece };
         return;
       }
       const { columns } = await session.sample(sampleSql(settings, d, 0));
@@ -216,7 +222,13 @@ export class DatabaseConnector implements Connector {
         after: start !== undefined,
         numeric: column.numeric,
       });
-      const batcher = new CursorBatcher(this.batchSize, this.maxBufferedRows, start);
+      const batcher = new CursorBatcher(
+        this.batchSize,
+        this.maxBufferedRows,
+        start,
+        this.batchMaxBytes,
+        this.batchMaxBytes * 4,
+      );
       const toBatch = (out: CursorBatch): SyncBatch => {
         if (out.partialRun)
           ctx.logger.warn(
@@ -236,7 +248,8 @@ export class DatabaseConnector implements Connector {
       const params = start === undefined ? [] : [start];
       for await (const rows of session.stream(sql, params, this.batchSize, ctx.signal)) {
         for (const row of rows) {
-          const out = batcher.push(toRecord(row), String(row[CURSOR_KEY]));
+          const record = toRecord(row);
+          const out = batcher.push(record, String(row[CURSOR_KEY]), approxJsonBytes(record));
           if (out) yield toBatch(out);
         }
       }

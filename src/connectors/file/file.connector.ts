@@ -25,11 +25,14 @@ import {
 import { isBelowRoots, locateLocalFile, openLocalFile } from './local-file';
 import { readRecords } from './record-stream';
 import { abortError } from '../kit/deadline';
+import { ByteBatcher, DEFAULT_BYTE_LIMITS, type ByteLimits } from '../kit/byte-limits';
 
 export interface FileConnectorOptions {
   http?: HttpClientOptions;
   /** Records per landed batch. */
   batchSize?: number;
+  /** Record, batch and decompression bounds (config RECORD_MAX_BYTES, ...). */
+  limits?: ByteLimits;
 }
 
 /** An open file, local or downloaded: its bytes (still possibly gzipped) and what names its format. */
@@ -56,6 +59,8 @@ export class FileConnector implements Connector {
   readonly type = 'file';
   readonly metadataSchema = fileMetadataSchema;
   private readonly batchSize: number;
+  private readonly limits: ByteLimits;
+  private readonly http: HttpClientOptions;
 
   /** `fileRoots`: directories local files may be read below (config FILE_ROOTS); none means no local file. */
   constructor(
@@ -63,6 +68,8 @@ export class FileConnector implements Connector {
     private readonly options: FileConnectorOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 1000;
+    this.limits = options.limits ?? DEFAULT_BYTE_LIMITS;
+    this.http = { decodeLimits: this.limits, ...options.http };
   }
 
   /** The form, and for a local file that it is below FILE_ROOTS (as written: links are followed when it is read). */
@@ -82,7 +89,7 @@ export class FileConnector implements Connector {
 
   async test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]> {
     const steps = new StepRunner(ctx, LOCAL_STEPS);
-    const http = new HttpClient(ctx, this.options.http);
+    const http = new HttpClient(ctx, this.http);
     let opened: OpenedSource | undefined;
     try {
       const settings = await steps.run('configuration', async () => {
@@ -126,7 +133,7 @@ export class FileConnector implements Connector {
         });
       }
       const parsing = await steps.run('format', async () => {
-        const { stream, gzip } = await gunzipIfMagic(opened!.stream);
+        const { stream, gzip } = await gunzipIfMagic(opened!.stream, this.limits);
         const format = this.formatOf(settings!, opened!);
         return {
           value: { stream, format },
@@ -160,7 +167,7 @@ export class FileConnector implements Connector {
 
   async *sync(source: ConnectorSource, _state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
     const settings = readFileSettings(source);
-    const http = new HttpClient(ctx, this.options.http);
+    const http = new HttpClient(ctx, this.http);
     let opened: OpenedSource | undefined;
     const stop = () => opened?.stream.destroy(abortError(ctx.signal));
     ctx.signal.addEventListener('abort', stop, { once: true });
@@ -169,22 +176,23 @@ export class FileConnector implements Connector {
         settings.location.kind === 'local'
           ? await this.openLocal(settings.location.path)
           : await this.openUrl(http, settings.location.creds, true);
-      const { stream } = await gunzipIfMagic(opened.stream);
-      const records = readRecords(
-        stream,
-        this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
-      );
-      let batch: unknown[] = [];
+      const { stream } = await gunzipIfMagic(opened.stream, this.limits);
+      const sizes = { last: 0 };
+      const records = readRecords(stream, {
+        ...this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
+        sizes,
+      });
+      const batcher = new ByteBatcher(this.batchSize, this.limits.batchMaxBytes);
       for await (const record of records) {
-        batch.push(record);
-        if (batch.length >= this.batchSize) {
+        const full = batcher.add(record, sizes.last);
+        if (full) {
           if (ctx.signal.aborted) throw abortError(ctx.signal);
-          yield { records: batch };
-          batch = [];
+          yield { records: full };
         }
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
-      if (batch.length) yield { records: batch };
+      const rest = batcher.flush();
+      if (rest) yield { records: rest };
     } catch (err) {
       throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
     } finally {
@@ -238,6 +246,7 @@ export class FileConnector implements Connector {
       format,
       csv: { ...settings.csv, delimiter: csvDelimiter(settings, name) },
       recordsPath: settings.recordsPath,
+      recordMaxBytes: this.limits.recordMaxBytes,
     };
   }
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { recordTooLarge } from '../kit/byte-limits';
 import { ConnectorError } from '../kit/classify-error';
 
 const NEWLINE = 0x0a;
@@ -8,12 +9,18 @@ const NEWLINE = 0x0a;
  * (a newline byte never occurs inside a UTF-8 character) and decoded one by one; a line longer than
  * `maxLineBytes` fails rather than growing without end.
  */
-export async function* ndjsonRecords(input: Readable, maxLineBytes: number): AsyncGenerator<unknown> {
+export async function* ndjsonRecords(
+  input: Readable,
+  maxLineBytes: number,
+  sizes?: { last: number },
+): AsyncGenerator<unknown> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let lineNumber = 0;
   const parse = (line: Buffer): unknown => {
     lineNumber += 1;
+    if (line.length > maxLineBytes) throw recordTooLarge(`line ${lineNumber}`, maxLineBytes);
+    if (sizes) sizes.last = line.length;
     const text = line.toString('utf8').trim();
     if (!text) return SKIP;
     try {
@@ -37,8 +44,7 @@ export async function* ndjsonRecords(input: Readable, maxLineBytes: number): Asy
       if (start < chunk.length) {
         pending.push(chunk.subarray(start));
         pendingBytes += chunk.length - start;
-        if (pendingBytes > maxLineBytes)
-          throw new ConnectorError(`line ${lineNumber + 1} is longer than ${maxLineBytes} bytes`, 'protocol');
+        if (pendingBytes > maxLineBytes) throw recordTooLarge(`line ${lineNumber + 1}`, maxLineBytes);
       }
     }
     if (pending.length) {

@@ -2,19 +2,21 @@ import type { Readable, Transform } from 'node:stream';
 import { parse as csvParser } from 'csv-parse';
 import { parser as jsonParser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
-import { streamArray } from 'stream-json/streamers/stream-array.js';
+import { recordTooLarge, TooLargeError } from '../kit/byte-limits';
 import { ConnectorError } from '../kit/classify-error';
 import { chain } from '../kit/http/body-decoding';
 import type { CsvOptions, FileFormat } from './file-settings';
+import { JsonRecordBudget } from './json-record-budget';
 import { ndjsonRecords } from './ndjson-records';
-
-/** One record may not exceed this (a file without line breaks must not fill the memory). */
-export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 export interface RecordStreamOptions {
   format: FileFormat;
   csv: CsvOptions & { delimiter: string };
   recordsPath?: string;
+  /** One record may not exceed this, as read (a file without line breaks must not fill the memory). */
+  recordMaxBytes: number;
+  /** Set to about the size of each record just before it is yielded (for cutting batches by bytes). */
+  sizes?: { last: number };
 }
 
 /**
@@ -25,17 +27,23 @@ export interface RecordStreamOptions {
 export function readRecords(input: Readable, options: RecordStreamOptions): AsyncIterable<unknown> {
   switch (options.format) {
     case 'ndjson':
-      return ndjsonRecords(input, MAX_RECORD_BYTES);
+      return ndjsonRecords(input, options.recordMaxBytes, options.sizes);
     case 'json':
-      return jsonRecords(input, options.recordsPath);
+      return jsonRecords(input, options);
     case 'csv':
-      return csvRecords(input, options.csv);
+      return csvRecords(input, options);
   }
 }
 
-async function* jsonRecords(input: Readable, recordsPath: string | undefined): AsyncGenerator<unknown> {
-  // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens).
-  const stages: Transform[] = [jsonParser.asStream({ streamValues: false }) as Transform];
+async function* jsonRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
+  const { recordsPath, sizes } = options;
+  const budget = new JsonRecordBudget(options.recordMaxBytes);
+  // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens). The
+  // budget counts the raw bytes too, so one giant string token cannot grow unseen inside the parser.
+  const stages: Transform[] = [
+    budget.rawCounter(),
+    jsonParser.asStream({ streamValues: false }) as Transform,
+  ];
   if (recordsPath) {
     const parts = recordsPath.split('.');
     // Exactly that path (a string filter would also match deeper paths that start with it).
@@ -45,10 +53,15 @@ async function* jsonRecords(input: Readable, recordsPath: string | undefined): A
       }) as Transform,
     );
   }
-  stages.push(streamArray.asStream() as Transform);
+  // Counts each element's tokens as it is assembled: over the limit, the read fails before the
+  // huge object exists.
+  stages.push(budget.arrayStreamer());
   const items = chain(input, stages);
   try {
-    for await (const item of items as AsyncIterable<{ value: unknown }>) yield item.value;
+    for await (const item of items as AsyncIterable<{ value: unknown; size: number }>) {
+      if (sizes) sizes.last = item.size;
+      yield item.value;
+    }
   } catch (err) {
     if (!isParseError(err)) throw err;
     throw new ConnectorError(
@@ -60,10 +73,8 @@ async function* jsonRecords(input: Readable, recordsPath: string | undefined): A
   }
 }
 
-async function* csvRecords(
-  input: Readable,
-  csv: CsvOptions & { delimiter: string },
-): AsyncGenerator<unknown> {
+async function* csvRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
+  const { csv, sizes } = options;
   const parser = csvParser({
     delimiter: csv.delimiter,
     quote: csv.quote === '' ? false : (csv.quote ?? '"'),
@@ -73,15 +84,21 @@ async function* csvRecords(
     from_line: csv.header && csv.columns ? 2 : 1,
     bom: true,
     skip_empty_lines: true,
-    max_record_size: MAX_RECORD_BYTES,
+    max_record_size: options.recordMaxBytes,
   });
   const rows = chain(input, [parser]);
   try {
     for await (const row of rows as AsyncIterable<unknown>) {
+      if (sizes) sizes.last = rowSize(row);
       // No header and no names: key the values column_1, column_2... so a record is still an object.
       yield Array.isArray(row) ? Object.fromEntries(row.map((v, i) => [`column_${i + 1}`, v])) : row;
     }
   } catch (err) {
+    if ((err as { code?: unknown })?.code === 'CSV_MAX_RECORD_SIZE')
+      throw recordTooLarge(
+        `CSV row at line ${(err as { lines?: number }).lines ?? '?'}`,
+        options.recordMaxBytes,
+      );
     if (!isParseError(err)) throw err;
     throw new ConnectorError(`not readable as CSV: ${messageOf(err)}`, 'protocol');
   } finally {
@@ -89,8 +106,16 @@ async function* csvRecords(
   }
 }
 
+/** About the JSON size of a parsed CSV row (its values; keys repeat in every row alike). */
+function rowSize(row: unknown): number {
+  let n = 2;
+  for (const value of Object.values(row as Record<string, string>)) n += value.length + 8;
+  return n;
+}
+
 /** A parser's complaint about the content, as opposed to a read that failed (timeout, abort, I/O). */
 function isParseError(err: unknown): boolean {
+  if (err instanceof TooLargeError) return false;
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string') return code.startsWith('CSV_');
   return (err as { name?: unknown })?.name !== 'AbortError';

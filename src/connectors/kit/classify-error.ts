@@ -17,6 +17,7 @@ import { hideSecrets } from './secret-scrubber';
  * | permission        | logged in, but not allowed to read it                            | no            |
  * | forbidden_address | the outbound policy refuses the address the host resolves to     | no            |
  * | invalid_config    | the source's settings cannot work (bad metadata, unknown column) | no            |
+ * | too_large         | a record, batch or decompressed body is over a byte limit        | no            |
  * | protocol          | the peer answered, but not as the source type expects            | yes           |
  * | unknown           | anything else                                                    | yes           |
  *
@@ -33,6 +34,7 @@ export type FailureCode =
   | 'permission'
   | 'forbidden_address'
   | 'invalid_config'
+  | 'too_large'
   | 'protocol'
   | 'unknown';
 
@@ -46,6 +48,7 @@ const FAILURE_CODES: ReadonlySet<string> = new Set<FailureCode>([
   'permission',
   'forbidden_address',
   'invalid_config',
+  'too_large',
   'protocol',
   'unknown',
 ]);
@@ -57,6 +60,7 @@ export const PERMANENT_CODES: ReadonlySet<FailureCode> = new Set([
   'permission',
   'forbidden_address',
   'invalid_config',
+  'too_large',
 ]);
 
 /** A transient connector failure with its code: the sync is retried with backoff. */

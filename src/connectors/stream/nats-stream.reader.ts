@@ -1,3 +1,4 @@
+import { DEFAULT_BYTE_LIMITS, splitByBytes } from '../kit/byte-limits';
 import { isIP } from 'node:net';
 import { connect, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import {
@@ -34,6 +35,8 @@ export class NatsStreamReader {
   constructor(
     private readonly settings: NatsSettings,
     private readonly ctx: ConnectorContext,
+    /** A pull is landed in pieces of about this many bytes (BATCH_MAX_BYTES), each with its own state. */
+    private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes,
   ) {}
 
   async test(steps: StepRunner, target: ResolvedTarget): Promise<void> {
@@ -157,9 +160,15 @@ export class NatsStreamReader {
       try {
         for await (const { messages } of this.pulls(nc, (last ?? 0) + 1, settings.batch, end)) {
           if (ctx.signal.aborted) break;
-          const tail = messages[messages.length - 1];
-          if (!tail) continue;
-          yield { records: messages.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
+          for (const piece of splitByBytes(
+            messages,
+            settings.batch,
+            this.batchMaxBytes,
+            (m) => m.data.length,
+          )) {
+            const tail = piece[piece.length - 1]!;
+            yield { records: piece.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
+          }
         }
       } catch (err) {
         if (!ctx.signal.aborted)

@@ -1,3 +1,4 @@
+import { DEFAULT_BYTE_LIMITS, splitByBytes } from '../kit/byte-limits';
 import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import type { ConnectorContext, SyncBatch } from '../connector';
@@ -23,6 +24,8 @@ export class RedisStreamReader {
   constructor(
     private readonly settings: RedisSettings,
     private readonly ctx: ConnectorContext,
+    /** A read is landed in pieces of about this many bytes (BATCH_MAX_BYTES), each with its own state. */
+    private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes,
   ) {}
 
   async test(steps: StepRunner, target: ResolvedTarget): Promise<void> {
@@ -140,10 +143,11 @@ export class RedisStreamReader {
         const last = entries[entries.length - 1];
         if (!last) return;
         after = last[0];
-        yield {
-          records: entries.map(([, fields]) => fieldMap(fields)),
-          state: { last_id: after } satisfies RedisStreamState,
-        };
+        for (const piece of splitByBytes(entries, settings.batch, this.batchMaxBytes, entryBytes))
+          yield {
+            records: piece.map(([, fields]) => fieldMap(fields)),
+            state: { last_id: piece[piece.length - 1]![0] } satisfies RedisStreamState,
+          };
         if (entries.length < settings.batch) return;
       }
     } finally {
@@ -248,4 +252,11 @@ export function compareIds(a: string, b: string): number {
   const [bm, bs] = parseId(b);
   if (am !== bm) return am < bm ? -1 : 1;
   return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
+/** About the JSON bytes of one entry: its field names and values. */
+function entryBytes([, fields]: [string, string[]]): number {
+  let n = 2;
+  for (const f of fields) n += f.length + 3;
+  return n;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_BYTE_LIMITS } from '../kit/byte-limits';
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
 import type { ResolvedTarget } from '../outbound';
 import { NatsStreamReader } from './nats-stream.reader';
@@ -23,6 +24,9 @@ const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'stream', 
 export class StreamConnector implements Connector {
   readonly type = 'stream';
   readonly metadataSchema = STREAM_METADATA_SCHEMA;
+
+  /** `batchMaxBytes`: config BATCH_MAX_BYTES; a read of `metadata.batch` messages is landed in pieces of at most that. */
+  constructor(private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes) {}
 
   checkConnectionString(value: string): string | undefined {
     return checkStreamConnectionString(value);
@@ -57,8 +61,8 @@ export class StreamConnector implements Connector {
 
   private reader(settings: StreamSettings, ctx: ConnectorContext): RedisStreamReader | NatsStreamReader {
     return settings.kind === 'redis'
-      ? new RedisStreamReader(settings, ctx)
-      : new NatsStreamReader(settings, ctx);
+      ? new RedisStreamReader(settings, ctx, this.batchMaxBytes)
+      : new NatsStreamReader(settings, ctx, this.batchMaxBytes);
   }
 }
 

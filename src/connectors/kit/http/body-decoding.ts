@@ -1,9 +1,19 @@
 import { pipeline, Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { ByteCounter, DecompressionGuard, type ByteLimits } from '../byte-limits';
 import { ConnectorError } from '../classify-error';
 
-/** Undoes a Content-Encoding (gzip, deflate, br, in the order they were applied). */
-export function decodeContentEncoding(body: Readable, encoding: string | string[] | undefined): Readable {
+export type DecodeLimits = Pick<ByteLimits, 'decompressedMaxBytes' | 'maxCompressionRatio'>;
+
+/**
+ * Undoes a Content-Encoding (gzip, deflate, br, in the order they were applied). With `limits`,
+ * the decoded bytes are bounded in total and relative to the bytes on the wire.
+ */
+export function decodeContentEncoding(
+  body: Readable,
+  encoding: string | string[] | undefined,
+  limits?: DecodeLimits,
+): Readable {
   const codings = String(encoding ?? '')
     .split(',')
     .map((c) => c.trim().toLowerCase())
@@ -17,17 +27,27 @@ export function decodeContentEncoding(body: Readable, encoding: string | string[
     body.destroy();
     throw new ConnectorError(`unsupported Content-Encoding "${coding}"`, 'protocol');
   });
-  return chain(body, decoders);
+  return chain(body, guarded(decoders, limits, `the response body (Content-Encoding ${codings.join(', ')})`));
+}
+
+/** `decoders` between a counter of their input and a guard on their output (none without limits). */
+function guarded(decoders: Transform[], limits: DecodeLimits | undefined, what: string): Transform[] {
+  if (!limits) return decoders;
+  const wire = new ByteCounter();
+  return [wire, ...decoders, new DecompressionGuard(limits, () => wire.bytes, what)];
 }
 
 /**
  * Gunzips a stream that starts with the gzip magic bytes and passes anything else through, so a
  * compressed file is read whatever its name or Content-Type says.
  */
-export async function gunzipIfMagic(stream: Readable): Promise<{ stream: Readable; gzip: boolean }> {
+export async function gunzipIfMagic(
+  stream: Readable,
+  limits?: DecodeLimits,
+): Promise<{ stream: Readable; gzip: boolean }> {
   const { head, rest } = await peekBytes(stream, 2);
   const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  return { stream: gzip ? chain(rest, [createGunzip()]) : rest, gzip };
+  return { stream: gzip ? chain(rest, guarded([createGunzip()], limits, 'the gzipped file')) : rest, gzip };
 }
 
 /** Reads the first `n` bytes without consuming them: `rest` yields the whole stream again. */

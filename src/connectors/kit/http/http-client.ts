@@ -4,7 +4,8 @@ import type { ConnectorContext } from '../../connector';
 import { ConnectorError } from '../classify-error';
 import type { ResolvedTarget } from '../../outbound';
 import { abortError } from '../deadline';
-import { decodeContentEncoding } from './body-decoding';
+import { formatBytes, TooLargeError } from '../byte-limits';
+import { decodeContentEncoding, type DecodeLimits } from './body-decoding';
 import { HttpStatusError } from './http-status-error';
 import { pinnedConnector } from './pinned-connector';
 import { DEFAULT_RETRY, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry-policy';
@@ -16,6 +17,8 @@ export interface HttpClientOptions {
   maxRedirects?: number;
   /** Cap on a body read whole (JSON pages), after decompression. */
   maxBodyBytes?: number;
+  /** Bounds on what a compressed body may decode to (DECOMPRESSED_MAX_BYTES, MAX_COMPRESSION_RATIO). */
+  decodeLimits?: DecodeLimits;
 }
 
 export interface HttpGetInit {
@@ -50,6 +53,7 @@ export class HttpClient {
   private readonly retry: RetryPolicy;
   private readonly maxRedirects: number;
   private readonly maxBodyBytes: number;
+  private readonly decodeLimits?: DecodeLimits;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -58,6 +62,7 @@ export class HttpClient {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.maxRedirects = options.maxRedirects ?? 5;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.decodeLimits = options.decodeLimits;
   }
 
   /** Resolves and checks the host of `url` (the first test step). */
@@ -127,7 +132,7 @@ export class HttpClient {
         url: current,
         status: res.statusCode,
         headers: res.headers,
-        body: decodeContentEncoding(res.body, res.headers['content-encoding']),
+        body: decodeContentEncoding(res.body, res.headers['content-encoding'], this.decodeLimits),
       };
     }
   }
@@ -144,9 +149,9 @@ export class HttpClient {
       bytes += chunk.length;
       if (bytes > this.maxBodyBytes) {
         res.body.destroy();
-        throw new ConnectorError(
-          `GET ${describeUrl(res.url)}: response larger than ${this.maxBodyBytes} bytes`,
-          'protocol',
+        // Permanent: the same page is as large on every retry.
+        throw new TooLargeError(
+          `GET ${describeUrl(res.url)}: response larger than ${formatBytes(this.maxBodyBytes)}`,
         );
       }
       chunks.push(chunk);
