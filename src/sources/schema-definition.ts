@@ -118,7 +118,7 @@ function anonymous(schema: Record<string, unknown>): Record<string, unknown> {
  * remembered too and throws the same error again.
  */
 export function compileSchemaDefinition(schema: Record<string, unknown>): ValidateFunction {
-  const json = canonicalJson(schema, Number.POSITIVE_INFINITY);
+  const json = canonicalJson(schema, { maxDepth: Infinity, maxChars: Infinity, chars: 0 });
   return compiledFor(schema, json);
 }
 
@@ -144,21 +144,65 @@ function compiledFor(schema: Record<string, unknown>, canonical: string): Valida
   return entry.validate;
 }
 
-/** JSON with object keys sorted; throws DepthError past maxDepth levels. */
-function canonicalJson(value: unknown, maxDepth: number, depth = 0, pointer = ''): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (depth >= maxDepth) throw new DepthError(pointer);
-  if (Array.isArray(value))
-    return `[${value.map((v, i) => canonicalJson(v, maxDepth, depth + 1, `${pointer}/${i}`)).join(',')}]`;
-  const keys = Object.keys(value).sort();
+interface Budget {
+  maxDepth: number;
+  /** Characters of output allowed; a string's characters never outnumber its UTF-8 bytes. */
+  maxChars: number;
+  chars: number;
+}
+
+/**
+ * JSON with object keys sorted (the cache key: key order does not change a schema). Throws
+ * DepthError past maxDepth levels and SizeError as soon as the output passes maxChars, so an
+ * oversized schema costs only the part read before the cap.
+ */
+function canonicalJson(value: unknown, budget: Budget): string {
+  return canonicalPart(value, budget, 0, '');
+}
+
+function canonicalPart(value: unknown, budget: Budget, depth: number, pointer: string): string {
+  if (value === null || typeof value !== 'object') return count(JSON.stringify(value) ?? 'null', budget);
+  if (depth >= budget.maxDepth) throw new DepthError(pointer);
+  if (Array.isArray(value)) {
+    count('[]', budget);
+    const items = value.map((v, i) => canonicalPart(v, budget, depth + 1, `${pointer}/${i}`));
+    count(',', budget, Math.max(0, items.length - 1));
+    return `[${items.join(',')}]`;
+  }
+  count('{}', budget);
   const record = value as Record<string, unknown>;
-  return `{${keys
-    .filter((k) => record[k] !== undefined)
-    .map(
-      (k) =>
-        `${JSON.stringify(k)}:${canonicalJson(record[k], maxDepth, depth + 1, `${pointer}/${escape(k)}`)}`,
-    )
-    .join(',')}}`;
+  const members: string[] = [];
+  for (const key of Object.keys(record).sort()) {
+    if (record[key] === undefined) continue;
+    const name = count(`${JSON.stringify(key)}:`, budget);
+    members.push(name + canonicalPart(record[key], budget, depth + 1, `${pointer}/${escape(key)}`));
+  }
+  count(',', budget, Math.max(0, members.length - 1));
+  return `{${members.join(',')}}`;
+}
+
+function count(text: string, budget: Budget, times = 1): string {
+  budget.chars += text.length * times;
+  if (budget.chars > budget.maxChars) throw new SizeError();
+  return text;
+}
+
+/** Whether the value's JSON stays within the budget's characters (a lower bound of its bytes). */
+function fitsIn(value: unknown, budget: Budget): boolean {
+  if (value === null || typeof value !== 'object') {
+    budget.chars += typeof value === 'string' ? value.length + 2 : 5;
+    return budget.chars <= budget.maxChars;
+  }
+  budget.chars += 2;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!fitsIn(item, budget)) return false;
+    return true;
+  }
+  for (const key in value) {
+    budget.chars += key.length + 4;
+    if (!fitsIn((value as Record<string, unknown>)[key], budget)) return false;
+  }
+  return true;
 }
 
 class DepthError extends Error {
@@ -166,6 +210,8 @@ class DepthError extends Error {
     super('too deep');
   }
 }
+
+class SizeError extends Error {}
 
 function escape(token: string): string {
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -262,7 +308,7 @@ function resolves(schema: unknown, ref: string): boolean {
     } catch {
       return false;
     }
-    if (node === null || typeof node !== 'object' || !(token in node)) return false;
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, token)) return false;
     node = (node as Record<string, unknown>)[token];
   }
   return true;
@@ -278,19 +324,21 @@ export function schemaDefinitionErrors(
   schema: Record<string, unknown>,
   limits: SchemaLimits = DEFAULT_SCHEMA_LIMITS,
 ): FieldError[] {
-  // Native and quick: an oversized schema is refused before any walk of ours.
-  const rawBytes = Buffer.byteLength(JSON.stringify(schema));
-  if (rawBytes > limits.maxBytes)
-    return [problem('', `is ${rawBytes} bytes of JSON; at most ${limits.maxBytes} are accepted`)];
+  const tooLarge = [problem('', `must be at most ${limits.maxBytes} bytes of JSON`)];
+  // Sizes it without sorting or building anything, and stops at the cap: a 1 MB schema costs
+  // the first 128 KiB of walking, not a canonical copy of the whole.
+  if (!fitsIn(schema, { maxDepth: Infinity, maxChars: limits.maxBytes, chars: 0 })) return tooLarge;
   let canonical: string;
   try {
-    canonical = canonicalJson(schema, limits.maxDepth);
+    canonical = canonicalJson(schema, { maxDepth: limits.maxDepth, maxChars: limits.maxBytes, chars: 0 });
   } catch (err) {
     if (err instanceof DepthError)
       return [problem(err.pointer, `must not nest deeper than ${limits.maxDepth} levels`)];
+    if (err instanceof SizeError) return tooLarge;
     throw err;
   }
   const bytes = Buffer.byteLength(canonical);
+  if (bytes > limits.maxBytes) return tooLarge;
 
   const walk: Walk = { subschemas: 0, patterns: 0, errors: [], refs: [] };
   walkSchema(schema, '', walk, limits);
