@@ -10,13 +10,13 @@ import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './schema-limits';
 export { DEFAULT_SCHEMA_LIMITS, type SchemaLimits };
 
 /**
- * Up to this size a schema is also compiled while the request waits (tens of milliseconds at most),
+ * Up to this size a schema is also compiled while the request waits (tens of milliseconds),
  * so a create or update catches everything a compile would. Above it the request path checks it
  * structurally (caps, meta-schema, every regex, local $refs: all linear) and the one compile
  * happens where it is used, in the worker, once per distinct schema: an API request never spends
  * a large compile's CPU, so a stream of big PUTs cannot stall the API.
  */
-export const INLINE_COMPILE_MAX = { subschemas: 100, bytes: 16 * 1024 } as const;
+export const INLINE_COMPILE_MAX = { subschemas: 32, bytes: 8 * 1024 } as const;
 
 const PATTERN_CACHE_SIZE = 2000;
 const COMPILED_CACHE_SIZE = 256;

@@ -20,7 +20,7 @@ export interface SchemaLimits {
 export const DEFAULT_SCHEMA_LIMITS: Readonly<SchemaLimits> = {
   maxBytes: 128 * 1024,
   maxDepth: 32,
-  maxSubschemas: 1000,
+  maxSubschemas: 500,
   maxPatterns: 200,
   maxPatternLength: 1000,
 };
