@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkEncryptionKeys, ConfigError, loadConfig } from './config';
+import { DEFAULT_SCHEMA_LIMITS } from './sources/schema-limits';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const minimal = {
@@ -58,6 +59,18 @@ describe('loadConfig', () => {
       bodyLimit: '512kb',
       readyTimeoutMs: 250,
     });
+  });
+
+  it('caps on schema_definition default to DEFAULT_SCHEMA_LIMITS and are read from SCHEMA_MAX_*', () => {
+    expect(loadConfig(minimal).schemaLimits).toEqual(DEFAULT_SCHEMA_LIMITS);
+    expect(
+      loadConfig({ ...minimal, SCHEMA_MAX_BYTES: '65536', SCHEMA_MAX_PATTERNS: '0', SCHEMA_MAX_DEPTH: '8' })
+        .schemaLimits,
+    ).toMatchObject({ maxBytes: 65536, maxPatterns: 0, maxDepth: 8 });
+    expect(problemsOf({ ...minimal, SCHEMA_MAX_BYTES: '10', SCHEMA_MAX_SUBSCHEMAS: 'many' })).toEqual([
+      'SCHEMA_MAX_BYTES must be an integer from 1024 to 16777216 (got "10")',
+      'SCHEMA_MAX_SUBSCHEMAS must be an integer from 1 to 100000 (got "many")',
+    ]);
   });
 
   it('lists every problem at once, not just the first', () => {

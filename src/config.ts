@@ -1,4 +1,5 @@
 import { cidrProblem } from './net/cidr';
+import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './sources/schema-limits';
 
 const MIB = 1024 * 1024;
 
@@ -64,6 +65,8 @@ export interface Config {
   rateLimits: { all: number; sync: number; test: number };
   /** Origins (scheme://host[:port]) allowed cross-origin; CORS is off when empty. */
   corsOrigins: string[];
+  /** Caps on a source's schema_definition, checked at create, update and draft test. */
+  schemaLimits: SchemaLimits;
 }
 
 export const API_SCOPES = ['read', 'write', 'admin'] as const;
@@ -191,6 +194,13 @@ export function loadConfig(env: Env = process.env): Config {
       all: int('RATE_LIMIT_ALL', 600, 0, 1000000),
       sync: int('RATE_LIMIT_SYNC', 60, 0, 1000000),
       test: int('RATE_LIMIT_TEST', 30, 0, 1000000),
+    },
+    schemaLimits: {
+      maxBytes: int('SCHEMA_MAX_BYTES', DEFAULT_SCHEMA_LIMITS.maxBytes, 1024, 16 * 1024 * 1024),
+      maxDepth: int('SCHEMA_MAX_DEPTH', DEFAULT_SCHEMA_LIMITS.maxDepth, 2, 64),
+      maxSubschemas: int('SCHEMA_MAX_SUBSCHEMAS', DEFAULT_SCHEMA_LIMITS.maxSubschemas, 1, 100000),
+      maxPatterns: int('SCHEMA_MAX_PATTERNS', DEFAULT_SCHEMA_LIMITS.maxPatterns, 0, 100000),
+      maxPatternLength: int('SCHEMA_MAX_PATTERN_LENGTH', DEFAULT_SCHEMA_LIMITS.maxPatternLength, 1, 100000),
     },
     corsOrigins: list('CORS_ORIGINS').map((origin) => {
       let ok = false;

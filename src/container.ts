@@ -163,6 +163,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
     storedType: async (id) => (await sources.get(id))?.source_type,
+    schemaLimits: config.schemaLimits,
   });
   const lifecycle = sourceLifecycle({
     events,

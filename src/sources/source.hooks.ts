@@ -1,8 +1,13 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { FieldError } from '../http/errors';
 import type { ResourceHooks, Row } from '../http/crud/resource';
 import type { RawDataSource } from '../generated';
-import { schemaDefinitionProblem } from './schema-definition';
+import {
+  DEFAULT_SCHEMA_LIMITS,
+  linearAjv,
+  schemaDefinitionErrors,
+  type SchemaLimits,
+} from './schema-definition';
 import type { SourceCounts } from './source-counts';
 
 /** What a source type's connector says about valid settings (from the connector registry). */
@@ -17,20 +22,24 @@ export interface SourceHooksDeps {
   rules?: ReadonlyMap<string, TypeRules>;
   /** The stored source_type of a source, for updates that do not send it. */
   storedType?(id: string): Promise<string | null | undefined>;
+  /** Caps on schema_definition (size, depth, subschemas, patterns). */
+  schemaLimits?: SchemaLimits;
 }
 
-const ajv = new Ajv({ strict: false, allErrors: true });
+// The metadata a user sends is matched against the connectors' patterns: on the linear engine too.
+const ajv = linearAjv();
 
 /**
- * RawDataSource behaviour the spec cannot say: schema_definition must be a JSON Schema that
- * compiles; the metadata keys and connection string a type's connector reads are checked at
- * create and update (so a bad setting is a 400, not a failed sync later); list totals come from
- * the counts ledger instead of count(*).
+ * RawDataSource behaviour the spec cannot say: schema_definition must be a JSON Schema within the
+ * caps whose regexes the linear engine takes (schema-definition.ts); the metadata keys and
+ * connection string a type's connector reads are checked at create and update (so a bad setting
+ * is a 400, not a failed sync later); list totals come from the counts ledger instead of count(*).
  */
 export function sourceHooks({
   counts,
   rules = new Map(),
   storedType,
+  schemaLimits = DEFAULT_SCHEMA_LIMITS,
 }: SourceHooksDeps): ResourceHooks<RawDataSource> {
   const metadataValidators = new Map<string, ValidateFunction>();
   for (const [type, rule] of rules)
@@ -41,10 +50,10 @@ export function sourceHooks({
     async validate(input: Row, _mode, id?: string): Promise<FieldError[]> {
       const errors: FieldError[] = [];
       const schema = input.schema_definition;
-      if (schema && typeof schema === 'object') {
-        const problem = schemaDefinitionProblem(schema as Record<string, unknown>);
-        if (problem) errors.push({ pointer: '/schema_definition', in: 'body', message: problem });
-      }
+      if (Array.isArray(schema))
+        errors.push({ pointer: '/schema_definition', in: 'body', message: 'must be a JSON Schema object' });
+      else if (schema && typeof schema === 'object')
+        errors.push(...schemaDefinitionErrors(schema as Record<string, unknown>, schemaLimits));
       const touchesTypeRules = 'metadata' in input || 'connection_string' in input || 'source_type' in input;
       if (!touchesTypeRules) return errors;
       const type =

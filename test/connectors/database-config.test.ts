@@ -132,6 +132,23 @@ describe('database metadata', () => {
     }
     expect(() => readDatabaseSettings({ query: "SELECT 1 INTO OUTFILE '/tmp/x'" })).toThrow(/OUTFILE/);
   });
+
+  it('the single-statement check stays linear on long runs of whitespace (20,000 spaces)', () => {
+    // `^[^;]*;?\s*$` took 0.39 s here: a backtracking engine retried every split of the spaces.
+    // Within maxLength (20,000), so the pattern is what decides.
+    const spaces = ' '.repeat(19_980);
+    const half = ' '.repeat(9_980);
+    const hostile = [`SELECT 1${spaces};x`, `SELECT 1;${spaces}x`, `SELECT 1${half};${half};`];
+    const started = performance.now();
+    for (const query of hostile) {
+      // The plain (backtracking) engine, as any client reading the published schema would use it.
+      expect(valid({ query }), query.slice(0, 12)).toBe(false);
+      expect(() => readDatabaseSettings({ query })).toThrow(PermanentSyncError);
+    }
+    expect(valid({ query: `SELECT 1${half};${half}` })).toBe(true);
+    expect(valid({ query: `SELECT 1${spaces}` })).toBe(true);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
 });
 
 describe('cursor batches', () => {

@@ -247,21 +247,22 @@ describe('HTTP errors', () => {
       );
     });
 
-    it('a schema_definition that is not a compilable JSON Schema is a 400 at /schema_definition', async () => {
-      for (const schema of [
-        { type: 'nope' },
-        { type: 'object', properties: { a: { minimum: 'ten' } } },
-        { pattern: '(' },
-        { $ref: '#/definitions/missing' },
-        { $schema: 'https://json-schema.org/draft/2020-12/schema', prefixItems: 'x' },
-      ]) {
+    it('a schema_definition that is not a compilable JSON Schema is a 400 at the bad place in /schema_definition', async () => {
+      for (const [schema, pointer] of [
+        [{ type: 'nope' }, '/type'],
+        [{ type: 'object', properties: { a: { minimum: 'ten' } } }, '/properties/a/minimum'],
+        [{ pattern: '(' }, '/pattern'],
+        [{ $ref: '#/definitions/missing' }, '/$ref'],
+        [{ $schema: 'https://json-schema.org/draft/2020-12/schema', prefixItems: 'x' }, '/prefixItems'],
+        [{ properties: { a: { $ref: 'elsewhere.json' } } }, ''],
+      ] as const) {
         const res = await api.post(P, { ...validBody(), schema_definition: schema });
-        expectInvalid(res, '/schema_definition', 'is not a valid JSON Schema');
+        expectInvalid(res, `/schema_definition${pointer}`, 'is not a valid');
       }
       const updated = (await api.post(P, validBody())).body;
       expectInvalid(
         await api.put(`${P}/${updated.id}`, { schema_definition: { type: 'nope' } }),
-        '/schema_definition',
+        '/schema_definition/type',
       );
       for (const schema of [
         { type: 'object', required: ['id'] },

@@ -34,7 +34,9 @@ export const databaseMetadataSchema = {
       // JSON Schema patterns have no flags: spell the keywords case-insensitively.
       allOf: [
         { pattern: '^\\s*([Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])\\b' },
-        { pattern: '^[^;]*;?\\s*$' },
+        // At most one ';', followed only by whitespace. Written so a backtracking engine stays
+        // linear: `^[^;]*;?\s*$` retried every split of a long run of spaces (quadratic).
+        { pattern: '^[^;]*(?:;\\s*)?$' },
       ],
       description: 'One read-only SELECT (or WITH ... SELECT) statement; run inside a READ ONLY transaction.',
     },
