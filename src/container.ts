@@ -50,6 +50,7 @@ import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
 import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
+import { WebhookReplayGuard } from './sources/webhook-replay-guard';
 import { closeInOrder } from './close-in-order';
 
 export const VERSION = '0.1.0';
@@ -225,8 +226,21 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ),
         sourceExists: async (id) => Boolean(await sources.get(id)),
       }),
-      webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit }),
-      eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }),
+      webhookRoutes({
+        knex,
+        sources,
+        logger,
+        bodyLimit: config.bodyLimit,
+        signatures: { toleranceSeconds: config.webhookToleranceSeconds, legacy: config.webhookLegacySignatures },
+        replays: new WebhookReplayGuard(redis, config.queuePrefix, config.webhookToleranceSeconds),
+      }),
+      eventsRoutes({
+        redis,
+        key: events.key,
+        logger,
+        maxClients: config.eventsMaxClients,
+        maxClientsPerKey: config.eventsMaxClientsPerKey,
+      }),
     );
   const openapi = buildOpenApi({
     resources: served,
