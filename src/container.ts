@@ -12,7 +12,10 @@ import { auditWrites } from './auth/audit.middleware';
 import { authenticate } from './auth/auth.middleware';
 import { authPaths, authSchemas } from './auth/auth.openapi';
 import { KeyVerifier } from './auth/key-verifier';
+import { AnonymousLimits } from './auth/anonymous-limits';
 import { RateLimits } from './auth/rate-limits';
+import { RejectedTally } from './auth/rejected-tally';
+import { clientAddress, limitKeyOf, trustedRanges } from './net/client-address';
 import { isPublicPath } from './auth/scopes';
 import type { Config } from './config';
 import type { Connector } from './connectors/connector';
@@ -89,6 +92,8 @@ export interface Container {
   apiKeys: ApiKeyRepository;
   keyVerifier: KeyVerifier;
   audit: AuditLog;
+  /** Refused requests, written to the audit log in aggregate per window (flush() writes now). */
+  rejected: RejectedTally;
   /** For createApp: the audit recorder (outside the error handler) and helmet → cors → auth → rate limit. */
   security: { audit: Middleware; guards: Middleware[] };
   openapi: object;
@@ -189,11 +194,27 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const apiKeys = new ApiKeyRepository(knex);
   const keyVerifier = new KeyVerifier(config.apiKeys, apiKeys, logger);
   const audit = new AuditLog(knex);
+  const rejected = new RejectedTally(audit, logger, config.auditRejectedWindowMs);
   const rateLimits = new RateLimits(redis, config, logger);
+  const anonymousLimits = new AnonymousLimits(
+    redis,
+    { points: config.rateLimitAnonymous, prefix: config.queuePrefix },
+    logger,
+  );
+  const proxies = trustedRanges(config.trustedProxies);
   const cors = corsFor(config.corsOrigins);
   const security = {
-    audit: auditWrites(audit, logger),
-    guards: [securityHeaders(), ...(cors ? [cors] : []), authenticate(keyVerifier), rateLimits.middleware()],
+    audit: auditWrites(audit, logger, rejected),
+    guards: [
+      securityHeaders(),
+      ...(cors ? [cors] : []),
+      authenticate(keyVerifier, {
+        limits: anonymousLimits,
+        keyOf: (ctx) =>
+          limitKeyOf(clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), proxies)),
+      }),
+      rateLimits.middleware(),
+    ],
   };
   const routers: Router[] = [
     apiKeysRoutes({ keys: apiKeys, verifier: keyVerifier, audit }),
@@ -231,7 +252,10 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         sources,
         logger,
         bodyLimit: config.bodyLimit,
-        signatures: { toleranceSeconds: config.webhookToleranceSeconds, legacy: config.webhookLegacySignatures },
+        signatures: {
+          toleranceSeconds: config.webhookToleranceSeconds,
+          legacy: config.webhookLegacySignatures,
+        },
         replays: new WebhookReplayGuard(redis, config.queuePrefix, config.webhookToleranceSeconds),
       }),
       eventsRoutes({
@@ -261,7 +285,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const close = () =>
     (closing ??= closeInOrder(logger, [
       ['queues', () => queues.close()],
+      ['refused-request audit rows', () => rejected.flush()],
       ['rate limits', () => rateLimits.close()],
+      ['anonymous limits', () => anonymousLimits.close()],
       ['redis', () => redis.disconnect()],
       ['postgres', () => knex.destroy()],
     ]));
@@ -290,6 +316,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     apiKeys,
     keyVerifier,
     audit,
+    rejected,
     security,
     openapi,
     createHttpApp: () =>

@@ -73,6 +73,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     RATE_LIMIT_ALL: '0',
     RATE_LIMIT_SYNC: '0',
     RATE_LIMIT_TEST: '0',
+    // Every test request comes from 127.0.0.1; test/integration/anonymous-limits.test.ts sets its own.
+    RATE_LIMIT_ANONYMOUS: '0',
     ...options.env,
   });
   const logs: string[] = [];
