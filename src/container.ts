@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
 import type { Middleware } from 'koa';
-import { adminBoard } from './admin/admin-board';
+import { adminBoard, refuseCrossSite } from './admin/admin-board';
 import { createApp } from './app';
 import { ApiKeyRepository } from './auth/api-key.repository';
 import { apiKeysRoutes } from './auth/api-keys.routes';
@@ -167,7 +167,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const rules = sourceHooks({
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
-    storedType: async (id) => (await sources.get(id))?.source_type,
+    stored: (id) => sources.get(id),
   });
   const lifecycle = sourceLifecycle({
     events,
@@ -208,6 +208,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     guards: [
       securityHeaders(),
       ...(cors ? [cors] : []),
+      refuseCrossSite(),
       authenticate(keyVerifier, {
         limits: anonymousLimits,
         keyOf: (ctx) =>
