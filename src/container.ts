@@ -202,6 +202,11 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     logger,
   );
   const proxies = trustedRanges(config.trustedProxies);
+  const anonymous = {
+    limits: anonymousLimits,
+    keyOf: (ctx: Koa.Context) =>
+      limitKeyOf(clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), proxies)),
+  };
   const cors = corsFor(config.corsOrigins);
   const security = {
     audit: auditWrites(audit, logger, rejected),
@@ -209,11 +214,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       securityHeaders(),
       ...(cors ? [cors] : []),
       refuseCrossSite(),
-      authenticate(keyVerifier, {
-        limits: anonymousLimits,
-        keyOf: (ctx) =>
-          limitKeyOf(clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), proxies)),
-      }),
+      authenticate(keyVerifier, anonymous),
       rateLimits.middleware(),
     ],
   };
@@ -258,6 +259,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
           legacy: config.webhookLegacySignatures,
         },
         replays: new WebhookReplayGuard(redis, config.queuePrefix, config.webhookToleranceSeconds),
+        anonymous,
       }),
       eventsRoutes({
         redis,

@@ -9,6 +9,7 @@ import type { CrudRepository } from '../db/crud.repository';
 import {
   ConflictError,
   HttpError,
+  TooManyRequestsError,
   MalformedBodyError,
   NotFoundError,
   PayloadTooLargeError,
@@ -39,7 +40,21 @@ export interface WebhookRoutesDeps {
   signatures: { toleranceSeconds: number; legacy: boolean };
   /** Refuses a stamped signature seen before within the window. */
   replays: WebhookReplayGuard;
+  /**
+   * The per-address budget of requests without a credential (RATE_LIMIT_ANONYMOUS): unknown ids
+   * and wrong signatures count against it, and an address over it is refused before any lookup.
+   */
+  anonymous?: {
+    limits: { blockedFor(key: string): number; charge(key: string): Promise<number> };
+    keyOf(ctx: Context): string;
+  };
 }
+
+const tooMany = (seconds: number) =>
+  new TooManyRequestsError(
+    `Too many webhook deliveries with an unknown id or a wrong signature from this address; retry in ${seconds} s.`,
+    seconds,
+  );
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -55,23 +70,34 @@ export function webhookRoutes({
   bodyLimit,
   signatures,
   replays,
+  anonymous,
 }: WebhookRoutesDeps): Router {
   const buffer = new WebhookBuffer(knex);
   const router = new Router();
   const notFound = () => new NotFoundError('No such webhook.');
 
   router.post(`${WEBHOOK_PATH_PREFIX}:source_id`, async (ctx) => {
+    const client = anonymous?.keyOf(ctx);
+    const held = client ? anonymous!.limits.blockedFor(client) : 0;
+    if (held) throw tooMany(held);
+    /** A delivery without a credential that holds: counted against the address (429 once over). */
+    const refuse = async (err: HttpError): Promise<never> => {
+      const wait = client ? await anonymous!.limits.charge(client).catch(() => 0) : 0;
+      throw wait ? tooMany(wait) : err;
+    };
     const id = String(ctx.params.source_id ?? '').toLowerCase();
     const source = UUID.test(id) ? await sources.get(id) : undefined;
-    if (!source || source.source_type !== 'webhook') throw notFound();
+    if (!source || source.source_type !== 'webhook') return refuse(notFound());
 
     const raw = await readRawBody(ctx, bodyLimit);
     const secret = await revealSecret(sources, id, logger);
-    if (!secret) throw new InvalidSignatureError();
+    if (!secret) return refuse(new InvalidSignatureError());
     const check = checkWebhookSignature(secret, raw, ctx.get(SIGNATURE_HEADER), {
       ...signatures,
       now: Date.now(),
     });
+    // Only a wrong HMAC counts: a stale or legacy signature comes from a holder of the secret.
+    if (!check.valid && check.reason === 'invalid') return refuse(new InvalidSignatureError());
     if (!check.valid) throw signatureError(check.reason, signatures.toleranceSeconds);
     if (!source.is_active)
       throw new ConflictError('This webhook source is inactive; activate it to accept payloads again.');

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhookBody } from '../../src/connectors/webhook/webhook-signature';
 import { startTestApi, TEST_ADMIN_TOKEN, type TestApi } from '../helpers/api-harness';
 
 const LIMIT = 60;
@@ -117,5 +118,37 @@ describe('issue 13 #6: traffic without a key is limited per client address and a
     expect((await post('/raw-data-sources/sync-all', '203.0.113.50')).status).toBe(401);
     // A client writing its own entry in front of the proxy's is still the proxy's client.
     expect((await post('/raw-data-sources/sync-all', '203.0.113.60, 198.51.100.1')).status).toBe(429);
+  });
+
+  it('webhook deliveries with unknown ids or wrong signatures count too; a sender with the secret is not affected', async () => {
+    const secret = 'whsec-anonymous-limits-1234';
+    const created = await api.post('/raw-data-sources', {
+      name: `anon-hook-${process.pid}`,
+      source_type: 'webhook',
+      connection_string: secret,
+    });
+    expect(created.status, created.text).toBe(201);
+    const deliver = (id: string, client: string, signature: string) =>
+      fetch(`${api.baseUrl}/webhooks/${id}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-forwarded-for': client,
+          'x-sluice-signature': signature,
+        },
+        body: '{"n":1}',
+      }).then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      });
+    const wrong = signWebhookBody('not-the-secret-at-all', '{"n":1}');
+    const statuses = await flood(200, 10, (i) =>
+      i % 2
+        ? deliver(created.body.id, '198.51.100.9', wrong)
+        : deliver('00000000-0000-4000-8000-000000000000', '198.51.100.9', wrong),
+    );
+    expect(statuses.filter((s) => s === 429)).toHaveLength(200 - LIMIT);
+    expect(statuses.filter((s) => s === 401 || s === 404)).toHaveLength(LIMIT);
+    expect(await deliver(created.body.id, '198.51.100.10', signWebhookBody(secret, '{"n":1}'))).toBe(202);
   });
 });
