@@ -107,6 +107,20 @@ describe('KeyVerifier', () => {
     expect(calls.find).toBe(0);
   });
 
+  it('beforeLookup is not asked for a key known here whose cache entry expired', async () => {
+    const token = generateToken();
+    const rows = new Map([[tokenHash(token), { id: 'k1', name: 'ci', scope: 'read' as const }]]);
+    const { store, calls } = fakeStore(rows);
+    const verifier = new KeyVerifier([], store, logger, 10);
+    expect(await verifier.verify(token)).toMatchObject({ name: 'ci' });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const refuse = () => {
+      throw new Error('over budget');
+    };
+    expect(await verifier.verify(token, refuse)).toMatchObject({ name: 'ci' });
+    expect(calls.find).toBe(2);
+  });
+
   it('issues slc_ tokens of 43 base64url characters', () => {
     const token = generateToken();
     expect(token).toMatch(/^slc_[A-Za-z0-9_-]{43}$/);

@@ -97,7 +97,8 @@ export class KeyVerifier {
    * The token's principal, or undefined (unknown, revoked). Answered synchronously when it is at
    * hand (an API_KEYS entry, a cached lookup), so that auth, which runs on every request, makes a
    * promise only when the store must be asked. `beforeLookup` runs just before the store would be
-   * asked and may throw to refuse the request instead (the caller's per-address budget).
+   * asked for a token not known as a key here, and may throw to refuse the request instead (the
+   * caller's per-address budget).
    */
   verify(token: string, beforeLookup?: () => void): Principal | undefined | Promise<Principal | undefined> {
     const digest = tokenDigest(token);
@@ -113,7 +114,9 @@ export class KeyVerifier {
     if (unknownUntil !== undefined && unknownUntil > now) return undefined;
     const pending = this.pending.get(hash);
     if (pending) return pending;
-    beforeLookup?.();
+    // A token that was a key here before (its entry expired, not evicted) is looked up whatever
+    // the caller's budget says: only tokens never seen valid can be refused unlooked.
+    if (!cached) beforeLookup?.();
     const lookup = this.lookup(hash, now).finally(() => this.pending.delete(hash));
     this.pending.set(hash, lookup);
     return lookup;

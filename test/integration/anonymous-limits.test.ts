@@ -116,6 +116,13 @@ describe('issue 13 #6: traffic without a key is limited per client address and a
     const ok = await post('/raw-data-sources/sync-all', '198.51.100.1', TEST_ADMIN_TOKEN);
     expect(ok.status).toBe(202);
     expect((await post('/raw-data-sources/sync-all', '203.0.113.50')).status).toBe(401);
+    // A stored key this process has not seen yet is what the limit withholds from that address...
+    const key = await api.post('/api-keys', { name: 'anon-limits-key', scope: 'write' });
+    expect(key.status, key.text).toBe(201);
+    expect((await post('/raw-data-sources/sync-all', '198.51.100.1', key.body.token)).status).toBe(429);
+    // ...until it has been seen valid (here from another address).
+    expect((await post('/raw-data-sources/sync-all', '203.0.113.51', key.body.token)).status).toBe(202);
+    expect((await post('/raw-data-sources/sync-all', '198.51.100.1', key.body.token)).status).toBe(202);
     // A client writing its own entry in front of the proxy's is still the proxy's client.
     expect((await post('/raw-data-sources/sync-all', '203.0.113.60, 198.51.100.1')).status).toBe(429);
   });
