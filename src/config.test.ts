@@ -151,6 +151,47 @@ describe('loadConfig', () => {
   });
 });
 
+describe('loadConfig: edge limits (issue 13)', () => {
+  it('defaults: 60 keyless requests per address, no trusted proxy, 5 min webhook window, legacy off, 5/100 streams, 65 s keep-alive', () => {
+    expect(loadConfig(minimal)).toMatchObject({
+      rateLimitAnonymous: 60,
+      trustedProxies: [],
+      auditRejectedWindowMs: 60000,
+      webhookToleranceSeconds: 300,
+      webhookLegacySignatures: false,
+      eventsMaxClients: 100,
+      eventsMaxClientsPerKey: 5,
+      httpKeepAliveTimeoutMs: 65000,
+      httpHeadersTimeoutMs: 66000,
+    });
+    expect(
+      loadConfig({ ...minimal, WEBHOOK_LEGACY_SIGNATURES: 'true', HTTP_KEEP_ALIVE_TIMEOUT_MS: '120000' }),
+    ).toMatchObject({ webhookLegacySignatures: true, httpHeadersTimeoutMs: 121000 });
+  });
+
+  it('refuses a headers timeout not above keep-alive, bad proxies, a per-key cap above the total, a non-boolean', () => {
+    const problems = problemsOf({
+      ...minimal,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_HEADERS_TIMEOUT_MS: '60000',
+      TRUSTED_PROXIES: '10.0.0.1',
+      EVENTS_MAX_CLIENTS: '10',
+      EVENTS_MAX_CLIENTS_PER_KEY: '11',
+      WEBHOOK_LEGACY_SIGNATURES: 'yes',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          'HTTP_HEADERS_TIMEOUT_MS (60000) must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS',
+        ),
+        expect.stringContaining('TRUSTED_PROXIES'),
+        'EVENTS_MAX_CLIENTS_PER_KEY must not exceed EVENTS_MAX_CLIENTS',
+        'WEBHOOK_LEGACY_SIGNATURES must be true or false (got "yes")',
+      ]),
+    );
+  });
+});
+
 describe('checkEncryptionKeys', () => {
   it('accepts a keyring of distinct ids with 32-byte keys, standard or url-safe base64', () => {
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');

@@ -67,6 +67,30 @@ export interface Config {
   corsOrigins: string[];
   /** Caps on a source's schema_definition, checked at create, update and draft test. */
   schemaLimits: SchemaLimits;
+  /**
+   * Requests per client address per minute that present no valid key (missing, unknown or revoked
+   * token); beyond it 429 without a key lookup. 0 switches the limit off.
+   */
+  rateLimitAnonymous: number;
+  /**
+   * CIDRs of the reverse proxies in front of the API: X-Forwarded-For is read only when the
+   * connection comes from one of them (and only up to the first hop that is not one). Empty: the
+   * socket's address is the client's, whatever the headers say.
+   */
+  trustedProxies: string[];
+  /** Refused requests (401, 403, 429) are written to the audit log as one row per reason and actor per this window. */
+  auditRejectedWindowMs: number;
+  /** How far a webhook signature's timestamp may be from now (either way) and how long a seen signature is remembered. */
+  webhookToleranceSeconds: number;
+  /** Accept the unstamped `sha256=<hex>` webhook signature (no replay protection): a migration path for senders. */
+  webhookLegacySignatures: boolean;
+  /** Event streams (GET /events) open at once: per API process, and per key within it. */
+  eventsMaxClients: number;
+  eventsMaxClientsPerKey: number;
+  /** Idle keep-alive connections are closed after this; longer than a load balancer's idle timeout (often 60 s). */
+  httpKeepAliveTimeoutMs: number;
+  /** Time allowed for a request's headers; must exceed the keep-alive timeout. */
+  httpHeadersTimeoutMs: number;
 }
 
 export const API_SCOPES = ['read', 'write', 'admin'] as const;
@@ -138,6 +162,15 @@ export function loadConfig(env: Env = process.env): Config {
       if (problem) problems.push(`${name}: ${problem}`);
     }
     return values;
+  };
+
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (!raw) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
   };
 
   const nodeEnv = str('NODE_ENV', 'development');
@@ -213,7 +246,30 @@ export function loadConfig(env: Env = process.env): Config {
         problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com (got "${origin}")`);
       return origin;
     }),
+    rateLimitAnonymous: int('RATE_LIMIT_ANONYMOUS', 60, 0, 1000000),
+    trustedProxies: cidrs('TRUSTED_PROXIES', []),
+    auditRejectedWindowMs: int('AUDIT_REJECTED_WINDOW_MS', 60000, 100, 3600000),
+    webhookToleranceSeconds: int('WEBHOOK_TOLERANCE_SECONDS', 300, 1, 86400),
+    webhookLegacySignatures: bool('WEBHOOK_LEGACY_SIGNATURES', false),
+    eventsMaxClients: int('EVENTS_MAX_CLIENTS', 100, 1, 100000),
+    eventsMaxClientsPerKey: int('EVENTS_MAX_CLIENTS_PER_KEY', 5, 1, 100000),
+    httpKeepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 65000, 1000, 3600000),
+    httpHeadersTimeoutMs: 0,
   };
+  // Node closes a keep-alive connection whose next request's headers take longer than
+  // headersTimeout: it must outlast the idle keep-alive, or the idle socket is cut first.
+  config.httpHeadersTimeoutMs = int(
+    'HTTP_HEADERS_TIMEOUT_MS',
+    config.httpKeepAliveTimeoutMs + 1000,
+    1000,
+    3601000,
+  );
+  if (config.httpHeadersTimeoutMs <= config.httpKeepAliveTimeoutMs)
+    problems.push(
+      `HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS (${config.httpKeepAliveTimeoutMs})`,
+    );
+  if (config.eventsMaxClientsPerKey > config.eventsMaxClients)
+    problems.push('EVENTS_MAX_CLIENTS_PER_KEY must not exceed EVENTS_MAX_CLIENTS');
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
 import type { Middleware } from 'koa';
-import { adminBoard } from './admin/admin-board';
+import { adminBoard, refuseCrossSite } from './admin/admin-board';
 import { createApp } from './app';
 import { ApiKeyRepository } from './auth/api-key.repository';
 import { apiKeysRoutes } from './auth/api-keys.routes';
@@ -12,7 +12,10 @@ import { auditWrites } from './auth/audit.middleware';
 import { authenticate } from './auth/auth.middleware';
 import { authPaths, authSchemas } from './auth/auth.openapi';
 import { KeyVerifier } from './auth/key-verifier';
+import { AnonymousLimits } from './auth/anonymous-limits';
 import { RateLimits } from './auth/rate-limits';
+import { RejectedTally } from './auth/rejected-tally';
+import { clientAddress, limitKeyOf, trustedRanges } from './net/client-address';
 import { isPublicPath } from './auth/scopes';
 import type { Config } from './config';
 import type { Connector } from './connectors/connector';
@@ -50,6 +53,7 @@ import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
 import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
+import { WebhookReplayGuard } from './sources/webhook-replay-guard';
 import { closeInOrder } from './close-in-order';
 
 export const VERSION = '0.1.0';
@@ -88,6 +92,8 @@ export interface Container {
   apiKeys: ApiKeyRepository;
   keyVerifier: KeyVerifier;
   audit: AuditLog;
+  /** Refused requests, written to the audit log in aggregate per window (flush() writes now). */
+  rejected: RejectedTally;
   /** For createApp: the audit recorder (outside the error handler) and helmet → cors → auth → rate limit. */
   security: { audit: Middleware; guards: Middleware[] };
   openapi: object;
@@ -162,7 +168,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const rules = sourceHooks({
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
-    storedType: async (id) => (await sources.get(id))?.source_type,
+    stored: (id) => sources.get(id),
     schemaLimits: config.schemaLimits,
   });
   const lifecycle = sourceLifecycle({
@@ -190,11 +196,29 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const apiKeys = new ApiKeyRepository(knex);
   const keyVerifier = new KeyVerifier(config.apiKeys, apiKeys, logger);
   const audit = new AuditLog(knex);
+  const rejected = new RejectedTally(audit, logger, config.auditRejectedWindowMs);
   const rateLimits = new RateLimits(redis, config, logger);
+  const anonymousLimits = new AnonymousLimits(
+    redis,
+    { points: config.rateLimitAnonymous, prefix: config.queuePrefix },
+    logger,
+  );
+  const proxies = trustedRanges(config.trustedProxies);
+  const anonymous = {
+    limits: anonymousLimits,
+    keyOf: (ctx: Koa.Context) =>
+      limitKeyOf(clientAddress(ctx.req.socket.remoteAddress, ctx.get('x-forwarded-for'), proxies)),
+  };
   const cors = corsFor(config.corsOrigins);
   const security = {
-    audit: auditWrites(audit, logger),
-    guards: [securityHeaders(), ...(cors ? [cors] : []), authenticate(keyVerifier), rateLimits.middleware()],
+    audit: auditWrites(audit, logger, rejected),
+    guards: [
+      securityHeaders(),
+      ...(cors ? [cors] : []),
+      refuseCrossSite(),
+      authenticate(keyVerifier, anonymous),
+      rateLimits.middleware(),
+    ],
   };
   const routers: Router[] = [
     apiKeysRoutes({ keys: apiKeys, verifier: keyVerifier, audit }),
@@ -227,8 +251,25 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ),
         sourceExists: async (id) => Boolean(await sources.get(id)),
       }),
-      webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit }),
-      eventsRoutes({ redis, key: events.key, logger, maxClients: 100 }),
+      webhookRoutes({
+        knex,
+        sources,
+        logger,
+        bodyLimit: config.bodyLimit,
+        signatures: {
+          toleranceSeconds: config.webhookToleranceSeconds,
+          legacy: config.webhookLegacySignatures,
+        },
+        replays: new WebhookReplayGuard(redis, config.queuePrefix, config.webhookToleranceSeconds),
+        anonymous,
+      }),
+      eventsRoutes({
+        redis,
+        key: events.key,
+        logger,
+        maxClients: config.eventsMaxClients,
+        maxClientsPerKey: config.eventsMaxClientsPerKey,
+      }),
     );
   const openapi = buildOpenApi({
     resources: served,
@@ -249,7 +290,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const close = () =>
     (closing ??= closeInOrder(logger, [
       ['queues', () => queues.close()],
+      ['refused-request audit rows', () => rejected.flush()],
       ['rate limits', () => rateLimits.close()],
+      ['anonymous limits', () => anonymousLimits.close()],
       ['redis', () => redis.disconnect()],
       ['postgres', () => knex.destroy()],
     ]));
@@ -278,6 +321,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     apiKeys,
     keyVerifier,
     audit,
+    rejected,
     security,
     openapi,
     createHttpApp: () =>

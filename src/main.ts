@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { ensureUsableKey, NoApiKeyError } from './auth/bootstrap-key';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
+import { applyHttpTimeouts } from './http/server-timeouts';
 import { startMetricsServer } from './metrics/metrics-server';
 import type { SyncWorker } from '../workers/sync-worker';
 import { createWorker } from '../workers/worker-container';
@@ -68,6 +69,7 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
     server = app.listen(config.port, config.host, () =>
       logger.info({ host: config.host, port: config.port, role }, 'api listening'),
     );
+    applyHttpTimeouts(server, config);
     server.on('error', (err) => {
       logger.fatal({ err }, 'api could not listen');
       process.exit(1);

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createContainer } from '../../src/container';
+import { applyHttpTimeouts } from '../../src/http/server-timeouts';
 
 const config = loadConfig();
 const container = createContainer(config);
@@ -21,8 +22,9 @@ const app =
         metrics: container.metrics,
       })
     : container.createHttpApp();
-const server = app.listen(0, '127.0.0.1', () =>
-  process.send?.({ port: (server.address() as AddressInfo).port }),
+const server = applyHttpTimeouts(
+  app.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port })),
+  config,
 );
 
 let stopping = false;

@@ -2,8 +2,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { BeforeHook } from '@bull-board/api/typings/app';
 import { KoaAdapter } from '@bull-board/koa';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Queue } from 'bullmq';
+import { ForbiddenError } from '../http/errors';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
 
@@ -15,6 +16,51 @@ export const ADMIN_QUEUES_PATH = '/admin/queues';
 export const MAX_LISTED_SCHEDULERS = 1000;
 /** The UI asks for small pages; a hand-made URL must not ask for 100k jobs at once. */
 export const MAX_JOBS_PER_PAGE = 1000;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** What an HTML form (or a no-cors fetch) can send without a preflight: never what the board's own UI sends. */
+const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
+
+/** Why a state-changing dashboard request looks cross-site, or undefined when it does not. */
+function crossSiteProblem(ctx: Context): string | undefined {
+  const site = ctx.get('sec-fetch-site').toLowerCase();
+  if (site && site !== 'same-origin' && site !== 'none')
+    return `the browser marks it ${site} (Sec-Fetch-Site)`;
+  const origin = ctx.get('origin');
+  if (origin) {
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (!host || host.toLowerCase() !== ctx.get('host').toLowerCase())
+      return `its Origin (${origin.slice(0, 100)}) is not this server (${ctx.get('host').slice(0, 100)})`;
+  }
+  const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
+  if (FORM_TYPES.has(type)) return `its body is ${type}, which any web page can send`;
+  return undefined;
+}
+
+/**
+ * The dashboard is behind HTTP Basic, which a browser keeps sending once entered: any web page
+ * could then post a form to it with the admin's credentials. State-changing requests (anything
+ * but GET/HEAD/OPTIONS) under /admin/queues are refused (403) when the browser says they come
+ * from another site (Sec-Fetch-Site, Origin not this Host) or carry a form content type; the
+ * board's own UI sends JSON or no body from the same origin. Reads stay open (a cross-site page
+ * cannot read their answers).
+ */
+export function refuseCrossSite(): Middleware {
+  return (ctx, next) => {
+    if (SAFE_METHODS.has(ctx.method) || !ctx.path.toLowerCase().startsWith(ADMIN_QUEUES_PATH)) return next();
+    const problem = crossSiteProblem(ctx);
+    if (problem)
+      throw new ForbiddenError(
+        `Refused a state-changing dashboard request that may come from another site: ${problem}. Use the dashboard itself, or send JSON with an Authorization header.`,
+      );
+    return next();
+  };
+}
 
 /** Keeps the board's two unbounded reads bounded (bull-board's `handlerHooks` option). */
 const boundReads: BeforeHook = async ({ route, request }) => {

@@ -4,6 +4,10 @@ import type { Logger } from '../logger';
 import type { AuditLog } from './audit-log';
 import { outcomeOf } from './audit-log';
 import { principalOf } from './auth.middleware';
+import type { RejectedTally } from './rejected-tally';
+
+/** Refusals: audited in aggregate (RejectedTally), so requests without a key cannot grow the log. */
+const REFUSED = new Set([401, 403, 429]);
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -46,17 +50,27 @@ export function describeWrite(
 }
 
 /**
- * One audit row per write request, whatever its outcome (including 401/403 and validation
- * failures). Sits outside the error handler so it sees the status actually answered. Webhook
- * receipts are data, not changes to Sluice, and are not audited.
+ * One audit row per write request, whatever its outcome (including validation failures and 404s);
+ * refusals (401, 403, 429) are counted instead and written as one row per status and actor per
+ * window (`rejected`). Sits outside the error handler so it sees the status actually answered.
+ * Webhook receipts are data, not changes to Sluice, and are not audited.
  */
-export function auditWrites(audit: AuditLog, logger: Logger): Middleware {
+export function auditWrites(audit: AuditLog, logger: Logger, rejected: RejectedTally): Middleware {
   // Not async itself: reads (most requests) pass straight through without an extra promise.
   const audited: Middleware = async (ctx, next) => {
     try {
       await next();
     } finally {
-      await write(ctx, audit, logger);
+      if (REFUSED.has(ctx.status)) {
+        const principal = principalOf(ctx.state);
+        rejected.note({
+          actor: principal?.name ?? 'anonymous',
+          status: ctx.status,
+          method: ctx.method,
+          path: ctx.path,
+          keyId: principal?.keyId,
+        });
+      } else await write(ctx, audit, logger);
     }
   };
   return (ctx, next) => (READS.has(ctx.method) || isWebhookPath(ctx.path) ? next() : audited(ctx, next));

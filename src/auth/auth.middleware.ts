@@ -1,6 +1,12 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { ADMIN_QUEUES_PATH } from '../admin/admin-board';
-import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '../http/errors';
+import {
+  ForbiddenError,
+  ServiceUnavailableError,
+  TooManyRequestsError,
+  UnauthorizedError,
+} from '../http/errors';
+import type { AnonymousLimits } from './anonymous-limits';
 import type { KeyVerifier, Principal } from './key-verifier';
 import { isPublicPath, requiredScope, scopeCovers } from './scopes';
 
@@ -26,22 +32,49 @@ export function credentialOf(header: string | undefined): string | undefined {
 export const principalOf = (state: Record<string, unknown>): Principal | undefined =>
   state.principal as Principal | undefined;
 
+export interface AnonymousGuard {
+  limits: AnonymousLimits;
+  /** The limit key of the request's client (address, or IPv6 /64; see src/net/client-address.ts). */
+  keyOf(ctx: Context): string;
+}
+
 /**
  * Every request but the public ones (scopes.ts) needs a valid key whose scope covers it: 401
  * without one (Basic challenge on the job dashboard, so a browser prompts), 403 when short.
- * Sets ctx.state.principal for the audit log and the rate limits.
+ * Sets ctx.state.principal for the audit log and the rate limits. With `anonymous`, requests
+ * without a valid key are counted per client address: beyond the budget they are 429, and an
+ * address known to be over it gets no key lookup at all.
  */
-export function authenticate(verifier: KeyVerifier): Middleware {
+export function authenticate(verifier: KeyVerifier, anonymous?: AnonymousGuard): Middleware {
   // Not async: a known key (most requests) goes on without a promise; only a store lookup waits.
   // A throw here reaches the error handler as a rejection (koa-compose catches it).
   return (ctx, next) => {
     if (isPublicPath(ctx.method, ctx.path)) return next();
     const challenge = ctx.path.toLowerCase().startsWith(ADMIN_QUEUES_PATH) ? 'Basic' : 'Bearer';
+    const tooMany = (seconds: number) =>
+      new TooManyRequestsError(
+        `Too many requests without a valid API key from this address (${anonymous?.limits.points} a minute); retry in ${seconds} s.`,
+        seconds,
+      );
+    /** A 401, counted against the client's address first (then a 429 when over its budget). */
+    const refuse = (detail: string): Promise<never> | never => {
+      const unauthorized = new UnauthorizedError(detail, challenge);
+      if (!anonymous) throw unauthorized;
+      return anonymous.limits.charge(anonymous.keyOf(ctx)).then(
+        (wait) => {
+          throw wait ? tooMany(wait) : unauthorized;
+        },
+        // Counting failed (neither Redis nor the insurance answered): the 401 stands.
+        () => {
+          throw unauthorized;
+        },
+      );
+    };
     const token = credentialOf(ctx.get('authorization'));
-    if (!token) throw new UnauthorizedError('Send an API key as Authorization: Bearer <token>.', challenge);
-    if (token.length > MAX_TOKEN_LENGTH) throw new UnauthorizedError('The API key is not valid.', challenge);
+    if (!token) return refuse('Send an API key as Authorization: Bearer <token>.');
+    if (token.length > MAX_TOKEN_LENGTH) return refuse('The API key is not valid.');
     const admit = (principal: Principal | undefined) => {
-      if (!principal) throw new UnauthorizedError('The API key is not valid or was revoked.', challenge);
+      if (!principal) return refuse('The API key is not valid or was revoked.');
       ctx.state.principal = principal;
       const need = requiredScope(ctx.method, ctx.path);
       if (!scopeCovers(principal.scope, need))
@@ -50,7 +83,11 @@ export function authenticate(verifier: KeyVerifier): Middleware {
         );
       return next();
     };
-    const verified = verifier.verify(token);
+    // The store is asked only for an address not already over its budget of bad tokens.
+    const verified = verifier.verify(token, () => {
+      const held = anonymous ? anonymous.limits.blockedFor(anonymous.keyOf(ctx)) : 0;
+      if (held) throw tooMany(held);
+    });
     if (!(verified instanceof Promise)) return admit(verified);
     return verified.then(admit, () => {
       throw new ServiceUnavailableError('API keys cannot be checked right now.');

@@ -78,6 +78,57 @@ describe('KeyVerifier', () => {
     }
   });
 
+  it('issue 13 #6: an unknown token costs one lookup however often or concurrently it is sent', async () => {
+    const { store, calls } = fakeStore(new Map());
+    const verifier = new KeyVerifier([], store, logger);
+    const bad = generateToken();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => verifier.verify(bad)));
+    expect(answers.every((a) => a === undefined)).toBe(true);
+    for (let i = 0; i < 50; i++) expect(verifier.verify(bad)).toBeUndefined(); // synchronously, from the cache
+    expect(calls.find).toBe(1);
+  });
+
+  it('a flood of distinct bad tokens evicts only bad tokens (bounded), never the keys in use', async () => {
+    const token = generateToken();
+    const rows = new Map([[tokenHash(token), { id: 'k1', name: 'ci', scope: 'read' as const }]]);
+    const { store, calls } = fakeStore(rows);
+    const verifier = new KeyVerifier([], store, logger, 60_000);
+    await verifier.verify(token);
+    for (let i = 0; i < 10_050; i++) await verifier.verify(`bad-${i}`);
+    const before = calls.find;
+    expect(verifier.verify(token)).toMatchObject({ name: 'ci' });
+    // The oldest bad tokens were evicted (the cache is bounded), the newest are still cached.
+    expect(verifier.verify('bad-10049')).toBeUndefined();
+    expect(calls.find).toBe(before);
+    await verifier.verify('bad-0');
+    expect(calls.find).toBe(before + 1);
+  });
+
+  it('beforeLookup can refuse before the store is asked', async () => {
+    const { store, calls } = fakeStore(new Map());
+    const verifier = new KeyVerifier([], store, logger);
+    expect(() =>
+      verifier.verify(generateToken(), () => {
+        throw new Error('over budget');
+      }),
+    ).toThrow('over budget');
+    expect(calls.find).toBe(0);
+  });
+
+  it('beforeLookup is not asked for a key known here whose cache entry expired', async () => {
+    const token = generateToken();
+    const rows = new Map([[tokenHash(token), { id: 'k1', name: 'ci', scope: 'read' as const }]]);
+    const { store, calls } = fakeStore(rows);
+    const verifier = new KeyVerifier([], store, logger, 10);
+    expect(await verifier.verify(token)).toMatchObject({ name: 'ci' });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const refuse = () => {
+      throw new Error('over budget');
+    };
+    expect(await verifier.verify(token, refuse)).toMatchObject({ name: 'ci' });
+    expect(calls.find).toBe(2);
+  });
+
   it('issues slc_ tokens of 43 base64url characters', () => {
     const token = generateToken();
     expect(token).toMatch(/^slc_[A-Za-z0-9_-]{43}$/);

@@ -16,7 +16,13 @@ export interface Principal {
  * takes effect at once (forget()); through another process or the CLI within this bound.
  */
 export const KEY_CACHE_MS = 5_000;
-/** Cache entries kept at most; beyond it the cache starts over (a flood of bad tokens cannot grow it). */
+/**
+ * How long an unknown token stays known as unknown. Longer than a key's: a token is unknown until
+ * a key with it is created, and a creation through this process forgets it at once (forget());
+ * through another process, the key works here within this bound.
+ */
+export const UNKNOWN_KEY_CACHE_MS = 30_000;
+/** Entries kept at most in each cache; beyond it the least recently used go. */
 const MAX_CACHED = 10_000;
 /** last_used_at is written at most this often per key. */
 const TOUCH_EVERY_MS = 60_000;
@@ -26,6 +32,37 @@ interface Cached {
   until: number;
 }
 
+/** A bounded map that forgets its least recently used entry first (Map keeps insertion order). */
+class Lru<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly max: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.entries.get(key);
+    if (value === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.max) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
 /**
  * Turns a token into a principal. API_KEYS entries are hashed at start and every one is compared
  * in constant time (no early exit, so timing tells nothing about which or how much matched);
@@ -33,7 +70,14 @@ interface Cached {
  */
 export class KeyVerifier {
   private readonly envKeys: { digest: Buffer; principal: Principal }[];
-  private readonly cache = new Map<string, Cached>();
+  /**
+   * Known keys and unknown tokens are cached apart: a flood of bad tokens evicts only other bad
+   * tokens, never the keys in use.
+   */
+  private readonly known = new Lru<Cached>(MAX_CACHED);
+  private readonly unknown = new Lru<number>(MAX_CACHED);
+  /** Lookups under way: concurrent requests with one token share one query. */
+  private readonly pending = new Map<string, Promise<Principal | undefined>>();
   private readonly touched = new Map<string, number>();
 
   constructor(
@@ -41,6 +85,7 @@ export class KeyVerifier {
     private readonly store: ApiKeyRepository,
     private readonly logger: Logger,
     private readonly cacheMs = KEY_CACHE_MS,
+    private readonly unknownCacheMs = UNKNOWN_KEY_CACHE_MS,
   ) {
     this.envKeys = envKeys.map(({ scope, token }, i) => ({
       digest: tokenDigest(token),
@@ -51,9 +96,11 @@ export class KeyVerifier {
   /**
    * The token's principal, or undefined (unknown, revoked). Answered synchronously when it is at
    * hand (an API_KEYS entry, a cached lookup), so that auth, which runs on every request, makes a
-   * promise only when the store must be asked.
+   * promise only when the store must be asked. `beforeLookup` runs just before the store would be
+   * asked for a token not known as a key here, and may throw to refuse the request instead (the
+   * caller's per-address budget).
    */
-  verify(token: string): Principal | undefined | Promise<Principal | undefined> {
+  verify(token: string, beforeLookup?: () => void): Principal | undefined | Promise<Principal | undefined> {
     const digest = tokenDigest(token);
     let found: Principal | undefined;
     for (const key of this.envKeys) if (sameDigest(digest, key.digest)) found ??= key.principal;
@@ -61,23 +108,38 @@ export class KeyVerifier {
 
     const hash = digest.toString('hex');
     const now = Date.now();
-    const cached = this.cache.get(hash);
+    const cached = this.known.get(hash);
     if (cached && cached.until > now) return cached.principal;
-    return this.lookup(hash, now);
+    const unknownUntil = this.unknown.get(hash);
+    if (unknownUntil !== undefined && unknownUntil > now) return undefined;
+    const pending = this.pending.get(hash);
+    if (pending) return pending;
+    // A token that was a key here before (its entry expired, not evicted) is looked up whatever
+    // the caller's budget says: only tokens never seen valid can be refused unlooked.
+    if (!cached) beforeLookup?.();
+    const lookup = this.lookup(hash, now).finally(() => this.pending.delete(hash));
+    this.pending.set(hash, lookup);
+    return lookup;
   }
 
   private async lookup(hash: string, now: number): Promise<Principal | undefined> {
     const row = await this.store.findByHash(hash);
     const principal = row ? { name: row.name, scope: row.scope, keyId: row.id } : undefined;
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(hash, { principal, until: now + this.cacheMs });
+    if (principal) {
+      this.known.set(hash, { principal, until: now + this.cacheMs });
+      this.unknown.delete(hash);
+    } else {
+      this.unknown.set(hash, now + this.unknownCacheMs);
+      this.known.delete(hash);
+    }
     if (principal?.keyId) this.touch(principal.keyId, now);
     return principal;
   }
 
   /** A key changed here (revoked, or created with a hash cached as unknown): drop its cached lookup now. */
   forget(hash: string): void {
-    this.cache.delete(hash);
+    this.known.delete(hash);
+    this.unknown.delete(hash);
   }
 
   private touch(id: string, now: number): void {

@@ -2,7 +2,8 @@ import type { PassThrough } from 'node:stream';
 import { PassThrough as Pass } from 'node:stream';
 import Router from '@koa/router';
 import type { Redis } from 'ioredis';
-import { ServiceUnavailableError, ValidationError } from '../http/errors';
+import { principalOf } from '../auth/auth.middleware';
+import { ServiceUnavailableError, TooManyRequestsError, ValidationError } from '../http/errors';
 import { queryValidator } from '../http/validation';
 import type { Logger } from '../logger';
 import { toEvent, type SluiceEvent } from './event-bus';
@@ -37,7 +38,10 @@ export interface EventsRoutesDeps {
   redis: Redis;
   key: string;
   logger: Logger;
+  /** Streams open at once in this process. */
   maxClients: number;
+  /** Streams one key may hold at once (so one key cannot take every slot); default maxClients. */
+  maxClientsPerKey?: number;
   /** Default SLOW_CLIENT_MS. */
   slowClientMs?: number;
 }
@@ -65,22 +69,52 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
     eventsQuerySchema,
   );
   let clients = 0;
+  /** Open streams per key (principal name); entries leave at zero, so it holds only live keys. */
+  const perKey = new Map<string, number>();
+  const maxPerKey = deps.maxClientsPerKey ?? deps.maxClients;
 
   router.get('/events', async (ctx) => {
     const query = validate(ctx.query);
     const header = ctx.get('last-event-id');
     if (header && !STREAM_ID.test(header))
       throw new ValidationError([{ pointer: 'Last-Event-ID', in: 'query', message: 'is not an event id' }]);
-    if (clients >= deps.maxClients) throw new ServiceUnavailableError('Too many event stream clients.');
+    // Requests reach here authenticated; without a principal (a router mounted alone) all share one slot set.
+    const holder = principalOf(ctx.state)?.name ?? '';
+    if ((perKey.get(holder) ?? 0) >= maxPerKey)
+      throw new TooManyRequestsError(
+        `This key already holds ${maxPerKey} open event streams (the limit per key); close one or reuse it.`,
+        5,
+      );
+    if (clients >= deps.maxClients)
+      throw new ServiceUnavailableError(
+        `All ${deps.maxClients} event stream slots of this server are taken; retry later.`,
+      );
     if (deps.redis.status !== 'ready')
       throw new ServiceUnavailableError('The event stream (Redis) is unavailable.');
+    // The slot is taken before the first await: concurrent requests must not all pass the checks above.
+    clients += 1;
+    perKey.set(holder, (perKey.get(holder) ?? 0) + 1);
+    let open = true;
+    const release = () => {
+      clients -= 1;
+      const held = (perKey.get(holder) ?? 1) - 1;
+      if (held > 0) perKey.set(holder, held);
+      else perKey.delete(holder);
+    };
 
     const wants = matcher(query.type);
     // "From now" is pinned to the newest id before the response starts. Reading from '$' instead
     // would mean "after whatever is newest when the reader's first XREAD reaches Redis", and the
     // reader connects after the client already holds the open stream: events it caused meanwhile
     // (a POST right after connecting) were lost.
-    let cursor = header || query.last_event_id || (await latestId(deps.redis, deps.key));
+    let cursor = header || query.last_event_id;
+    try {
+      cursor ||= await latestId(deps.redis, deps.key);
+    } catch (err) {
+      open = false;
+      release();
+      throw err;
+    }
     // Named so an operator (and the tests) can tell stream readers apart in CLIENT LIST.
     const reader = deps.redis.duplicate({
       enableOfflineQueue: true,
@@ -89,12 +123,10 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
     });
     reader.on('error', (err) => deps.logger.debug({ err: err.message }, 'event reader error'));
     const stream: PassThrough = new Pass();
-    clients += 1;
-    let open = true;
     const stop = () => {
       if (!open) return;
       open = false;
-      clients -= 1;
+      release();
       reader.disconnect();
       stream.end();
     };

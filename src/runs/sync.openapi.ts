@@ -117,6 +117,9 @@ export const syncPaths: Record<string, PathItem> = {
       operationId: 'streamEvents',
       summary:
         'Server-Sent Events: source changes, sync progress, connection tests. Resumable with Last-Event-ID.',
+      description:
+        'At most EVENTS_MAX_CLIENTS_PER_KEY (default 5) open streams per key, 429 beyond; at most ' +
+        'EVENTS_MAX_CLIENTS (default 100) per API process, 503 beyond.',
       parameters: [
         ...queryParams(eventsQuerySchema),
         { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },

@@ -20,8 +20,11 @@ export interface SourceHooksDeps {
   counts: SourceCounts;
   /** Rules per source_type; a type without rules accepts any metadata. */
   rules?: ReadonlyMap<string, TypeRules>;
-  /** The stored source_type of a source, for updates that do not send it. */
-  storedType?(id: string): Promise<string | null | undefined>;
+  /**
+   * What is stored of a source, for updates: its source_type (when the update does not send it)
+   * and whether it holds a connection string (never the value).
+   */
+  stored?(id: string): Promise<{ source_type: string | null; has_connection_string: boolean } | undefined>;
   /** Caps on schema_definition (size, depth, subschemas, patterns). */
   schemaLimits?: SchemaLimits;
 }
@@ -38,7 +41,7 @@ const ajv = linearAjv();
 export function sourceHooks({
   counts,
   rules = new Map(),
-  storedType,
+  stored,
   schemaLimits = DEFAULT_SCHEMA_LIMITS,
 }: SourceHooksDeps): ResourceHooks<RawDataSource> {
   const metadataValidators = new Map<string, ValidateFunction>();
@@ -56,9 +59,18 @@ export function sourceHooks({
         errors.push(...schemaDefinitionErrors(schema as Record<string, unknown>, schemaLimits));
       const touchesTypeRules = 'metadata' in input || 'connection_string' in input || 'source_type' in input;
       if (!touchesTypeRules) return errors;
-      const type =
-        'source_type' in input ? (input.source_type as string | null) : id ? await storedType?.(id) : null;
+      const before = id ? await stored?.(id) : undefined;
+      const type = 'source_type' in input ? (input.source_type as string | null) : before?.source_type;
       if (!type) return errors;
+      // A type change keeps the stored connection string, which was checked against the old type's
+      // rules only (a webhook secret is no FILE_ROOTS path). Rather than decrypting it to check it
+      // again, the change must resend it: the stored secret is never read back for a request.
+      if (before?.has_connection_string && before.source_type !== type && !('connection_string' in input))
+        errors.push({
+          pointer: '/connection_string',
+          in: 'body',
+          message: `send connection_string again when changing source_type from ${before.source_type} to ${type}: the stored one was checked against ${before.source_type} rules only`,
+        });
       const metadata = input.metadata as Record<string, unknown> | null | undefined;
       const rule = rules.get(type);
       const validateMetadata = metadataValidators.get(type);

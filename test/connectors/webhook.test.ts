@@ -7,7 +7,8 @@ import { Outbound } from '../../src/connectors/outbound';
 import { WebhookBuffer } from '../../src/connectors/webhook/webhook-buffer';
 import { WebhookConnector } from '../../src/connectors/webhook/webhook.connector';
 import { webhookRoutes } from '../../src/sources/webhook.routes';
-import { signWebhookBody } from '../../src/connectors/webhook/webhook-signature';
+import { signWebhookBody, signWebhookBodyLegacy } from '../../src/connectors/webhook/webhook-signature';
+import { WebhookReplayGuard } from '../../src/sources/webhook-replay-guard';
 import { createLogger } from '../../src/logger';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 
@@ -40,6 +41,9 @@ describe('webhook source', () => {
   let api: TestApi;
   let server: Server;
   let hookBase: string;
+  /** The same pipeline with WEBHOOK_LEGACY_SIGNATURES=true. */
+  let legacyServer: Server;
+  let legacyBase: string;
   // The connector needs the app's knex, which exists only once the harness has built the container:
   // the registry gets this delegate, which forwards to the real connector built right after.
   const real: { connector?: WebhookConnector } = {};
@@ -55,20 +59,40 @@ describe('webhook source', () => {
     const { knex, sources, logger, config } = api.container;
     real.connector = new WebhookConnector({ knex, savedSource: savedSourceOf(api), batchSize: 3 });
     // The real app pipeline (request context, errors, the global JSON parser) with the webhook router.
-    const app = createApp({
-      logger,
-      bodyLimit: config.bodyLimit,
-      routers: [webhookRoutes({ knex, sources, logger, bodyLimit: config.bodyLimit })],
-    });
-    server = await new Promise((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
+    const listen = async (legacy: boolean): Promise<Server> => {
+      const app = createApp({
+        logger,
+        bodyLimit: config.bodyLimit,
+        routers: [
+          webhookRoutes({
+            knex,
+            sources,
+            logger,
+            bodyLimit: config.bodyLimit,
+            signatures: { toleranceSeconds: config.webhookToleranceSeconds, legacy },
+            replays: new WebhookReplayGuard(
+              api.container.redis,
+              config.queuePrefix,
+              config.webhookToleranceSeconds,
+            ),
+          }),
+        ],
+      });
+      return new Promise((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      });
+    };
+    server = await listen(false);
     hookBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    legacyServer = await listen(true);
+    legacyBase = `http://127.0.0.1:${(legacyServer.address() as AddressInfo).port}`;
     await api.startWorker();
   });
   afterAll(async () => {
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
+    legacyServer?.closeAllConnections();
+    await new Promise((r) => legacyServer?.close(r));
     await api?.close();
   });
 
@@ -87,7 +111,12 @@ describe('webhook source', () => {
   const receive = async (
     id: string,
     raw: string | Buffer,
-    opts: { secret?: string; signature?: string | null; headers?: Record<string, string> } = {},
+    opts: {
+      secret?: string;
+      signature?: string | null;
+      headers?: Record<string, string>;
+      base?: string;
+    } = {},
   ): Promise<Receipt> => {
     const signature =
       opts.signature === undefined ? signWebhookBody(opts.secret ?? SECRET, raw) : opts.signature;
@@ -96,7 +125,11 @@ describe('webhook source', () => {
       ...(signature === null ? {} : { 'X-Sluice-Signature': signature }),
       ...opts.headers,
     };
-    const res = await fetch(`${hookBase}/webhooks/${id}`, { method: 'POST', headers, body: raw });
+    const res = await fetch(`${opts.base ?? hookBase}/webhooks/${id}`, {
+      method: 'POST',
+      headers,
+      body: raw,
+    });
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
   };
@@ -152,17 +185,23 @@ describe('webhook source', () => {
       const id = await createSource();
       const raw = JSON.stringify({ n: 1 });
       const good = signWebhookBody(SECRET, raw);
-      const hex = good.slice('sha256='.length);
+      const [stamp, v1] = good.split(',') as [string, string];
+      const hex = v1.slice('v1='.length);
       const bad = [
         null,
         '',
         signWebhookBody(OTHER_SECRET, raw),
         hex,
-        `sha1=${hex}`,
-        `sha256=${hex.slice(0, 62)}`,
-        `sha256=${hex}00`,
-        `sha256=${'z'.repeat(64)}`,
+        stamp,
+        v1,
+        `${stamp},v0=${hex}`,
+        `${stamp},v1=${hex.slice(0, 62)}`,
+        `${stamp},v1=${hex}00`,
+        `${stamp},v1=${'z'.repeat(64)}`,
+        `t=abc,${v1}`,
+        `t=${Number(stamp.slice(2)) + 1},${v1}`,
         `${good}, ${good}`,
+        `sha256=${hex}`,
         good.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
       ];
       for (const signature of bad) {
@@ -173,10 +212,92 @@ describe('webhook source', () => {
         expect(res.body.type).toBe('/problems/invalid-signature');
       }
       expect(await buffered(id)).toEqual([]);
-      // The same request, signed right, is accepted: the cases above failed on the signature alone.
+      // The same request, signed right, is accepted: the cases above failed on the signature alone
+      // (hex in either case; unknown schemes beside v1 are ignored; any v1 of several may match).
       expect(
-        (await receive(id, raw, { signature: good.toUpperCase().replace('SHA256', 'sha256') })).status,
+        (
+          await receive(id, raw, {
+            signature: `${stamp},v2=abc,v1=${'0'.repeat(64)},v1=${hex.toUpperCase()}`,
+          })
+        ).status,
       ).toBe(202);
+    });
+
+    it('the timestamp must be within the window: an expired or future-skewed signature is 401, with the reason', async () => {
+      const id = await createSource();
+      const raw = JSON.stringify({ n: 1 });
+      const now = Math.floor(Date.now() / 1000);
+      const tolerance = api.container.config.webhookToleranceSeconds;
+      expect(tolerance).toBe(300);
+      const expired = await receive(id, raw, {
+        signature: signWebhookBody(SECRET, raw, now - tolerance - 5),
+      });
+      expect(expired.status).toBe(401);
+      expect(expired.body.type).toBe('/problems/invalid-signature');
+      expect(expired.body.detail).toContain('in the past');
+      const future = await receive(id, raw, { signature: signWebhookBody(SECRET, raw, now + tolerance + 5) });
+      expect(future.status).toBe(401);
+      expect(future.body.detail).toContain('in the future');
+      // Only a correct HMAC learns about the clock: a wrong secret with an old stamp gets the generic answer.
+      const wrong = await receive(id, raw, {
+        signature: signWebhookBody(OTHER_SECRET, raw, now - tolerance - 5),
+      });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body.detail).not.toContain('in the past');
+      // Inside the window either way is fine.
+      expect(
+        (await receive(id, raw, { signature: signWebhookBody(SECRET, raw, now - tolerance + 30) })).status,
+      ).toBe(202);
+      expect((await receive(id, raw, { signature: signWebhookBody(SECRET, raw, now + 60) })).status).toBe(
+        202,
+      );
+      expect(await buffered(id)).toHaveLength(2);
+    });
+
+    it('issue 13 #8: the same signed body sent twice is accepted once, the replay is 409', async () => {
+      const id = await createSource();
+      const raw = JSON.stringify({ order: 7 });
+      const signature = signWebhookBody(SECRET, raw);
+      const first = await receive(id, raw, { signature });
+      const replay = await receive(id, raw, { signature });
+      expect([first.status, replay.status]).toEqual([202, 409]);
+      expect(replay.body.type).toBe('/problems/replayed-signature');
+      // Concurrent replays too: of ten deliveries of one signature exactly one is stored.
+      const again = signWebhookBody(SECRET, raw, Math.floor(Date.now() / 1000) - 100);
+      const statuses = await Promise.all(
+        Array.from({ length: 10 }, () => receive(id, raw, { signature: again }).then((r) => r.status)),
+      );
+      expect(statuses.sort((a, b) => a - b)).toEqual([202, ...Array<number>(9).fill(409)]);
+      // Another source with the same secret and the same signed bytes is a different delivery.
+      const other = await createSource();
+      expect((await receive(other, raw, { signature })).status).toBe(202);
+      expect(await buffered(id)).toHaveLength(2);
+      // A delivery refused before storing (here: the source is inactive) does not burn its signature:
+      // the sender's retry of it is accepted once the source is active again.
+      const gone = await createSource();
+      const late = signWebhookBody(SECRET, raw);
+      await api.knex('raw_data_sources').where({ id: gone }).update({ is_active: false });
+      expect((await receive(gone, raw, { signature: late })).status).toBe(409);
+      await api.knex('raw_data_sources').where({ id: gone }).update({ is_active: true });
+      expect((await receive(gone, raw, { signature: late })).status).toBe(202);
+    });
+
+    it('the legacy sha256= form is refused by default and accepted with WEBHOOK_LEGACY_SIGNATURES=true', async () => {
+      const id = await createSource();
+      const raw = JSON.stringify({ legacy: true });
+      const legacy = signWebhookBodyLegacy(SECRET, raw);
+      const refused = await receive(id, raw, { signature: legacy });
+      expect(refused.status).toBe(401);
+      expect(refused.body.detail).toContain('t=<unix seconds>');
+      expect(api.container.config.webhookLegacySignatures).toBe(false);
+      expect((await receive(id, raw, { signature: legacy, base: legacyBase })).status).toBe(202);
+      // Wrong legacy signatures stay 401 there; stamped ones keep working beside them.
+      expect(
+        (await receive(id, raw, { signature: signWebhookBodyLegacy(OTHER_SECRET, raw), base: legacyBase }))
+          .status,
+      ).toBe(401);
+      expect((await receive(id, raw, { base: legacyBase })).status).toBe(202);
+      expect(await buffered(id)).toHaveLength(2);
     });
 
     it('a signature over other bytes of the same JSON (re-serialised) is 401', async () => {

@@ -9,6 +9,7 @@ import type { Connector } from '../../src/connectors/connector';
 import type { AnyResource } from '../../src/http/crud/resource';
 import type { SyncWorker } from '../../workers/sync-worker';
 import { createLogger } from '../../src/logger';
+import { applyHttpTimeouts } from '../../src/http/server-timeouts';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';
 import { createWorker } from '../../workers/worker-container';
@@ -73,6 +74,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     RATE_LIMIT_ALL: '0',
     RATE_LIMIT_SYNC: '0',
     RATE_LIMIT_TEST: '0',
+    // Every test request comes from 127.0.0.1; test/integration/anonymous-limits.test.ts sets its own.
+    RATE_LIMIT_ANONYMOUS: '0',
     ...options.env,
   });
   const logs: string[] = [];
@@ -91,7 +94,10 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const app = container.createHttpApp();
   const workers: SyncWorker[] = [];
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = applyHttpTimeouts(
+      app.listen(0, '127.0.0.1', () => resolve(s)),
+      config,
+    );
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

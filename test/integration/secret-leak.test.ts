@@ -354,7 +354,10 @@ describe('a secret on sources of every type appears nowhere', () => {
       `/webhooks/${ids['leak-webhook-secret']}`,
       {
         raw: JSON.stringify({ hello: CANARY }),
-        headers: { 'content-type': 'application/json', 'x-sluice-signature': `sha256=${'0'.repeat(64)}` },
+        headers: {
+          'content-type': 'application/json',
+          'x-sluice-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`,
+        },
       },
     );
     expect(hook.status).toBe(401);

@@ -3,7 +3,7 @@ import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep 
 import { SourceFailure, toConnectorError } from '../kit/classify-error';
 import { StepRunner, type StepOutcome } from '../kit/step-runner';
 import { WebhookBuffer } from './webhook-buffer';
-import { SIGNATURE_HEADER } from './webhook-signature';
+import { SIGNATURE_FORMAT, SIGNATURE_HEADER } from './webhook-signature';
 
 /** A shorter shared secret is guessable offline from one signed payload. */
 export const MIN_SECRET_LENGTH = 16;
@@ -126,7 +126,7 @@ export class WebhookConnector implements Connector {
       saved
         ? {
             value: true,
-            message: `senders POST /webhooks/${source.id} with header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with the shared secret>`,
+            message: `senders POST /webhooks/${source.id} with header ${SIGNATURE_HEADER}: ${SIGNATURE_FORMAT}`,
           }
         : { value: true, status: 'skipped', message: 'the endpoint exists once the source is saved' },
     );
