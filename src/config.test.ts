@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkEncryptionKeys, ConfigError, loadConfig } from './config';
-import { DEFAULT_SCHEMA_LIMITS } from './sources/schema-limits';
+import { DEFAULT_SCHEMA_LIMITS } from './schema/schema-limits';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const minimal = {

@@ -1,5 +1,5 @@
 import { cidrProblem } from './net/cidr';
-import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './sources/schema-limits';
+import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './schema/schema-limits';
 
 const MIB = 1024 * 1024;
 

@@ -5,7 +5,7 @@ import addFormats from 'ajv-formats';
 import { RE2JS } from 're2js';
 import type { FieldError } from '../http/errors';
 import { BoundedCache } from './bounded-cache';
-import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './schema-limits';
+import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from '../schema/schema-limits';
 
 export { DEFAULT_SCHEMA_LIMITS, type SchemaLimits };
 
