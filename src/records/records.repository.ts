@@ -120,11 +120,15 @@ export class RecordsRepository {
     // validated as a UUID, an integer and a timestamp by the route).
     const sql = `COPY (${query.toQuery()}) TO STDOUT ${format === 'ndjson' ? VERBATIM : '(FORMAT csv, HEADER)'}`;
     const client = await this.exports.connect();
+    // pg sets processID (the backend's pid) at connect; its type declarations omit it.
+    const pid = (client as pg.PoolClient & { processID?: number }).processID;
     let released = false;
     const release = (err?: Error) => {
       if (released) return;
       released = true;
-      // A COPY stopped half-way leaves the connection mid-protocol: it is closed, not reused.
+      // A COPY stopped half-way (the client went away) would run to its end, its rows read and
+      // dropped: cancel it, and close the connection, which is left mid-protocol.
+      if (err && pid) void this.knex.raw('SELECT pg_cancel_backend(?)', [pid]).catch(() => undefined);
       client.release(err);
     };
     const stream = client.query(copyTo(sql));
