@@ -103,10 +103,11 @@ export class RecordRetention {
           await trx.raw(
             `CREATE TABLE ${q(name)} (LIKE ${q(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)`,
           );
-          await trx.raw(`ALTER TABLE ${q(table)} ATTACH PARTITION ${q(name)} FOR VALUES FROM (?) TO (?)`, [
-            new Date(day).toISOString(),
-            new Date(day + DAY_MS).toISOString(),
-          ]);
+          // DDL takes no bind parameters; the bounds are ISO strings made here.
+          await trx.raw(
+            `ALTER TABLE ${q(table)} ATTACH PARTITION ${q(name)}
+              FOR VALUES FROM ('${new Date(day).toISOString()}') TO ('${new Date(day + DAY_MS).toISOString()}')`,
+          );
         });
         created.push(name);
       }
