@@ -2,7 +2,8 @@
  * Issue 12 item 6: what the landing table's own shape costs. The same BENCH_SHAPE_ROWS (1,000,000)
  * NDJSON lines (~245 B, bench/lib/landing-data.ts) are COPYed (source_id, run_id, payload) into
  * tables that add one thing at a time, from a bare table (text payload, no index, no key) to
- * raw_records as main had it and raw_records as it is now (partitioned by day). Each COPY starts
+ * raw_records as main had it and raw_records as it is now (partitioned by day); and, aside, the
+ * bare table with a json payload (syntax-checked text) instead of jsonb. Each COPY starts
  * after a CHECKPOINT into a fresh table; BENCH_SHAPE_ROUNDS (1) rounds, medians. Each row's
  * ratio is the shape's rows/s over the bare table's: what is left of COPY's speed with it.
  */
@@ -60,6 +61,10 @@ const SHAPES: { name: string; ddl: string[] }[] = [
     ],
   },
   { name: 'raw_records now: the same, partitioned by day', ddl: [] },
+  {
+    name: 'aside: the bare table with payload json (checked, stored as text)',
+    ddl: [`CREATE TABLE t (source_id uuid NOT NULL, run_id uuid NOT NULL, payload json NOT NULL)`],
+  },
 ];
 
 export default async function landingShape(_settings: BenchSettings): Promise<BenchResult[]> {
