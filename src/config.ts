@@ -28,6 +28,8 @@ export interface Config {
   testWaitMs: number;
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
+  /** Landed and quarantined records older than this many days are dropped; 0 keeps them forever. */
+  retentionDays: number;
   eventsMaxLen: number;
   /** Bound for each connect and read a connector makes. */
   connectTimeoutMs: number;
@@ -204,6 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
     testWaitMs: int('TEST_WAIT_MS', 10000, 0, 120000),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 20000, 0, 600000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
+    retentionDays: int('RETENTION_DAYS', 0, 0, 36500),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
     connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
     byteLimits: {

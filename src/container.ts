@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
+import pg from 'pg';
 import type { Middleware } from 'koa';
 import { adminBoard, refuseCrossSite } from './admin/admin-board';
 import { createApp } from './app';
@@ -40,6 +41,9 @@ import { Metrics } from './metrics/metrics';
 import { metricsPaths, metricsRoutes } from './metrics/metrics.routes';
 import { queueDepthReader } from './metrics/queue-depth';
 import { createQueues, type Queues } from './queue/queue-factory';
+import { recordsPaths, recordsSchemas } from './records/records.openapi';
+import { RecordsRepository } from './records/records.repository';
+import { recordsRoutes } from './records/records.routes';
 import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
 import { SyncRunRepository } from './runs/sync-run.repository';
@@ -57,6 +61,8 @@ import { WebhookReplayGuard } from './sources/webhook-replay-guard';
 import { closeInOrder } from './close-in-order';
 
 export const VERSION = '0.1.0';
+/** Exports streaming at once; one more waits up to 5 s for a free connection, then gets a 503. */
+const EXPORT_CONNECTIONS = 4;
 
 /** Every source_type the spec allows; each must have a connector. */
 const SOURCE_TYPES = rawDataSourceSchema.properties.source_type.enum.filter(
@@ -80,6 +86,8 @@ export interface Container {
   queues: Queues;
   events: EventBus;
   runs: SyncRunRepository;
+  /** Landed and quarantined records as the read API serves them. */
+  records: RecordsRepository;
   /** Run transitions: each writes its rows and publishes its event in one place. */
   lifecycle: RunLifecycle;
   schedules: ScheduleService;
@@ -192,6 +200,18 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     drafts,
   });
 
+  // The records. Exports stream for as long as the client reads: they get connections of their own,
+  // so a few long ones never starve the API's pool.
+  const exportPool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: EXPORT_CONNECTIONS,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 10_000,
+    options: '-c TimeZone=UTC',
+  });
+  exportPool.on('error', (err) => logger.warn({ err: err.message }, 'export connection error'));
+  const records = new RecordsRepository(knex, exportPool);
+
   // The HTTP side.
   const apiKeys = new ApiKeyRepository(knex);
   const keyVerifier = new KeyVerifier(config.apiKeys, apiKeys, logger);
@@ -251,6 +271,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ),
         sourceExists: async (id) => Boolean(await sources.get(id)),
       }),
+      recordsRoutes({ records, sourceExists: async (id) => Boolean(await sources.get(id)) }),
       webhookRoutes({
         knex,
         sources,
@@ -277,9 +298,12 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       ...healthPaths,
       ...authPaths,
       ...metricsPaths,
-      ...(servesSources ? { ...syncPaths, ...webhookPaths } : {}),
+      ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
     },
-    schemas: { ...authSchemas, ...(servesSources ? { ...syncSchemas, ...webhookSchemas } : {}) },
+    schemas: {
+      ...authSchemas,
+      ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
+    },
     version: VERSION,
     isPublic: isPublicPath,
   });
@@ -294,6 +318,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       ['rate limits', () => rateLimits.close()],
       ['anonymous limits', () => anonymousLimits.close()],
       ['redis', () => redis.disconnect()],
+      ['record exports', () => exportPool.end()],
       ['postgres', () => knex.destroy()],
     ]));
 
@@ -312,6 +337,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     queues,
     events,
     runs,
+    records,
     lifecycle: runLifecycle,
     schedules,
     sync,

@@ -12,6 +12,7 @@ import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SyncAllProcessor } from './sync-all.processor';
 import type { SyncProcessor } from './sync.processor';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
+import type { RecordRetention } from '../src/records/record-retention';
 import type { TestProcessor } from './test.processor';
 
 export interface SyncWorkerOptions {
@@ -43,7 +44,12 @@ export interface SyncWorkerDeps {
   syncAll: SyncAllProcessor;
   /** Job outcomes, durations, records landed and repairs; absent, nothing is counted. */
   metrics?: Metrics;
+  /** Landing partitions kept ahead and retention applied, at start and then hourly. */
+  retention?: Pick<RecordRetention, 'maintain'>;
 }
+
+/** How often (at most, across all workers) record partitions are kept ahead and retention applied. */
+export const RETENTION_INTERVAL_MS = 3_600_000;
 
 /** Ids in job data that every log line of the job carries (ids only: job data holds no secret). */
 const JOB_IDS = ['sourceId', 'runId', 'draftId', 'batchId', 'requestId'] as const;
@@ -129,6 +135,7 @@ export class SyncWorker {
       w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     void this.reconcileSchedules();
+    void this.maintainRecords();
     this.timer = setInterval(() => void this.repair(), options.reconcileIntervalMs);
     this.timer.unref();
     deps.logger.info({ concurrency: options.concurrency }, 'worker started');
@@ -187,7 +194,24 @@ export class SyncWorker {
     }
   }
 
+  /**
+   * Record partitions and retention: at most once an hour over all workers. The lock is left to
+   * expire rather than deleted, so it is also the hour's marker.
+   */
+  async maintainRecords(): Promise<void> {
+    if (!this.deps.retention) return;
+    const lock = `${this.options.prefix}:lock:record-retention`;
+    const got = await this.deps.redis
+      .set(lock, String(process.pid), 'PX', RETENTION_INTERVAL_MS, 'NX')
+      .catch(() => null);
+    if (!got) return;
+    await this.deps.retention
+      .maintain()
+      .catch((err) => this.deps.logger.error({ err }, 'record retention failed'));
+  }
+
   async repair(): Promise<void> {
+    void this.maintainRecords();
     const lock = `${this.options.prefix}:lock:repair-runs`;
     const got = await this.deps.redis
       .set(lock, String(process.pid), 'PX', this.options.reconcileIntervalMs, 'NX')

@@ -1,6 +1,7 @@
 import { Outbound } from '../src/connectors/outbound';
 import { AddressPolicy } from '../src/connectors/outbound-policy';
 import type { Container } from '../src/container';
+import { RecordRetention } from '../src/records/record-retention';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
 import { SyncAllProcessor } from './sync-all.processor';
@@ -45,6 +46,7 @@ export function createWorker(container: Container): SyncWorker {
       test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
       syncAll: new SyncAllProcessor({ queues, lifecycle }),
       metrics,
+      retention: new RecordRetention(knex, { retentionDays: config.retentionDays, logger }),
     },
     {
       redisUrl: config.redisUrl,

@@ -7,7 +7,8 @@ import { FIELD_SEPARATOR, SOURCE_TABLE, VERBATIM } from './landing-data';
 
 const NEWLINE = 0x0a;
 
-const copyIn = () => copyFrom(`COPY raw_records (source_id, run_id, payload) FROM STDIN ${VERBATIM}`);
+const copyIn = (table = 'raw_records') =>
+  copyFrom(`COPY ${table} (source_id, run_id, payload) FROM STDIN ${VERBATIM}`);
 
 /**
  * Puts `prefix` before every line: NDJSON lines become `source_id␂run_id␂payload` rows of COPY.
@@ -39,11 +40,18 @@ class LinePrefixer extends Transform {
 
 /**
  * Baseline for a file source: the NDJSON file streamed into `COPY raw_records (source_id, run_id,
- * payload) FROM STDIN` on `bench`, each line prefixed with the ids. Returns the rows COPY reported.
+ * payload) FROM STDIN` on `bench` (or into `table`), each line prefixed with the ids. Returns the
+ * rows COPY reported.
  */
-export async function copyFileIn(bench: pg.Client, file: string, sourceId: string, runId: string) {
+export async function copyFileIn(
+  bench: pg.Client,
+  file: string,
+  sourceId: string,
+  runId: string,
+  table = 'raw_records',
+) {
   const prefix = Buffer.from(`${sourceId}${FIELD_SEPARATOR}${runId}${FIELD_SEPARATOR}`);
-  const sink = bench.query(copyIn());
+  const sink = bench.query(copyIn(table));
   await pipeline(createReadStream(file, { highWaterMark: 256 * 1024 }), new LinePrefixer(prefix), sink);
   return sink.rowCount;
 }

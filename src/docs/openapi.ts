@@ -56,6 +56,7 @@ const PROBLEM_DESCRIPTIONS: Record<string, string> = {
   '401': 'No API key, or not a valid one',
   '403': "The key's scope does not cover this request",
   '404': 'Not found',
+  '406': 'None of the media types in Accept is served here',
   '409': 'Conflict',
   '413': 'Body too large',
   '415': 'Body is not JSON',

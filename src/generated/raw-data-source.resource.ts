@@ -108,6 +108,14 @@ export const rawDataSourceResource = defineResource<
       autoNow: false,
     },
     {
+      name: 'retention_days',
+      type: 'integer',
+      nullable: true,
+      readOnly: false,
+      sensitive: false,
+      autoNow: false,
+    },
+    {
       name: 'created_at',
       type: 'datetime',
       nullable: false,

@@ -40,6 +40,11 @@ export const rawDataSourceCreateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    retention_days: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 36500,
+    },
   },
 } as const;
 
@@ -83,6 +88,11 @@ export const rawDataSourceUpdateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    retention_days: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 36500,
+    },
   },
 } as const;
 
@@ -103,6 +113,7 @@ export const rawDataSourceSchema = {
     'sync_status',
     'error_message',
     'metadata',
+    'retention_days',
     'created_at',
     'updated_at',
   ],
@@ -155,6 +166,11 @@ export const rawDataSourceSchema = {
     },
     metadata: {
       type: ['object', 'null'],
+    },
+    retention_days: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 36500,
     },
     created_at: {
       type: 'string',

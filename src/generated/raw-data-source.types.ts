@@ -14,6 +14,7 @@ export interface RawDataSource {
   sync_status: 'pending' | 'syncing' | 'success' | 'failed';
   error_message: string | null;
   metadata: Record<string, unknown> | null;
+  retention_days: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -27,6 +28,7 @@ export interface RawDataSourceCreate {
   refresh_interval?: number;
   is_active?: boolean;
   metadata?: Record<string, unknown> | null;
+  retention_days?: number | null;
 }
 
 /** Body of PUT /raw-data-sources/{id}: fields left out keep their value. */

@@ -88,6 +88,12 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
+export class NotAcceptableError extends HttpError {
+  constructor(offered: readonly string[]) {
+    super(406, 'not-acceptable', 'Not acceptable', `This resource is served as: ${offered.join(', ')}.`);
+  }
+}
+
 export class ServiceUnavailableError extends HttpError {
   constructor(detail: string) {
     super(503, 'service-unavailable', 'Service unavailable', detail, undefined, { 'Retry-After': '5' });

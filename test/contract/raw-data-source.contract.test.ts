@@ -13,6 +13,7 @@ const validBody = (): Record<string, unknown> => ({
   refresh_interval: 3600,
   is_active: true,
   metadata: { sample: true },
+  retention_days: 1,
 });
 const requiredBody = (): Record<string, unknown> => {
   const body = validBody();
@@ -45,6 +46,7 @@ describe('RawDataSource contract', () => {
       'metadata',
       'name',
       'refresh_interval',
+      'retention_days',
       'schema_definition',
       'source_type',
       'sync_status',
@@ -344,6 +346,36 @@ describe('RawDataSource contract', () => {
     const res = await api.put(`/raw-data-sources/${body.id}`, { metadata: null });
     expect(res.status).toBe(200);
     expect(res.body.metadata).toBeNull();
+  });
+
+  it('retention_days: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retention_days: '1' }),
+      '/retention_days',
+    );
+  });
+
+  it('retention_days: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { retention_days: null });
+    expect(res.status).toBe(200);
+    expect(res.body.retention_days).toBeNull();
+  });
+
+  it('retention_days: min 1 accepted, 0 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), retention_days: 1 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retention_days: 0 }),
+      '/retention_days',
+    );
+  });
+
+  it('retention_days: max 36500 accepted, 36501 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), retention_days: 36500 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retention_days: 36501 }),
+      '/retention_days',
+    );
   });
 
   it('created_at: read-only, refused in POST and PUT', async () => {
