@@ -161,7 +161,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const rules = sourceHooks({
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
-    storedType: async (id) => (await sources.get(id))?.source_type,
+    stored: (id) => sources.get(id),
   });
   const lifecycle = sourceLifecycle({
     events,

@@ -22,10 +22,23 @@ export interface TestStep {
   code?: string;
 }
 
+/**
+ * Where a record came from (a Redis entry id, a NATS subject and sequence, a file and line, an API
+ * request URL without credentials, a cursor value): small scalar fields, landed beside the payload.
+ */
+export type Provenance = Readonly<Record<string, string | number | boolean | null>>;
+
 /** One batch of records and the incremental state that holds once the batch has landed. */
 export interface SyncBatch {
   records: unknown[];
   state?: unknown;
+  /** Provenance every record of the batch shares (the file, the stream, the page's request URL). */
+  provenance?: Provenance;
+  /**
+   * Provenance of each record, parallel to `records` (entry id, line, cursor value), laid over
+   * `provenance`. Small objects, one per record: the batch's memory stays bounded by its size.
+   */
+  recordProvenance?: readonly Provenance[];
 }
 
 export interface ConnectorContext {
@@ -45,6 +58,12 @@ export interface Connector {
    * kept): checked at create and update, so a bad setting is a 400, not a failed sync later.
    */
   readonly metadataSchema?: Readonly<Record<string, unknown>>;
+  /**
+   * Whether a sync with these settings reads the whole source every time (a full refresh: a file, a
+   * table without cursor_column), so that a successful run is a complete snapshot. Absent, the
+   * type's sync modes are not checked.
+   */
+  fullRefresh?(metadata: Record<string, unknown> | null): boolean;
   /** Checks the connection string's form (scheme, parameters); returns a problem or undefined. */
   checkConnectionString?(value: string): string | undefined;
   test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;

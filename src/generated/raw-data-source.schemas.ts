@@ -40,6 +40,16 @@ export const rawDataSourceCreateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+      default: 'append',
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
   },
 } as const;
 
@@ -83,6 +93,16 @@ export const rawDataSourceUpdateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+      default: 'append',
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
   },
 } as const;
 
@@ -103,6 +123,9 @@ export const rawDataSourceSchema = {
     'sync_status',
     'error_message',
     'metadata',
+    'sync_mode',
+    'max_invalid_ratio',
+    'last_warning',
     'created_at',
     'updated_at',
   ],
@@ -155,6 +178,19 @@ export const rawDataSourceSchema = {
     },
     metadata: {
       type: ['object', 'null'],
+    },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
+    last_warning: {
+      type: ['string', 'null'],
+      readOnly: true,
     },
     created_at: {
       type: 'string',

@@ -4,19 +4,29 @@ import type { ResourceHooks, Row } from '../http/crud/resource';
 import type { RawDataSource } from '../generated';
 import { schemaDefinitionProblem } from './schema-definition';
 import type { SourceCounts } from './source-counts';
+import { syncModeProblems } from './sync-mode';
 
 /** What a source type's connector says about valid settings (from the connector registry). */
 export interface TypeRules {
   metadataSchema?: Readonly<Record<string, unknown>>;
   checkConnectionString?(value: string): string | undefined;
+  /** Whether a sync with this metadata reads the whole source (see Connector.fullRefresh). */
+  fullRefresh?(metadata: Record<string, unknown> | null): boolean;
+}
+
+/** What an update is checked against besides its body: the source as stored. */
+export interface StoredSettings {
+  source_type: string | null;
+  metadata: Record<string, unknown> | null;
+  sync_mode: string | null;
 }
 
 export interface SourceHooksDeps {
   counts: SourceCounts;
   /** Rules per source_type; a type without rules accepts any metadata. */
   rules?: ReadonlyMap<string, TypeRules>;
-  /** The stored source_type of a source, for updates that do not send it. */
-  storedType?(id: string): Promise<string | null | undefined>;
+  /** The stored settings of a source, for updates that do not send them all. */
+  stored?(id: string): Promise<StoredSettings | undefined>;
 }
 
 const ajv = new Ajv({ strict: false, allErrors: true });
@@ -25,12 +35,12 @@ const ajv = new Ajv({ strict: false, allErrors: true });
  * RawDataSource behaviour the spec cannot say: schema_definition must be a JSON Schema that
  * compiles; the metadata keys and connection string a type's connector reads are checked at
  * create and update (so a bad setting is a 400, not a failed sync later); list totals come from
- * the counts ledger instead of count(*).
+ * the counts ledger instead of count(*); sync_mode must suit the type and settings (sync-mode.ts).
  */
 export function sourceHooks({
   counts,
   rules = new Map(),
-  storedType,
+  stored,
 }: SourceHooksDeps): ResourceHooks<RawDataSource> {
   const metadataValidators = new Map<string, ValidateFunction>();
   for (const [type, rule] of rules)
@@ -45,13 +55,22 @@ export function sourceHooks({
         const problem = schemaDefinitionProblem(schema as Record<string, unknown>);
         if (problem) errors.push({ pointer: '/schema_definition', in: 'body', message: problem });
       }
-      const touchesTypeRules = 'metadata' in input || 'connection_string' in input || 'source_type' in input;
+      const touchesTypeRules =
+        'metadata' in input || 'connection_string' in input || 'source_type' in input || 'sync_mode' in input;
       if (!touchesTypeRules) return errors;
+      const before = id ? await stored?.(id) : undefined;
       const type =
-        'source_type' in input ? (input.source_type as string | null) : id ? await storedType?.(id) : null;
-      if (!type) return errors;
+        'source_type' in input ? (input.source_type as string | null) : (before?.source_type ?? null);
       const metadata = input.metadata as Record<string, unknown> | null | undefined;
-      const rule = rules.get(type);
+      const rule = type ? rules.get(type) : undefined;
+      // The source as it will be saved: an omitted field keeps its stored value.
+      const saved = {
+        source_type: type,
+        sync_mode: 'sync_mode' in input ? input.sync_mode : (before?.sync_mode ?? 'append'),
+        metadata: 'metadata' in input ? metadata : before?.metadata,
+      };
+      errors.push(...syncModeProblems(saved, rule?.fullRefresh?.(saved.metadata ?? null)));
+      if (!type) return errors;
       const validateMetadata = metadataValidators.get(type);
       // Metadata that configures the connector (has a key it reads) must be complete and valid;
       // metadata holding only the user's own keys is theirs, and the test step reports what is missing.

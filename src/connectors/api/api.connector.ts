@@ -48,6 +48,11 @@ export class ApiConnector implements Connector {
     this.batchSize = options.batchSize ?? 1000;
   }
 
+  /** Without `incremental` every sync reads every page again. */
+  fullRefresh(metadata: Record<string, unknown> | null): boolean {
+    return metadata?.incremental === undefined;
+  }
+
   checkConnectionString(value: string): string | undefined {
     try {
       splitCredentials(value);

@@ -62,6 +62,11 @@ export class DatabaseConnector implements Connector {
     this.maxBufferedRows = Math.max(this.batchSize + 1, options.maxBufferedRows ?? this.batchSize * 10);
   }
 
+  /** Without cursor_column every sync reads the whole table or query. */
+  fullRefresh(metadata: Record<string, unknown> | null): boolean {
+    return !metadata?.cursor_column;
+  }
+
   checkConnectionString(value: string): string | undefined {
     return databaseUrlProblem(value);
   }

@@ -65,6 +65,11 @@ export class FileConnector implements Connector {
     this.batchSize = options.batchSize ?? 1000;
   }
 
+  /** A file is read whole on every sync. */
+  fullRefresh(): boolean {
+    return true;
+  }
+
   /** The form, and for a local file that it is below FILE_ROOTS (as written: links are followed when it is read). */
   checkConnectionString(value: string): string | undefined {
     try {

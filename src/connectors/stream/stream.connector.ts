@@ -24,6 +24,11 @@ export class StreamConnector implements Connector {
   readonly type = 'stream';
   readonly metadataSchema = STREAM_METADATA_SCHEMA;
 
+  /** A stream resumes after the last entry landed: never a full refresh. */
+  fullRefresh(): boolean {
+    return false;
+  }
+
   checkConnectionString(value: string): string | undefined {
     return checkStreamConnectionString(value);
   }

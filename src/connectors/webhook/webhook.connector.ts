@@ -63,6 +63,11 @@ export class WebhookConnector implements Connector {
     this.batchBytes = options.batchBytes ?? 4 * 1024 * 1024;
   }
 
+  /** The buffer is drained, never read again: never a full refresh. */
+  fullRefresh(): boolean {
+    return false;
+  }
+
   checkConnectionString(value: string): string | undefined {
     if (value.length < MIN_SECRET_LENGTH)
       return `must be the shared HMAC secret senders sign with, at least ${MIN_SECRET_LENGTH} characters`;
