@@ -11,6 +11,7 @@ import { StepRunner } from '../kit/step-runner';
 import {
   credentialHeaders,
   describeUrl,
+  publicUrl,
   splitCredentials,
   type UrlCredentials,
 } from '../kit/http/url-credentials';
@@ -150,8 +151,9 @@ export class ApiConnector implements Connector {
       for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
         let records = page.records;
         if (field) ({ records, max } = keepNewer(records, field, since, max));
+        const provenance = { url: publicUrl(page.url), page: page.number };
         for (let i = 0; i < records.length; i += this.batchSize)
-          yield { records: records.slice(i, i + this.batchSize) };
+          yield { records: records.slice(i, i + this.batchSize), provenance };
       }
     } finally {
       await http.close();

@@ -5,6 +5,7 @@ import {
   type Connector,
   type ConnectorContext,
   type ConnectorSource,
+  type Provenance,
   type SyncBatch,
   type TestStep,
 } from '../connector';
@@ -23,7 +24,7 @@ import {
   type FileSettings,
 } from './file-settings';
 import { isBelowRoots, locateLocalFile, openLocalFile } from './local-file';
-import { readRecords } from './record-stream';
+import { readRecords, type RecordPosition } from './record-stream';
 import { abortError } from '../kit/deadline';
 
 export interface FileConnectorOptions {
@@ -175,21 +176,29 @@ export class FileConnector implements Connector {
           ? await this.openLocal(settings.location.path)
           : await this.openUrl(http, settings.location.creds, true);
       const { stream } = await gunzipIfMagic(opened.stream);
-      const records = readRecords(
-        stream,
-        this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
-      );
+      const position: RecordPosition = { key: 'line', value: 0 };
+      const records = readRecords(stream, {
+        ...this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
+        position,
+      });
+      // Provenance: the file (a URL without credentials or query) and each record's line or index.
+      const { location } = settings;
+      const provenance: Provenance =
+        location.kind === 'local' ? { file: location.path } : { url: describeUrl(location.creds.url) };
       let batch: unknown[] = [];
+      let places: Provenance[] = [];
       for await (const record of records) {
         batch.push(record);
+        places.push({ [position.key]: position.value });
         if (batch.length >= this.batchSize) {
           if (ctx.signal.aborted) throw abortError(ctx.signal);
-          yield { records: batch };
+          yield { records: batch, provenance, recordProvenance: places };
           batch = [];
+          places = [];
         }
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
-      if (batch.length) yield { records: batch };
+      if (batch.length) yield { records: batch, provenance, recordProvenance: places };
     } catch (err) {
       throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
     } finally {

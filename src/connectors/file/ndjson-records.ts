@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ConnectorError } from '../kit/classify-error';
+import type { RecordPosition } from './record-stream';
 
 const NEWLINE = 0x0a;
 
@@ -8,12 +9,18 @@ const NEWLINE = 0x0a;
  * (a newline byte never occurs inside a UTF-8 character) and decoded one by one; a line longer than
  * `maxLineBytes` fails rather than growing without end.
  */
-export async function* ndjsonRecords(input: Readable, maxLineBytes: number): AsyncGenerator<unknown> {
+export async function* ndjsonRecords(
+  input: Readable,
+  maxLineBytes: number,
+  position?: RecordPosition,
+): AsyncGenerator<unknown> {
+  if (position) position.key = 'line';
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let lineNumber = 0;
   const parse = (line: Buffer): unknown => {
     lineNumber += 1;
+    if (position) position.value = lineNumber;
     const text = line.toString('utf8').trim();
     if (!text) return SKIP;
     try {

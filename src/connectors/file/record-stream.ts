@@ -15,6 +15,16 @@ export interface RecordStreamOptions {
   format: FileFormat;
   csv: CsvOptions & { delimiter: string };
   recordsPath?: string;
+  /**
+   * Where the record just yielded sits, updated before each yield: its line (NDJSON, and CSV: the
+   * line it ends on) or its index in the array (JSON). One object for the whole read, not one per record.
+   */
+  position?: RecordPosition;
+}
+
+export interface RecordPosition {
+  key: 'line' | 'index';
+  value: number;
 }
 
 /**
@@ -25,15 +35,20 @@ export interface RecordStreamOptions {
 export function readRecords(input: Readable, options: RecordStreamOptions): AsyncIterable<unknown> {
   switch (options.format) {
     case 'ndjson':
-      return ndjsonRecords(input, MAX_RECORD_BYTES);
+      return ndjsonRecords(input, MAX_RECORD_BYTES, options.position);
     case 'json':
-      return jsonRecords(input, options.recordsPath);
+      return jsonRecords(input, options.recordsPath, options.position);
     case 'csv':
-      return csvRecords(input, options.csv);
+      return csvRecords(input, options.csv, options.position);
   }
 }
 
-async function* jsonRecords(input: Readable, recordsPath: string | undefined): AsyncGenerator<unknown> {
+async function* jsonRecords(
+  input: Readable,
+  recordsPath: string | undefined,
+  position?: RecordPosition,
+): AsyncGenerator<unknown> {
+  if (position) position.key = 'index';
   // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens).
   const stages: Transform[] = [jsonParser.asStream({ streamValues: false }) as Transform];
   if (recordsPath) {
@@ -48,7 +63,10 @@ async function* jsonRecords(input: Readable, recordsPath: string | undefined): A
   stages.push(streamArray.asStream() as Transform);
   const items = chain(input, stages);
   try {
-    for await (const item of items as AsyncIterable<{ value: unknown }>) yield item.value;
+    for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
+      if (position) position.value = item.key;
+      yield item.value;
+    }
   } catch (err) {
     if (!isParseError(err)) throw err;
     throw new ConnectorError(
@@ -63,8 +81,11 @@ async function* jsonRecords(input: Readable, recordsPath: string | undefined): A
 async function* csvRecords(
   input: Readable,
   csv: CsvOptions & { delimiter: string },
+  position?: RecordPosition,
 ): AsyncGenerator<unknown> {
+  if (position) position.key = 'line';
   const parser = csvParser({
+    info: true,
     delimiter: csv.delimiter,
     quote: csv.quote === '' ? false : (csv.quote ?? '"'),
     escape: csv.escape ?? '"',
@@ -77,7 +98,11 @@ async function* csvRecords(
   });
   const rows = chain(input, [parser]);
   try {
-    for await (const row of rows as AsyncIterable<unknown>) {
+    for await (const { record: row, info } of rows as AsyncIterable<{
+      record: unknown;
+      info: { lines: number };
+    }>) {
+      if (position) position.value = info.lines;
       // No header and no names: key the values column_1, column_2... so a record is still an object.
       yield Array.isArray(row) ? Object.fromEntries(row.map((v, i) => [`column_${i + 1}`, v])) : row;
     }

@@ -159,7 +159,12 @@ export class NatsStreamReader {
           if (ctx.signal.aborted) break;
           const tail = messages[messages.length - 1];
           if (!tail) continue;
-          yield { records: messages.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
+          yield {
+            records: messages.map(decode),
+            state: { last_seq: tail.seq } satisfies NatsStreamState,
+            provenance: { stream: settings.stream },
+            recordProvenance: messages.map((m) => ({ subject: m.subject, seq: m.seq })),
+          };
         }
       } catch (err) {
         if (!ctx.signal.aborted)

@@ -143,6 +143,8 @@ export class RedisStreamReader {
         yield {
           records: entries.map(([, fields]) => fieldMap(fields)),
           state: { last_id: after } satisfies RedisStreamState,
+          provenance: { stream: settings.stream },
+          recordProvenance: entries.map(([id]) => ({ entry_id: id })),
         };
         if (entries.length < settings.batch) return;
       }

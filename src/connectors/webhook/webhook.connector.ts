@@ -155,7 +155,11 @@ export class WebhookConnector implements Connector {
         if (!rows.length) return;
         after = rows[rows.length - 1]!.id;
         const next: WebhookState = { last_id: after };
-        yield { records: rows.map((r) => r.payload), state: next };
+        yield {
+          records: rows.map((r) => r.payload),
+          state: next,
+          recordProvenance: rows.map((r) => ({ receipt_id: r.id, received_at: r.received_at ?? null })),
+        };
       }
     } catch (err) {
       throw toConnectorError(err, 'drain the webhook buffer');
