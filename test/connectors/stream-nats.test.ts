@@ -171,6 +171,18 @@ describe('stream connector on NATS JetStream', () => {
     expect(info.state).toMatchObject({ messages: 10, consumer_count: 0 });
   });
 
+  it('each message carries its provenance: the stream, its subject and its sequence', async () => {
+    await publish(2);
+    await publish(1, 2, 'refunds');
+    const batches = await drain(connector.sync(source({ stream, batch: 2 }), undefined, connectorContext()));
+    expect(batches.every((b) => b.provenance?.stream === stream)).toBe(true);
+    expect(batches.flatMap((b) => b.recordProvenance ?? [])).toEqual([
+      { subject: `${stream}.orders`, seq: 1 },
+      { subject: `${stream}.orders`, seq: 2 },
+      { subject: `${stream}.refunds`, seq: 3 },
+    ]);
+  });
+
   it('a second sync lands only the messages published since; a third finds nothing', async () => {
     await publish(6);
     const first = await drain(connector.sync(source({ stream }), undefined, connectorContext()));

@@ -173,6 +173,16 @@ describe('stream connector on Redis Streams', () => {
     expect(third).toEqual([]);
   });
 
+  it('each entry carries its provenance: the stream key and its entry id', async () => {
+    await add(key, 5);
+    const batches = await drain(
+      connector.sync(source({ stream: key, batch: 2 }), undefined, connectorContext()),
+    );
+    const ids = (await redis.xrange(key, '-', '+')).map(([id]) => id);
+    expect(batches.every((b) => b.provenance?.stream === key)).toBe(true);
+    expect(batches.flatMap((b) => b.recordProvenance ?? [])).toEqual(ids.map((id) => ({ entry_id: id })));
+  });
+
   it('a crash after a landed batch resumes at the next one: no loss, no duplicate', async () => {
     await add(key, 10);
     const meta = { stream: key, batch: 3 };
