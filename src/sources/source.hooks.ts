@@ -69,8 +69,9 @@ export function sourceHooks({
         sync_mode: 'sync_mode' in input ? input.sync_mode : (before?.sync_mode ?? 'append'),
         metadata: 'metadata' in input ? metadata : before?.metadata,
       };
-      errors.push(...syncModeProblems(saved, rule?.fullRefresh?.(saved.metadata ?? null)));
+      // Like the metadata rules, the mode's rules are a type's: a source without one cannot sync yet.
       if (!type) return errors;
+      errors.push(...syncModeProblems(saved, rule?.fullRefresh?.(saved.metadata ?? null)));
       const validateMetadata = metadataValidators.get(type);
       // Metadata that configures the connector (has a key it reads) must be complete and valid;
       // metadata holding only the user's own keys is theirs, and the test step reports what is missing.
