@@ -26,7 +26,15 @@ export interface TestStep {
  * Where a record came from (a Redis entry id, a NATS subject and sequence, a file and line, an API
  * request URL without credentials, a cursor value): small scalar fields, landed beside the payload.
  */
-export type Provenance = Readonly<Record<string, string | number | boolean | null>>;
+export type Provenance = Readonly<Record<string, ProvenanceValue>>;
+export type ProvenanceValue = string | number | boolean | null;
+
+/**
+ * Each record's own provenance, column-wise: per key, one value per record, parallel to `records`
+ * (`{line: [1, 2, 4]}`, `{subject: [...], seq: [...]}`). Arrays of scalars, not an object per
+ * record: a batch adds a few small arrays to the heap, not a thousand objects.
+ */
+export type ProvenanceColumns = Readonly<Record<string, readonly ProvenanceValue[]>>;
 
 /** One batch of records and the incremental state that holds once the batch has landed. */
 export interface SyncBatch {
@@ -34,11 +42,8 @@ export interface SyncBatch {
   state?: unknown;
   /** Provenance every record of the batch shares (the file, the stream, the page's request URL). */
   provenance?: Provenance;
-  /**
-   * Provenance of each record, parallel to `records` (entry id, line, cursor value), laid over
-   * `provenance`. Small objects, one per record: the batch's memory stays bounded by its size.
-   */
-  recordProvenance?: readonly Provenance[];
+  /** Provenance of each record (entry id, line, cursor value), laid over `provenance`. */
+  recordProvenance?: ProvenanceColumns;
 }
 
 export interface ConnectorContext {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Provenance, SyncBatch } from '../connectors/connector';
+import type { SyncBatch } from '../connectors/connector';
 
 const INSERT_CHUNK = 1000;
 /** Most payload text one INSERT of valid records carries (a batch of large records takes several). */
@@ -265,26 +265,16 @@ export class Landing {
     dedup?: DedupRules,
   ): PreparedBatch {
     const valid: string[] = [];
-    const own = batch.recordProvenance;
-    const validProvenance: string[] | undefined = own ? [] : undefined;
     const quarantined: QuarantinedRow[] = [];
-    const shared = batch.provenance ?? null;
-    const sharedJson = shared ? JSON.stringify(shared) : null;
-    // A record's provenance as text: the shared part with its own laid over it. Joined as text (a
-    // repeated key keeps its last value in jsonb), which is cheaper than building objects to merge.
-    const sharedHead = sharedJson && sharedJson !== '{}' ? sharedJson.slice(0, -1) : undefined;
-    const provenanceText = (mine: Provenance | undefined): string => {
-      const text = mine ? JSON.stringify(mine) : '{}';
-      if (!sharedHead) return text;
-      return text === '{}' ? sharedJson! : `${sharedHead},${text.slice(1)}`;
-    };
+    const provenanceText = provenanceWriter(batch);
+    const validProvenance: string[] | undefined = batch.recordProvenance ? [] : undefined;
     const quarantine = (i: number, payload: string, errors: string) =>
       quarantined.push({
         source_id: sourceId,
         run_id: runId,
         payload,
         errors,
-        provenance: shared || own?.[i] ? JSON.stringify({ ...shared, ...own?.[i] }) : null,
+        provenance: provenanceText(i),
       });
     let bytes = 0;
     const { records } = batch;
@@ -302,7 +292,7 @@ export class Landing {
         continue;
       }
       valid.push(payload);
-      validProvenance?.push(provenanceText(own![i]));
+      validProvenance?.push(provenanceText(i)!);
       bytes += Buffer.byteLength(payload);
     }
     const ranges = chunkRanges(valid);
@@ -314,7 +304,7 @@ export class Landing {
       provenanceChunks: validProvenance
         ? ranges.map(([from, to]) => Buffer.from(validProvenance.slice(from, to).join('\n')))
         : undefined,
-      provenance: sharedJson,
+      provenance: batch.provenance ? JSON.stringify(batch.provenance) : null,
       quarantined,
       bytes,
       state: batch.state === undefined ? undefined : JSON.stringify(batch.state),
@@ -373,6 +363,28 @@ export class Landing {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Record i's provenance as JSON text (null when it has none): the batch's shared part with the
+ * record's own values laid over it. Written as text, not built as objects and merged: a repeated
+ * key keeps its last value in jsonb, and Postgres parses the text once.
+ */
+function provenanceWriter(batch: SyncBatch): (i: number) => string | null {
+  const shared = batch.provenance ? JSON.stringify(batch.provenance) : null;
+  const columns = Object.entries(batch.recordProvenance ?? {}).map(
+    ([key, values]) => [`${JSON.stringify(key)}:`, values] as const,
+  );
+  if (!columns.length) return () => shared;
+  const head = shared && shared !== '{}' ? `${shared.slice(0, -1)},` : '{';
+  return (i) => {
+    let own = '';
+    for (const [key, values] of columns) {
+      const value = values[i];
+      if (value !== undefined) own += `${own ? ',' : ''}${key}${JSON.stringify(value)}`;
+    }
+    return own ? `${head}${own}}` : (shared ?? '{}');
+  };
+}
 
 /** [from, to) ranges of `payloads` whose joined text stays within INSERT_CHUNK_CHARS (one record may exceed it alone). */
 function chunkRanges(payloads: string[]): [number, number][] {

@@ -16,6 +16,7 @@ import {
   type PgScratch,
 } from './support/database-peers';
 import { HeapProbe } from './support/heap-probe';
+import { provenanceOf } from './support/http-source';
 
 const STEP_NAMES = ['configuration', 'resolve', 'connect', 'authenticate', 'read_sample', 'schema'];
 const connector = new DatabaseConnector({ batchSize: 4 });
@@ -298,9 +299,7 @@ describe('database connector on PostgreSQL: sync()', () => {
     const incremental = await drain(
       connector.sync(dbSource(db.url, { table: 'prov_items', cursor_column: 'at' }), undefined, dbContext()),
     );
-    expect(
-      incremental.flatMap((b) => (b.recordProvenance ?? []).map((p) => ({ ...b.provenance, ...p }))),
-    ).toEqual([
+    expect(provenanceOf(incremental)).toEqual([
       { table: 'prov_items', cursor: '2024-05-01T10:00:00Z' },
       { table: 'prov_items', cursor: '2024-05-02T10:00:00Z' },
     ]);

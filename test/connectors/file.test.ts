@@ -15,13 +15,14 @@ import { runInNewContext } from 'node:vm';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentSyncError, type SyncBatch } from '../../src/connectors/connector';
+import { PermanentSyncError } from '../../src/connectors/connector';
 import { ConnectorError } from '../../src/connectors/kit/classify-error';
 import { FileConnector } from '../../src/connectors/file/file.connector';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import {
   connectorContext,
   drain,
+  provenanceOf,
   recordsOf,
   sendJson,
   source,
@@ -157,8 +158,7 @@ describe('file connector: formats', () => {
 });
 
 describe('file connector: provenance', () => {
-  const places = (batches: SyncBatch[]) =>
-    batches.flatMap((b) => (b.recordProvenance ?? []).map((p) => ({ ...b.provenance, ...p })));
+  const places = provenanceOf;
 
   it('each record carries its file and line (CSV: the line it ends on; NDJSON) or array index (JSON)', async () => {
     const csv = write('prov.csv', 'id,note\n1,a\n\n2,"two\nlines"\n3,c\n');

@@ -22,6 +22,7 @@ import {
   startPrivateNats,
   type PrivateServer,
 } from './support/stream-peers';
+import { provenanceOf } from './support/http-source';
 
 const NATS = 'nats://127.0.0.1:4222';
 const base = `sluice_test_${uniqueSuffix()}`;
@@ -175,11 +176,10 @@ describe('stream connector on NATS JetStream', () => {
     await publish(2);
     await publish(1, 2, 'refunds');
     const batches = await drain(connector.sync(source({ stream, batch: 2 }), undefined, connectorContext()));
-    expect(batches.every((b) => b.provenance?.stream === stream)).toBe(true);
-    expect(batches.flatMap((b) => b.recordProvenance ?? [])).toEqual([
-      { subject: `${stream}.orders`, seq: 1 },
-      { subject: `${stream}.orders`, seq: 2 },
-      { subject: `${stream}.refunds`, seq: 3 },
+    expect(provenanceOf(batches)).toEqual([
+      { stream, subject: `${stream}.orders`, seq: 1 },
+      { stream, subject: `${stream}.orders`, seq: 2 },
+      { stream, subject: `${stream}.refunds`, seq: 3 },
     ]);
   });
 

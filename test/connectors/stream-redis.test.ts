@@ -17,6 +17,7 @@ import {
   startPrivateRedis,
   type PrivateServer,
 } from './support/stream-peers';
+import { provenanceOf } from './support/http-source';
 
 const REDIS = 'redis://127.0.0.1:6379/0';
 const prefix = `sluice:test:stream:${uniqueSuffix()}`;
@@ -179,8 +180,7 @@ describe('stream connector on Redis Streams', () => {
       connector.sync(source({ stream: key, batch: 2 }), undefined, connectorContext()),
     );
     const ids = (await redis.xrange(key, '-', '+')).map(([id]) => id);
-    expect(batches.every((b) => b.provenance?.stream === key)).toBe(true);
-    expect(batches.flatMap((b) => b.recordProvenance ?? [])).toEqual(ids.map((id) => ({ entry_id: id })));
+    expect(provenanceOf(batches)).toEqual(ids.map((id) => ({ stream: key, entry_id: id })));
   });
 
   it('a crash after a landed batch resumes at the next one: no loss, no duplicate', async () => {

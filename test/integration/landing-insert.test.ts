@@ -92,7 +92,7 @@ describe('landing inserts', () => {
       {
         records,
         provenance: { file: '/data/x.ndjson' },
-        recordProvenance: records.map((_, i) => ({ line: i + 1 })),
+        recordProvenance: { line: records.map((_, i) => i + 1) },
       },
       1,
       undefined,

@@ -68,7 +68,7 @@ export class ScriptedConnector implements Connector {
         records,
         ...(fullRefresh ? {} : { state: { offset } }),
         provenance: { script: source.name },
-        recordProvenance: records.map((_, i) => ({ index: first + i })),
+        recordProvenance: { index: records.map((_, i) => first + i) },
       };
       // A poison source (native crash, OOM, a bug that exits): the process dies under every job it holds.
       if (meta.crash && offset >= size * Number(meta.crash_after ?? 1)) {

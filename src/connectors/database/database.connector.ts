@@ -240,7 +240,7 @@ export class DatabaseConnector implements Connector {
         return {
           records: out.records,
           provenance,
-          recordProvenance: out.records.map((r) => ({ cursor: cursorValue(r[column.name]) })),
+          recordProvenance: { cursor: out.records.map((r) => cursorValue(r[column.name])) },
           ...(out.cursor !== undefined && {
             state: {
               cursor_column: settings.cursorColumn!,

@@ -186,19 +186,19 @@ export class FileConnector implements Connector {
       const provenance: Provenance =
         location.kind === 'local' ? { file: location.path } : { url: describeUrl(location.creds.url) };
       let batch: unknown[] = [];
-      let places: Provenance[] = [];
+      let places: number[] = [];
       for await (const record of records) {
         batch.push(record);
-        places.push({ [position.key]: position.value });
+        places.push(position.value);
         if (batch.length >= this.batchSize) {
           if (ctx.signal.aborted) throw abortError(ctx.signal);
-          yield { records: batch, provenance, recordProvenance: places };
+          yield { records: batch, provenance, recordProvenance: { [position.key]: places } };
           batch = [];
           places = [];
         }
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
-      if (batch.length) yield { records: batch, provenance, recordProvenance: places };
+      if (batch.length) yield { records: batch, provenance, recordProvenance: { [position.key]: places } };
     } catch (err) {
       throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
     } finally {

@@ -163,7 +163,7 @@ export class NatsStreamReader {
             records: messages.map(decode),
             state: { last_seq: tail.seq } satisfies NatsStreamState,
             provenance: { stream: settings.stream },
-            recordProvenance: messages.map((m) => ({ subject: m.subject, seq: m.seq })),
+            recordProvenance: { subject: messages.map((m) => m.subject), seq: messages.map((m) => m.seq) },
           };
         }
       } catch (err) {

@@ -144,7 +144,7 @@ export class RedisStreamReader {
           records: entries.map(([, fields]) => fieldMap(fields)),
           state: { last_id: after } satisfies RedisStreamState,
           provenance: { stream: settings.stream },
-          recordProvenance: entries.map(([id]) => ({ entry_id: id })),
+          recordProvenance: { entry_id: entries.map(([id]) => id) },
         };
         if (entries.length < settings.batch) return;
       }

@@ -158,7 +158,10 @@ export class WebhookConnector implements Connector {
         yield {
           records: rows.map((r) => r.payload),
           state: next,
-          recordProvenance: rows.map((r) => ({ receipt_id: r.id, received_at: r.received_at ?? null })),
+          recordProvenance: {
+            receipt_id: rows.map((r) => r.id),
+            received_at: rows.map((r) => r.received_at ?? null),
+          },
         };
       }
     } catch (err) {
