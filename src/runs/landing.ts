@@ -92,6 +92,9 @@ const landBatchSql = (dedup?: DedupRules) => `WITH held AS (
   )
   SELECT count(*)::int AS held FROM held`;
 
+/** The usual statements, built once: only dedup's depend on the source's key paths. */
+const LAND_BATCH = landBatchSql();
+
 /** The further pieces of a large batch, in the transaction the first piece's statement opened. */
 const insertRestSql = (dedup?: DedupRules) =>
   dedup
@@ -327,7 +330,7 @@ export class Landing {
     const own = batch.provenanceChunks;
     const current = dedup ? currentParams(sourceId, dedup) : [];
     const land = async (db: Knex | Knex.Transaction) => {
-      const { rows } = await db.raw<{ rows: { held: number }[] }>(landBatchSql(dedup), [
+      const { rows } = await db.raw<{ rows: { held: number }[] }>(dedup ? landBatchSql(dedup) : LAND_BATCH, [
         batch.records,
         bytes,
         quarantined.length,
