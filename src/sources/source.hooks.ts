@@ -58,7 +58,9 @@ export function sourceHooks({
       const touchesTypeRules =
         'metadata' in input || 'connection_string' in input || 'source_type' in input || 'sync_mode' in input;
       if (!touchesTypeRules) return errors;
-      const before = id ? await stored?.(id) : undefined;
+      // An update that sends all three needs nothing stored.
+      const complete = 'source_type' in input && 'sync_mode' in input && 'metadata' in input;
+      const before = id && !complete ? await stored?.(id) : undefined;
       const type =
         'source_type' in input ? (input.source_type as string | null) : (before?.source_type ?? null);
       const metadata = input.metadata as Record<string, unknown> | null | undefined;
