@@ -8,6 +8,7 @@ import type { SyncJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
 import { RunTakenOverError, type Landing } from '../src/runs/landing';
 import { recordCheck } from '../src/runs/record-check';
+import { judgeRun } from '../src/runs/run-outcome';
 import { diffSchema, ShapeSampler } from '../src/runs/schema-drift';
 import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
 import { readAhead } from '../src/runs/read-ahead';
@@ -65,13 +66,19 @@ export class SyncProcessor {
       // Settings, secret and incremental state in one round trip: it is paid on every sync.
       const loaded = await this.deps.sources.loadWithState(sourceId);
       if (!loaded) throw new PermanentSyncError('source was deleted');
-      const { source, state } = loaded;
+      const { source, state, landing: settings } = loaded;
+      // A dedup source whose primary_key went missing (edited in the table by hand) cannot say what is current.
+      if (settings.syncMode === 'dedup' && !settings.dedup)
+        throw new PermanentSyncError('sync_mode dedup needs metadata.primary_key', 'invalid_config');
       secret = source.connection_string;
       if (scope) scope.sourceType = source.source_type ?? undefined;
       const connector = this.deps.connectors.get(source.source_type);
       // Only a run that already landed something (an earlier attempt) has anything to clear; its
       // counters, committed with every batch, say so. A first attempt skips the transaction.
-      if (run.records || run.invalid) await this.deps.landing.prepareAttempt(sourceId, runId);
+      // Counters of this run so far: an earlier attempt's batches count unless prepareAttempt removed them.
+      const counts = { records: run.records, invalid: run.invalid };
+      if (run.records || run.invalid)
+        if (await this.deps.landing.prepareAttempt(sourceId, runId)) counts.records = counts.invalid = 0;
       const ctx = {
         signal: signal ?? new AbortController().signal,
         logger,
@@ -81,13 +88,23 @@ export class SyncProcessor {
       const check = recordCheck(source.schema_definition);
       const shape = new ShapeSampler();
       const { landing } = this.deps;
-      const batches = readAhead(connector.sync(source, state, ctx), (batch) => {
+      // A snapshot is a whole read: never resumed from a state, and none kept (a retry starts over).
+      const snapshot = settings.syncMode === 'snapshot';
+      const batches = readAhead(connector.sync(source, snapshot ? undefined : state, ctx), (batch) => {
         shape.add(batch.records);
-        return landing.prepare(sourceId, runId, batch, check);
+        const landed = snapshot ? { ...batch, state: undefined } : batch;
+        return landing.prepare(sourceId, runId, landed, check, settings.dedup);
       });
-      for await (const batch of batches) await landing.write(batch, attempt);
+      for await (const batch of batches) {
+        const landed = await landing.write(batch, attempt);
+        counts.records += landed.records;
+        counts.invalid += landed.invalid;
+      }
+      const violations = counts.invalid ? await landing.firstViolations(runId) : [];
+      const outcome = judgeRun(counts, settings.maxInvalidRatio, violations);
+      if (outcome.failure) throw new PermanentSyncError(outcome.failure, 'invalid_records');
       const drift = diffSchema(source.schema_definition, shape);
-      const done = await lifecycle.succeed(runId, attempt, drift ? { ...drift } : undefined);
+      const done = await lifecycle.succeed(runId, attempt, drift ? { ...drift } : undefined, outcome.warning);
       if (!done) return this.takenOver(logger, runId, attempt);
       if (scope) scope.landed = done;
       return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };

@@ -22,10 +22,28 @@ export interface TestStep {
   code?: string;
 }
 
+/**
+ * Where a record came from (a Redis entry id, a NATS subject and sequence, a file and line, an API
+ * request URL without credentials, a cursor value): small scalar fields, landed beside the payload.
+ */
+export type Provenance = Readonly<Record<string, ProvenanceValue>>;
+export type ProvenanceValue = string | number | boolean | null;
+
+/**
+ * Each record's own provenance, column-wise: per key, one value per record, parallel to `records`
+ * (`{line: [1, 2, 4]}`, `{subject: [...], seq: [...]}`). Arrays of scalars, not an object per
+ * record: a batch adds a few small arrays to the heap, not a thousand objects.
+ */
+export type ProvenanceColumns = Readonly<Record<string, readonly ProvenanceValue[]>>;
+
 /** One batch of records and the incremental state that holds once the batch has landed. */
 export interface SyncBatch {
   records: unknown[];
   state?: unknown;
+  /** Provenance every record of the batch shares (the file, the stream, the page's request URL). */
+  provenance?: Provenance;
+  /** Provenance of each record (entry id, line, cursor value), laid over `provenance`. */
+  recordProvenance?: ProvenanceColumns;
 }
 
 export interface ConnectorContext {
@@ -45,6 +63,12 @@ export interface Connector {
    * kept): checked at create and update, so a bad setting is a 400, not a failed sync later.
    */
   readonly metadataSchema?: Readonly<Record<string, unknown>>;
+  /**
+   * Whether a sync with these settings reads the whole source every time (a full refresh: a file, a
+   * table without cursor_column), so that a successful run is a complete snapshot. Absent, the
+   * type's sync modes are not checked.
+   */
+  fullRefresh?(metadata: Record<string, unknown> | null): boolean;
   /** Checks the connection string's form (scheme, parameters); returns a problem or undefined. */
   checkConnectionString?(value: string): string | undefined;
   test(source: ConnectorSource, ctx: ConnectorContext): Promise<TestStep[]>;

@@ -10,6 +10,7 @@ export const EVENT_TYPES = [
   'sync.queued',
   'sync.started',
   'sync.succeeded',
+  'sync.partial',
   'sync.failed',
   'sync.retrying',
   'sync.repaired',

@@ -19,6 +19,9 @@ export class RawDataSourceModel extends EntityModel {
   declare sync_status: 'pending' | 'syncing' | 'success' | 'failed';
   declare error_message: string | null;
   declare metadata: Record<string, unknown> | null;
+  declare sync_mode: 'append' | 'snapshot' | 'dedup';
+  declare max_invalid_ratio: number | null;
+  declare last_warning: string | null;
   declare retention_days: number | null;
   declare created_at: Date;
   declare updated_at: Date;

@@ -40,6 +40,16 @@ export const rawDataSourceCreateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+      default: 'append',
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
     retention_days: {
       type: ['integer', 'null'],
       minimum: 1,
@@ -88,6 +98,16 @@ export const rawDataSourceUpdateSchema = {
       type: ['object', 'null'],
       'x-jsonb': true,
     },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+      default: 'append',
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
     retention_days: {
       type: ['integer', 'null'],
       minimum: 1,
@@ -113,6 +133,9 @@ export const rawDataSourceSchema = {
     'sync_status',
     'error_message',
     'metadata',
+    'sync_mode',
+    'max_invalid_ratio',
+    'last_warning',
     'retention_days',
     'created_at',
     'updated_at',
@@ -166,6 +189,19 @@ export const rawDataSourceSchema = {
     },
     metadata: {
       type: ['object', 'null'],
+    },
+    sync_mode: {
+      type: 'string',
+      enum: ['append', 'snapshot', 'dedup'],
+    },
+    max_invalid_ratio: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+    },
+    last_warning: {
+      type: ['string', 'null'],
+      readOnly: true,
     },
     retention_days: {
       type: ['integer', 'null'],

@@ -14,6 +14,9 @@ export interface RawDataSource {
   sync_status: 'pending' | 'syncing' | 'success' | 'failed';
   error_message: string | null;
   metadata: Record<string, unknown> | null;
+  sync_mode: 'append' | 'snapshot' | 'dedup';
+  max_invalid_ratio: number | null;
+  last_warning: string | null;
   retention_days: number | null;
   created_at: string;
   updated_at: string;
@@ -28,6 +31,8 @@ export interface RawDataSourceCreate {
   refresh_interval?: number;
   is_active?: boolean;
   metadata?: Record<string, unknown> | null;
+  sync_mode?: 'append' | 'snapshot' | 'dedup';
+  max_invalid_ratio?: number | null;
   retention_days?: number | null;
 }
 

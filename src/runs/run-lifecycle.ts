@@ -19,7 +19,7 @@ export type Drift = Record<string, unknown>;
  * processors, the worker's failure hook, the reconciler — goes through here, so an event type is
  * published from exactly one method and never without its row having changed.
  *
- *   queued ──start──▶ running ──succeed──▶ success
+ *   queued ──start──▶ running ──succeed──▶ success    (sync.partial too when records were quarantined)
  *     │                 │  └──fail──────▶ failed     (also: lost job, repaired by the reconciler)
  *     │                 └──retrying──▶ running       (error noted, the job retries)
  *     └──cancelUnqueued──▶ cancelled                 (never reached a worker)
@@ -54,15 +54,30 @@ export class RunLifecycle {
     return run;
   }
 
-  /** running → success with `schema.drift_detected` (when the shape moved) and `sync.succeeded`. */
-  async succeed(runId: string, attempt: number, drift?: Drift): Promise<SyncRun | undefined> {
-    const done = await this.runs.succeed(runId, undefined, attempt);
+  /**
+   * running → success with `schema.drift_detected` (when the shape moved), `sync.partial` (when
+   * some records were quarantined: `warning` says which, and is kept as the source's
+   * last_warning) and `sync.succeeded`.
+   */
+  async succeed(
+    runId: string,
+    attempt: number,
+    drift?: Drift,
+    warning?: string,
+  ): Promise<SyncRun | undefined> {
+    const done = await this.runs.succeed(runId, undefined, attempt, warning);
     if (!done) return undefined;
     if (drift)
       await this.events.publish('schema.drift_detected', {
         source_id: done.source_id,
         run_id: runId,
         data: { ...drift },
+      });
+    if (done.invalid > 0)
+      await this.events.publish('sync.partial', {
+        source_id: done.source_id,
+        run_id: runId,
+        data: { records: done.records, invalid: done.invalid, ...(warning ? { warning } : {}), attempt },
       });
     await this.events.publish('sync.succeeded', {
       source_id: done.source_id,

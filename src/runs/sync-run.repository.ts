@@ -80,7 +80,9 @@ const START_SQL = `
 
 /**
  * finish() in one statement: the run closes only while active (and, with an attempt, only if
- * that attempt still holds it); the source follows only when the run did.
+ * that attempt still holds it); the source follows only when the run did. A successful run of a
+ * snapshot source becomes its current snapshot in the same statement: readers following
+ * source_snapshots see the previous complete run until this one is complete, never a part of one.
  */
 const FINISH_SQL = `
   WITH run AS (
@@ -90,8 +92,14 @@ const FINISH_SQL = `
      WHERE r.id = ? AND r.attempt = coalesce(?, r.attempt) AND ${isActive('r')}
     RETURNING ${RETURNED}
   ), source AS (
-    UPDATE ${SOURCES} s SET sync_status = ?, error_message = ?, last_sync_at = now()
+    UPDATE ${SOURCES} s SET sync_status = ?, error_message = ?, last_warning = ?, last_sync_at = now()
       FROM run WHERE s.id = run.source_id
+  ), snapshot AS (
+    INSERT INTO source_snapshots (source_id, run_id, records, swapped_at)
+    SELECT run.source_id, run.id, run.records, now() FROM run JOIN ${SOURCES} s ON s.id = run.source_id
+     WHERE run.status = 'success' AND s.sync_mode = 'snapshot'
+    ON CONFLICT (source_id) DO UPDATE
+      SET run_id = excluded.run_id, records = excluded.records, swapped_at = excluded.swapped_at
   )
   SELECT * FROM run`;
 
@@ -247,9 +255,17 @@ export class SyncRunRepository {
     return toRun(row);
   }
 
-  /** `attempt`, when given, closes the run only if that attempt still holds it (see Landing.land). */
-  async succeed(id: string, counts?: RunCounts, attempt?: number): Promise<SyncRun | undefined> {
-    return this.finish(id, 'success', null, counts, attempt);
+  /**
+   * `attempt`, when given, closes the run only if that attempt still holds it (see Landing.land).
+   * `warning` (some records were quarantined) goes to the source's last_warning; none clears it.
+   */
+  async succeed(
+    id: string,
+    counts?: RunCounts,
+    attempt?: number,
+    warning?: string,
+  ): Promise<SyncRun | undefined> {
+    return this.finish(id, 'success', null, counts, attempt, warning);
   }
 
   async fail(id: string, error: string, counts?: RunCounts, attempt?: number): Promise<SyncRun | undefined> {
@@ -266,6 +282,7 @@ export class SyncRunRepository {
     error: string | null,
     counts?: RunCounts,
     attempt?: number,
+    warning?: string,
   ): Promise<SyncRun | undefined> {
     const result = await this.knex.raw(FINISH_SQL, [
       status,
@@ -277,6 +294,7 @@ export class SyncRunRepository {
       attempt ?? null,
       status,
       error,
+      warning ?? null,
     ]);
     const row = (result.rows as Record<string, unknown>[])[0];
     return row ? toRun(row) : undefined;

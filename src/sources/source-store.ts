@@ -3,12 +3,13 @@ import { PermanentSyncError, type ConnectorSource } from '../connectors/connecto
 import { DecryptionError, type SecretBox } from '../crypto/secret-box';
 import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
+import { dedupSettings, type DedupSettings, type SyncMode } from './sync-mode';
 
 const SECRET_FIELD = 'connection_string';
 
 /** What a connector needs of a source row, with the secret still encrypted. */
 const SELECT = `SELECT s.id, s.name, s.source_type, s.metadata, s.schema_definition,
-  s.${SECRET_FIELD}_ciphertext AS ciphertext`;
+  s.sync_mode, s.max_invalid_ratio, s.${SECRET_FIELD}_ciphertext AS ciphertext`;
 
 interface SourceRow {
   id: string;
@@ -17,7 +18,17 @@ interface SourceRow {
   metadata: RawDataSource['metadata'];
   schema_definition: RawDataSource['schema_definition'];
   ciphertext: string | null;
+  sync_mode: SyncMode;
+  max_invalid_ratio: number | null;
   state?: unknown;
+}
+
+/** How a source's records land (not the connector's business, so not in ConnectorSource). */
+export interface LandingSettings {
+  syncMode: SyncMode;
+  maxInvalidRatio: number | null;
+  /** Set in dedup mode. */
+  dedup?: DedupSettings;
 }
 
 /** What a schedule is made from: one row per active source. */
@@ -48,15 +59,24 @@ export class SourceStore {
     return row ? this.toSource(row) : undefined;
   }
 
-  /** The source and its incremental state (Landing's source_sync_state), in the same query. */
-  async loadWithState(id: string): Promise<{ source: ConnectorSource; state: unknown } | undefined> {
+  /** The source, how it lands and its incremental state (Landing's source_sync_state), in the same query. */
+  async loadWithState(
+    id: string,
+  ): Promise<{ source: ConnectorSource; landing: LandingSettings; state: unknown } | undefined> {
     const result = await this.knex.raw(
       `${SELECT}, st.state FROM raw_data_sources s
        LEFT JOIN source_sync_state st ON st.source_id = s.id WHERE s.id = ?`,
       [id],
     );
     const row = (result.rows as SourceRow[])[0];
-    return row ? { source: this.toSource(row), state: row.state ?? undefined } : undefined;
+    if (!row) return undefined;
+    const dedup = row.sync_mode === 'dedup' ? dedupSettings(row.metadata) : undefined;
+    const landing: LandingSettings = {
+      syncMode: row.sync_mode ?? 'append',
+      maxInvalidRatio: row.max_invalid_ratio ?? null,
+      ...(dedup ? { dedup } : {}),
+    };
+    return { source: this.toSource(row), landing, state: row.state ?? undefined };
   }
 
   /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */

@@ -155,6 +155,25 @@ describe('api connector: pagination', () => {
     expect(server.requests).toHaveLength(3);
   });
 
+  it('each batch carries its request as provenance: page number and URL, credentials and secret parameters masked', async () => {
+    const all = items(1, 5);
+    const server = await serve((_req, res, url) => {
+      const page = Number(url.searchParams.get('page'));
+      sendJson(res, all.slice((page - 1) * 2, page * 2));
+    });
+    const src = source('api', `http://:${TOKEN}@127.0.0.1:${server.port}/all?api_key=${TOKEN}&kind=a`, {
+      pagination: { type: 'page', param: 'page', start: 1 },
+    });
+    const batches = await drain(fast, src, undefined, connectorContext());
+    const at = (page: number) => `${server.url}/all?api_key=****&kind=a&page=${page}`;
+    expect(batches.filter((b) => b.records.length).map((b) => b.provenance)).toEqual([
+      { url: at(1), page: 1 },
+      { url: at(2), page: 2 },
+      { url: at(3), page: 3 },
+    ]);
+    expect(JSON.stringify(batches.map((b) => b.provenance))).not.toContain(TOKEN);
+  });
+
   it('stops at max_pages however many pages the source offers, and at a link that repeats', async () => {
     const server = await serve((_req, res, url) => {
       const page = Number(url.searchParams.get('p') ?? 1);

@@ -16,6 +16,7 @@ import {
   type PgScratch,
 } from './support/database-peers';
 import { HeapProbe } from './support/heap-probe';
+import { provenanceOf } from './support/http-source';
 
 const STEP_NAMES = ['configuration', 'resolve', 'connect', 'authenticate', 'read_sample', 'schema'];
 const connector = new DatabaseConnector({ batchSize: 4 });
@@ -288,6 +289,24 @@ describe('database connector on PostgreSQL: sync()', () => {
     const second = await drain(connector.sync(source, first.at(-1)!.state, dbContext()));
     expect(ids(second)).toEqual([11, 12]);
     expect(second.at(-1)!.state).toEqual({ cursor_column: 'id', cursor: '12' });
+  });
+
+  it('each row carries its provenance: the table, and with cursor_column its cursor value', async () => {
+    await db.client.query(`CREATE TABLE prov_items (id int, at timestamptz NOT NULL)`);
+    await db.client.query(
+      `INSERT INTO prov_items VALUES (1, '2024-05-01 10:00:00+00'), (2, '2024-05-02 10:00:00+00')`,
+    );
+    const incremental = await drain(
+      connector.sync(dbSource(db.url, { table: 'prov_items', cursor_column: 'at' }), undefined, dbContext()),
+    );
+    expect(provenanceOf(incremental)).toEqual([
+      { table: 'prov_items', cursor: '2024-05-01T10:00:00Z' },
+      { table: 'prov_items', cursor: '2024-05-02T10:00:00Z' },
+    ]);
+    const full = await drain(
+      connector.sync(dbSource(db.url, { query: 'SELECT 1 AS one' }), undefined, dbContext()),
+    );
+    expect(full.map((b) => [b.provenance, b.recordProvenance])).toEqual([[{ query: true }, undefined]]);
   });
 
   it('keeps microsecond timestamps exact as a cursor', async () => {

@@ -22,6 +22,7 @@ import { startTestApi, type TestApi } from '../helpers/api-harness';
 import {
   connectorContext,
   drain,
+  provenanceOf,
   recordsOf,
   sendJson,
   source,
@@ -153,6 +154,48 @@ describe('file connector: formats', () => {
     const batches = await drain(connector, source('file', fileUrl(path)), undefined, connectorContext());
     expect(batches.map((b) => b.records.length)).toEqual([1000, 1000, 500]);
     expect(batches.every((b) => b.state === undefined)).toBe(true);
+  });
+});
+
+describe('file connector: provenance', () => {
+  const places = provenanceOf;
+
+  it('each record carries its file and line (CSV: the line it ends on; NDJSON) or array index (JSON)', async () => {
+    const csv = write('prov.csv', 'id,note\n1,a\n\n2,"two\nlines"\n3,c\n');
+    expect(
+      places(await drain(connector, source('file', fileUrl(csv)), undefined, connectorContext())),
+    ).toEqual([
+      { file: csv, line: 2 },
+      { file: csv, line: 5 },
+      { file: csv, line: 6 },
+    ]);
+    const nd = write('prov.ndjson', '{"a":1}\n\n{"a":2}\n');
+    expect(
+      places(await drain(connector, source('file', fileUrl(nd)), undefined, connectorContext())),
+    ).toEqual([
+      { file: nd, line: 1 },
+      { file: nd, line: 3 },
+    ]);
+    const json = write('prov.json', JSON.stringify(OBJECTS));
+    expect(
+      places(await drain(connector, source('file', fileUrl(json)), undefined, connectorContext())),
+    ).toEqual(OBJECTS.map((_, index) => ({ file: json, index })));
+  });
+
+  it('a downloaded file is named by its URL without credentials or query', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end('{"a":1}\n');
+    });
+    const url = server.url.replace('http://', `http://u:${PASSWORD}@`);
+    const batches = await drain(
+      connector,
+      source('file', `${url}/feed.ndjson?token=${PASSWORD}`),
+      undefined,
+      connectorContext(),
+    );
+    expect(places(batches)).toEqual([{ url: `${server.url}/feed.ndjson`, line: 1 }]);
+    expect(JSON.stringify(batches.map((b) => b.provenance))).not.toContain(PASSWORD);
   });
 });
 
@@ -456,6 +499,48 @@ describe('file connector end to end (API + worker)', () => {
       code: 'permission',
     });
     expect(await syncOnce(escaped)).toMatchObject({ status: 'failed', attempt: 1 });
+  });
+
+  it('snapshot mode: 3 full refreshes of a 1,050-line NDJSON file leave one current snapshot, the latest, with file and line', async () => {
+    const path = join(root, 'snapshot.ndjson');
+    const version = (v: number) =>
+      writeFileSync(
+        path,
+        Array.from({ length: 1050 }, (_, id) => JSON.stringify({ id, v: id < 3 ? v : 0 })).join('\n'),
+      );
+    version(1);
+    const res = await api.post('/raw-data-sources', {
+      name: `file-e2e-snapshot-${process.pid}`,
+      source_type: 'file',
+      connection_string: fileUrl(path),
+      sync_mode: 'snapshot',
+    });
+    expect(res.status, res.text).toBe(201);
+    const id = res.body.id as string;
+    let last: { id: string } | undefined;
+    for (const v of [1, 2, 3]) {
+      version(v);
+      last = await syncOnce(id);
+      expect(last).toMatchObject({ status: 'success', records: 1050 });
+    }
+    // Raw history keeps all three (3,150 rows); what is current is the last run alone.
+    const all = await api.knex('raw_records').where({ source_id: id }).count({ c: '*' }).first();
+    expect(Number(all?.c)).toBe(3150);
+    const current = await api
+      .knex('raw_records as r')
+      .join('source_snapshots as s', 's.run_id', 'r.run_id')
+      .where('s.source_id', id)
+      .orderBy('r.id')
+      .select('r.payload', 'r.provenance', 'r.run_id');
+    expect(current).toHaveLength(1050);
+    expect(new Set(current.map((r) => r.run_id))).toEqual(new Set([last!.id]));
+    expect(current.slice(0, 4).map((r) => r.payload)).toEqual([
+      { id: 0, v: 3 },
+      { id: 1, v: 3 },
+      { id: 2, v: 3 },
+      { id: 3, v: 0 },
+    ]);
+    expect(current[1049].provenance).toEqual({ file: path, line: 1050 });
   });
 
   it('a download cut mid-file is retried as a full refresh: every record exactly once', async () => {

@@ -22,6 +22,7 @@ import {
   startPrivateNats,
   type PrivateServer,
 } from './support/stream-peers';
+import { provenanceOf } from './support/http-source';
 
 const NATS = 'nats://127.0.0.1:4222';
 const base = `sluice_test_${uniqueSuffix()}`;
@@ -184,6 +185,17 @@ describe('stream connector on NATS JetStream', () => {
       seen += b.records.length;
       expect(b.state).toEqual({ last_seq: seen });
     }
+  });
+
+  it('each message carries its provenance: the stream, its subject and its sequence', async () => {
+    await publish(2);
+    await publish(1, 2, 'refunds');
+    const batches = await drain(connector.sync(source({ stream, batch: 2 }), undefined, connectorContext()));
+    expect(provenanceOf(batches)).toEqual([
+      { stream, subject: `${stream}.orders`, seq: 1 },
+      { stream, subject: `${stream}.orders`, seq: 2 },
+      { stream, subject: `${stream}.refunds`, seq: 3 },
+    ]);
   });
 
   it('a second sync lands only the messages published since; a third finds nothing', async () => {

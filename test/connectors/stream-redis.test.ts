@@ -17,6 +17,7 @@ import {
   startPrivateRedis,
   type PrivateServer,
 } from './support/stream-peers';
+import { provenanceOf } from './support/http-source';
 
 const REDIS = 'redis://127.0.0.1:6379/0';
 const prefix = `sluice:test:stream:${uniqueSuffix()}`;
@@ -191,6 +192,15 @@ describe('stream connector on Redis Streams', () => {
     expect(numbers(second)).toEqual([6, 7, 8]);
     const third = await drain(connector.sync(source({ stream: key }), lastState(second), connectorContext()));
     expect(third).toEqual([]);
+  });
+
+  it('each entry carries its provenance: the stream key and its entry id', async () => {
+    await add(key, 5);
+    const batches = await drain(
+      connector.sync(source({ stream: key, batch: 2 }), undefined, connectorContext()),
+    );
+    const ids = (await redis.xrange(key, '-', '+')).map(([id]) => id);
+    expect(provenanceOf(batches)).toEqual(ids.map((id) => ({ stream: key, entry_id: id })));
   });
 
   it('a crash after a landed batch resumes at the next one: no loss, no duplicate', async () => {

@@ -433,9 +433,19 @@ describe('webhook source', () => {
       expect((await send(id, first.slice(0, 4))).status).toBe(202);
       for (const r of first.slice(4)) expect((await send(id, r)).status).toBe(202);
 
+      const receipts = await buffered(id);
       const run1 = await syncNow(id);
       expect(run1).toMatchObject({ status: 'success', records: 7 });
       expect(await landed(id)).toEqual(first);
+      // Each landed row names its receipt: the buffer id and when it was received.
+      const provenance = await api
+        .knex('raw_records')
+        .where({ run_id: run1.id })
+        .orderBy('id')
+        .pluck('provenance');
+      expect(provenance).toEqual(
+        receipts.map((r) => ({ receipt_id: String(r.id), received_at: expect.any(String) })),
+      );
       const state1 = (await api.knex('source_sync_state').where({ source_id: id }).first()).state;
       const ids1 = (await buffered(id)).map((r) => r.id);
       expect(state1).toEqual({ last_id: ids1[ids1.length - 1] });

@@ -13,6 +13,8 @@ const validBody = (): Record<string, unknown> => ({
   refresh_interval: 3600,
   is_active: true,
   metadata: { sample: true },
+  sync_mode: 'append',
+  max_invalid_ratio: 0,
   retention_days: 1,
 });
 const requiredBody = (): Record<string, unknown> => {
@@ -43,12 +45,15 @@ describe('RawDataSource contract', () => {
       'id',
       'is_active',
       'last_sync_at',
+      'last_warning',
+      'max_invalid_ratio',
       'metadata',
       'name',
       'refresh_interval',
       'retention_days',
       'schema_definition',
       'source_type',
+      'sync_mode',
       'sync_status',
       'updated_at',
     ]);
@@ -346,6 +351,79 @@ describe('RawDataSource contract', () => {
     const res = await api.put(`/raw-data-sources/${body.id}`, { metadata: null });
     expect(res.status).toBe(200);
     expect(res.body.metadata).toBeNull();
+  });
+
+  it('sync_mode: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), sync_mode: 12345 }),
+      '/sync_mode',
+    );
+  });
+
+  it('sync_mode: null is refused', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    await expectInvalid(await api.put(`/raw-data-sources/${body.id}`, { sync_mode: null }), '/sync_mode');
+  });
+
+  it('sync_mode: every enum value accepted, anything else refused', async () => {
+    for (const value of ['append', 'snapshot', 'dedup']) {
+      const res = await api.post('/raw-data-sources', { ...requiredBody(), sync_mode: value });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.sync_mode).toBe(value);
+    }
+    const res = await api.post('/raw-data-sources', { ...validBody(), sync_mode: 'not-a-sync_mode' });
+    await expectInvalid(res, '/sync_mode', 'must be one of: append, snapshot, dedup');
+  });
+
+  it('sync_mode: defaults to append', async () => {
+    const { sync_mode: _omitted, ...body } = validBody();
+    const res = await api.post('/raw-data-sources', body);
+    expect(res.status).toBe(201);
+    expect(res.body.sync_mode).toBe('append');
+  });
+
+  it('max_invalid_ratio: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_invalid_ratio: '0' }),
+      '/max_invalid_ratio',
+    );
+  });
+
+  it('max_invalid_ratio: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { max_invalid_ratio: null });
+    expect(res.status).toBe(200);
+    expect(res.body.max_invalid_ratio).toBeNull();
+  });
+
+  it('max_invalid_ratio: min 0 accepted, -1 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), max_invalid_ratio: 0 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_invalid_ratio: -1 }),
+      '/max_invalid_ratio',
+    );
+  });
+
+  it('max_invalid_ratio: max 1 accepted, 2 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), max_invalid_ratio: 1 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_invalid_ratio: 2 }),
+      '/max_invalid_ratio',
+    );
+  });
+
+  it('last_warning: read-only, refused in POST and PUT', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), last_warning: 'sample last_warning' }),
+      '/last_warning',
+      'is read-only',
+    );
+    const { body } = await api.post('/raw-data-sources', validBody());
+    await expectInvalid(
+      await api.put(`/raw-data-sources/${body.id}`, { last_warning: 'sample last_warning' }),
+      '/last_warning',
+      'is read-only',
+    );
   });
 
   it('retention_days: a value of the wrong type is a 400 naming the field', async () => {

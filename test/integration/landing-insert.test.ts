@@ -76,6 +76,44 @@ describe('landing inserts', () => {
     expect(back.slice(5)).toEqual(many);
   });
 
+  it('with dedup, a batch split over several INSERTs keeps provenance aligned and raw_current at the last version of each key', async () => {
+    const runId = await newRun();
+    // Key 0 appears in the first piece and again in the last (big records force several pieces).
+    const records = [
+      { id: 0, v: 'first', blob: 'x'.repeat(3 * 2 ** 20) },
+      { id: 1, v: 'one', blob: 'y'.repeat(3 * 2 ** 20) },
+      { id: 2, v: 'two', blob: 'z'.repeat(3 * 2 ** 20) },
+      { id: 0, v: 'last', blob: '' },
+      { id: 1, gone: true, blob: '' },
+    ];
+    const landed = await landing.land(
+      sourceId,
+      runId,
+      {
+        records,
+        provenance: { file: '/data/x.ndjson' },
+        recordProvenance: { line: records.map((_, i) => i + 1) },
+      },
+      1,
+      undefined,
+      { primaryKey: ['id'], deleteMarker: 'gone' },
+    );
+    expect(landed.records).toBe(5);
+    const rows = await db
+      .knex('raw_records')
+      .where({ run_id: runId })
+      .orderBy('id')
+      .select('payload', 'provenance');
+    expect(rows.map((r) => [r.payload.id, r.provenance])).toEqual(
+      records.map((r, i) => [r.id, { file: '/data/x.ndjson', line: i + 1 }]),
+    );
+    const current = await db.knex('raw_current').where({ source_id: sourceId }).orderBy('record_key');
+    expect(current.map((c) => [c.record_key, c.payload.v, c.provenance.line])).toEqual([
+      [0, 'last', 4],
+      [2, 'two', 3],
+    ]);
+  });
+
   it('an attempt that no longer holds its run lands nothing', async () => {
     const runId = await newRun();
     await expect(landing.land(sourceId, runId, { records: [{ a: 1 }] }, 2)).rejects.toBeInstanceOf(

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import knexFactory from 'knex';
@@ -53,16 +53,21 @@ describe('a second entity in the spec gets working CRUD with no hand-written cod
   beforeAll(async () => {
     const project = await loadSpec(join(ROOT, 'specs/entities.json'));
     spec = validateSpec({ entities: [...project.entities, widget] });
-    // RawDataSource already has its migration in the project; the generator must not write a second.
+    // RawDataSource already has its migrations in the project, and the record of what they built
+    // (the shape snapshot): the generator must not write another for it.
     await mkdir(join(TMP, 'migrations'), { recursive: true });
-    const landed = (await readdir(join(ROOT, 'migrations'))).find((n) =>
-      n.endsWith('_create_raw_data_sources.ts'),
-    )!;
-    await copyFile(join(ROOT, 'migrations', landed), join(TMP, 'migrations', landed));
+    await mkdir(join(TMP, 'specs'), { recursive: true });
+    const snapshot = join('specs', 'entities.snapshot.json');
+    await copyFile(join(ROOT, snapshot), join(TMP, snapshot));
+    const recorded = JSON.parse(await readFile(join(ROOT, snapshot), 'utf8')) as {
+      tables: Record<string, { migrations: string[] }>;
+    };
+    const landed = recorded.tables.raw_data_sources!.migrations;
+    for (const name of landed) await copyFile(join(ROOT, 'migrations', name), join(TMP, 'migrations', name));
     written = (await generate(spec, { outDir: TMP, projectRoot: ROOT })).written;
     secondRun = await generate(spec, { outDir: TMP, projectRoot: ROOT });
-    // The copy only stood in for the landed migration, which the test database already has.
-    await rm(join(TMP, 'migrations', landed));
+    // The copies only stood in for the landed migrations, which the test database already has.
+    for (const name of landed) await rm(join(TMP, 'migrations', name));
 
     const generated = (await import(pathToFileURL(join(TMP, 'src/generated/index.ts')).href)) as {
       resources: AnyResource[];

@@ -135,6 +135,7 @@ describe('SyncRunRepository transitions and SourceStore', () => {
         metadata: { table: 'events' },
         schema_definition: null,
       },
+      landing: { syncMode: 'append', maxInvalidRatio: null },
       state: undefined,
     });
     expect(await reader.load(s.id)).toEqual(loaded!.source);
@@ -142,6 +143,19 @@ describe('SyncRunRepository transitions and SourceStore', () => {
     const run = await queued(s.id);
     await knex('source_sync_state').insert({ source_id: s.id, state: { cursor: 42 }, run_id: run.id });
     expect((await reader.loadWithState(s.id))!.state).toEqual({ cursor: 42 });
+
+    await knex('raw_data_sources')
+      .update({
+        sync_mode: 'dedup',
+        max_invalid_ratio: 0.25,
+        metadata: { table: 'events', primary_key: 'id' },
+      })
+      .where({ id: s.id });
+    expect((await reader.loadWithState(s.id))!.landing).toEqual({
+      syncMode: 'dedup',
+      maxInvalidRatio: 0.25,
+      dedup: { primaryKey: ['id'] },
+    });
 
     const bare = await source({ connection_string: null, source_type: 'webhook', metadata: null });
     expect((await reader.loadWithState(bare.id))!.source.connection_string).toBeNull();

@@ -9,6 +9,8 @@ import type { Watermark } from './incremental-watermark';
 export interface ApiPage {
   number: number;
   records: unknown[];
+  /** The request that returned the page (its records' provenance). */
+  url: URL;
 }
 
 /** The first request of a sync: the source URL, with the watermark and the first page number if configured. */
@@ -80,7 +82,7 @@ export async function* fetchPages(
         );
       return;
     }
-    yield { number, records };
+    yield { number, records, url };
     if (!records.length) return;
     url = nextPageUrl(settings, page.body, page.url, base, since, number, records.length);
     if (url && seen.has(url.href)) {

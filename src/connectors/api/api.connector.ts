@@ -12,6 +12,7 @@ import { StepRunner } from '../kit/step-runner';
 import {
   credentialHeaders,
   describeUrl,
+  publicUrl,
   splitCredentials,
   type UrlCredentials,
 } from '../kit/http/url-credentials';
@@ -53,6 +54,11 @@ export class ApiConnector implements Connector {
     this.batchSize = options.batchSize ?? 1000;
     this.limits = options.limits ?? DEFAULT_BYTE_LIMITS;
     this.http = { decodeLimits: this.limits, ...options.http };
+  }
+
+  /** Without `incremental` every sync reads every page again. */
+  fullRefresh(metadata: Record<string, unknown> | null): boolean {
+    return metadata?.incremental === undefined;
   }
 
   checkConnectionString(value: string): string | undefined {
@@ -152,8 +158,9 @@ export class ApiConnector implements Connector {
       for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
         let records = page.records;
         if (field) ({ records, max } = keepNewer(records, field, since, max));
+        const provenance = { url: publicUrl(page.url), page: page.number };
         for (const piece of splitByBytes(records, this.batchSize, this.limits.batchMaxBytes))
-          yield { records: piece };
+          yield { records: piece, provenance };
       }
     } finally {
       await http.close();

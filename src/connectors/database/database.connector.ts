@@ -1,4 +1,11 @@
-import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
+import type {
+  Connector,
+  ConnectorContext,
+  ConnectorSource,
+  Provenance,
+  SyncBatch,
+  TestStep,
+} from '../connector';
 import { PermanentSyncError } from '../connector';
 import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
 import { scrubSecret } from '../kit/secret-scrubber';
@@ -65,6 +72,11 @@ export class DatabaseConnector implements Connector {
     this.batchMaxBytes = (options.limits ?? DEFAULT_BYTE_LIMITS).batchMaxBytes;
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
     this.maxBufferedRows = Math.max(this.batchSize + 1, options.maxBufferedRows ?? this.batchSize * 10);
+  }
+
+  /** Without cursor_column every sync reads the whole table or query. */
+  fullRefresh(metadata: Record<string, unknown> | null): boolean {
+    return !metadata?.cursor_column;
   }
 
   checkConnectionString(value: string): string | undefined {
@@ -203,11 +215,13 @@ export class DatabaseConnector implements Connector {
     });
     try {
       const d = dialectFor(url.dialect);
+      // Provenance: the table (or "query"); with cursor_column, each row's cursor value too.
+      const provenance: Provenance = settings.table ? { table: settings.table } : { query: true };
       if (!settings.cursorColumn) {
         // Full refresh: no state; a retry of the run starts over (landing drops its earlier rows).
         for await (const rows of session.stream(fullSql(settings, d), [], this.batchSize, ctx.signal))
           for (const piece of splitByBytes(rows.map(toRecord), this.batchSize, this.batchMaxBytes))
-            yield { records: piece };
+            yield { records: piece, provenance };
         return;
       }
       const { columns } = await session.sample(sampleSql(settings, d, 0));
@@ -237,6 +251,8 @@ export class DatabaseConnector implements Connector {
           );
         return {
           records: out.records,
+          provenance,
+          recordProvenance: { cursor: out.records.map((r) => cursorValue(r[column.name])) },
           ...(out.cursor !== undefined && {
             state: {
               cursor_column: settings.cursorColumn!,
@@ -363,4 +379,11 @@ function stepFailure(
 ): SourceFailure {
   const code = classifyError(err);
   return new SourceFailure(failure(step, code, url, err, address, timeoutMs), code);
+}
+
+/** A cursor value as provenance keeps it: a scalar as it is, anything else as JSON text. */
+function cursorValue(value: unknown): string | number | boolean | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
 }

@@ -5,6 +5,7 @@ import {
   type Connector,
   type ConnectorContext,
   type ConnectorSource,
+  type Provenance,
   type SyncBatch,
   type TestStep,
 } from '../connector';
@@ -23,7 +24,7 @@ import {
   type FileSettings,
 } from './file-settings';
 import { isBelowRoots, locateLocalFile, openLocalFile } from './local-file';
-import { readRecords } from './record-stream';
+import { readRecords, type RecordPosition } from './record-stream';
 import { abortError } from '../kit/deadline';
 import { ByteBatcher, DEFAULT_BYTE_LIMITS, type ByteLimits } from '../kit/byte-limits';
 
@@ -70,6 +71,11 @@ export class FileConnector implements Connector {
     this.batchSize = options.batchSize ?? 1000;
     this.limits = options.limits ?? DEFAULT_BYTE_LIMITS;
     this.http = { decodeLimits: this.limits, ...options.http };
+  }
+
+  /** A file is read whole on every sync. */
+  fullRefresh(): boolean {
+    return true;
   }
 
   /** The form, and for a local file that it is below FILE_ROOTS (as written: links are followed when it is read). */
@@ -178,21 +184,33 @@ export class FileConnector implements Connector {
           : await this.openUrl(http, settings.location.creds, true);
       const { stream } = await gunzipIfMagic(opened.stream, this.limits);
       const sizes = { last: 0 };
+      const position: RecordPosition = { key: 'line', value: 0 };
       const records = readRecords(stream, {
         ...this.recordOptions(settings, opened.name, this.formatOf(settings, opened)),
         sizes,
+        position,
       });
-      const batcher = new ByteBatcher(this.batchSize, this.limits.batchMaxBytes);
+      // Provenance: the file (a URL without credentials or query) and each record's line or index.
+      const { location } = settings;
+      const provenance: Provenance =
+        location.kind === 'local' ? { file: location.path } : { url: describeUrl(location.creds.url) };
+      // Records and their places are batched together, bounded by count and bytes.
+      const batcher = new ByteBatcher<[unknown, number]>(this.batchSize, this.limits.batchMaxBytes);
+      const emit = (full: [unknown, number][]): SyncBatch => ({
+        records: full.map(([record]) => record),
+        provenance,
+        recordProvenance: { [position.key]: full.map(([, place]) => place) },
+      });
       for await (const record of records) {
-        const full = batcher.add(record, sizes.last);
+        const full = batcher.add([record, position.value], sizes.last);
         if (full) {
           if (ctx.signal.aborted) throw abortError(ctx.signal);
-          yield { records: full };
+          yield emit(full);
         }
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
       const rest = batcher.flush();
-      if (rest) yield { records: rest };
+      if (rest) yield emit(rest);
     } catch (err) {
       throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
     } finally {

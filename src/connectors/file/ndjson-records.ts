@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { recordTooLarge } from '../kit/byte-limits';
 import { ConnectorError } from '../kit/classify-error';
+import type { RecordPosition } from './record-stream';
 
 const NEWLINE = 0x0a;
 
@@ -13,7 +14,9 @@ export async function* ndjsonRecords(
   input: Readable,
   maxLineBytes: number,
   sizes?: { last: number },
+  position?: RecordPosition,
 ): AsyncGenerator<unknown> {
+  if (position) position.key = 'line';
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let lineNumber = 0;
@@ -21,6 +24,7 @@ export async function* ndjsonRecords(
     lineNumber += 1;
     if (line.length > maxLineBytes) throw recordTooLarge(`line ${lineNumber}`, maxLineBytes);
     if (sizes) sizes.last = line.length;
+    if (position) position.value = lineNumber;
     const text = line.toString('utf8').trim();
     if (!text) return SKIP;
     try {

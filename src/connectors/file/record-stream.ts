@@ -17,6 +17,16 @@ export interface RecordStreamOptions {
   recordMaxBytes: number;
   /** Set to about the size of each record just before it is yielded (for cutting batches by bytes). */
   sizes?: { last: number };
+  /**
+   * Where the record just yielded sits, updated before each yield: its line (NDJSON, and CSV: the
+   * line it ends on) or its index in the array (JSON). One object for the whole read, not one per record.
+   */
+  position?: RecordPosition;
+}
+
+export interface RecordPosition {
+  key: 'line' | 'index';
+  value: number;
 }
 
 /**
@@ -27,7 +37,7 @@ export interface RecordStreamOptions {
 export function readRecords(input: Readable, options: RecordStreamOptions): AsyncIterable<unknown> {
   switch (options.format) {
     case 'ndjson':
-      return ndjsonRecords(input, options.recordMaxBytes, options.sizes);
+      return ndjsonRecords(input, options.recordMaxBytes, options.sizes, options.position);
     case 'json':
       return jsonRecords(input, options);
     case 'csv':
@@ -36,7 +46,8 @@ export function readRecords(input: Readable, options: RecordStreamOptions): Asyn
 }
 
 async function* jsonRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
-  const { recordsPath, sizes } = options;
+  const { recordsPath, sizes, position } = options;
+  if (position) position.key = 'index';
   const budget = new JsonRecordBudget(options.recordMaxBytes);
   // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens). The
   // budget counts the raw bytes too, so one giant string token cannot grow unseen inside the parser.
@@ -58,8 +69,10 @@ async function* jsonRecords(input: Readable, options: RecordStreamOptions): Asyn
   stages.push(budget.arrayStreamer());
   const items = chain(input, stages);
   try {
+    let index = 0;
     for await (const item of items as AsyncIterable<{ value: unknown; size: number }>) {
       if (sizes) sizes.last = item.size;
+      if (position) position.value = index++;
       yield item.value;
     }
   } catch (err) {
@@ -74,8 +87,10 @@ async function* jsonRecords(input: Readable, options: RecordStreamOptions): Asyn
 }
 
 async function* csvRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
-  const { csv, sizes } = options;
+  const { csv, sizes, position } = options;
+  if (position) position.key = 'line';
   const parser = csvParser({
+    info: true,
     delimiter: csv.delimiter,
     quote: csv.quote === '' ? false : (csv.quote ?? '"'),
     escape: csv.escape ?? '"',
@@ -88,8 +103,12 @@ async function* csvRecords(input: Readable, options: RecordStreamOptions): Async
   });
   const rows = chain(input, [parser]);
   try {
-    for await (const row of rows as AsyncIterable<unknown>) {
+    for await (const { record: row, info } of rows as AsyncIterable<{
+      record: unknown;
+      info: { lines: number };
+    }>) {
       if (sizes) sizes.last = rowSize(row);
+      if (position) position.value = info.lines;
       // No header and no names: key the values column_1, column_2... so a record is still an object.
       yield Array.isArray(row) ? Object.fromEntries(row.map((v, i) => [`column_${i + 1}`, v])) : row;
     }

@@ -167,7 +167,12 @@ export class NatsStreamReader {
             (m) => m.data.length,
           )) {
             const tail = piece[piece.length - 1]!;
-            yield { records: piece.map(decode), state: { last_seq: tail.seq } satisfies NatsStreamState };
+            yield {
+              records: piece.map(decode),
+              state: { last_seq: tail.seq } satisfies NatsStreamState,
+              provenance: { stream: settings.stream },
+              recordProvenance: { subject: piece.map((m) => m.subject), seq: piece.map((m) => m.seq) },
+            };
           }
         }
       } catch (err) {

@@ -147,6 +147,8 @@ export class RedisStreamReader {
           yield {
             records: piece.map(([, fields]) => fieldMap(fields)),
             state: { last_id: piece[piece.length - 1]![0] } satisfies RedisStreamState,
+            provenance: { stream: settings.stream },
+            recordProvenance: { entry_id: piece.map(([id]) => id) },
           };
         if (entries.length < settings.batch) return;
       }

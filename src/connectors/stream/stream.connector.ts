@@ -28,6 +28,11 @@ export class StreamConnector implements Connector {
   /** `batchMaxBytes`: config BATCH_MAX_BYTES; a read of `metadata.batch` messages is landed in pieces of at most that. */
   constructor(private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes) {}
 
+  /** A stream resumes after the last entry landed: never a full refresh. */
+  fullRefresh(): boolean {
+    return false;
+  }
+
   checkConnectionString(value: string): string | undefined {
     return checkStreamConnectionString(value);
   }

@@ -12,6 +12,8 @@ export interface BufferedPayload {
   /** bigserial, as a string (ids are compared in SQL, never as JS numbers). */
   id: string;
   payload: unknown;
+  /** When the receipt was stored (its provenance, with the id). */
+  received_at?: string;
 }
 
 export interface PendingSummary {
@@ -93,8 +95,14 @@ export class WebhookBuffer {
       if (total > maxBytes && row.id !== sizes[0]!.id) break;
       cut = row.id;
     }
-    const rows = (await range().andWhere('id', '<=', cut).select('id', 'payload')) as BufferedPayload[];
-    return rows.map((r) => ({ id: String(r.id), payload: r.payload }));
+    const rows = (await range()
+      .andWhere('id', '<=', cut)
+      .select('id', 'payload', 'received_at')) as (BufferedPayload & { received_at: Date })[];
+    return rows.map((r) => ({
+      id: String(r.id),
+      payload: r.payload,
+      received_at: r.received_at.toISOString(),
+    }));
   }
 
   /** Deletes rows at or below `upToId`: call only with an id whose rows have landed. */

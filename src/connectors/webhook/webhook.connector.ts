@@ -63,6 +63,11 @@ export class WebhookConnector implements Connector {
     this.batchBytes = options.batchBytes ?? 4 * 1024 * 1024;
   }
 
+  /** The buffer is drained, never read again: never a full refresh. */
+  fullRefresh(): boolean {
+    return false;
+  }
+
   checkConnectionString(value: string): string | undefined {
     if (value.length < MIN_SECRET_LENGTH)
       return `must be the shared HMAC secret senders sign with, at least ${MIN_SECRET_LENGTH} characters`;
@@ -150,7 +155,14 @@ export class WebhookConnector implements Connector {
         if (!rows.length) return;
         after = rows[rows.length - 1]!.id;
         const next: WebhookState = { last_id: after };
-        yield { records: rows.map((r) => r.payload), state: next };
+        yield {
+          records: rows.map((r) => r.payload),
+          state: next,
+          recordProvenance: {
+            receipt_id: rows.map((r) => r.id),
+            received_at: rows.map((r) => r.received_at ?? null),
+          },
+        };
       }
     } catch (err) {
       throw toConnectorError(err, 'drain the webhook buffer');

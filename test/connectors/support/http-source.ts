@@ -51,6 +51,15 @@ export async function drain(
 
 export const recordsOf = (batches: SyncBatch[]) => batches.flatMap((b) => b.records);
 
+/** Each record's whole provenance: its batch's shared part with its own (column-wise) laid over it. */
+export const provenanceOf = (batches: SyncBatch[]) =>
+  batches.flatMap((b) =>
+    b.records.map((_, i) => ({
+      ...b.provenance,
+      ...Object.fromEntries(Object.entries(b.recordProvenance ?? {}).map(([k, values]) => [k, values[i]])),
+    })),
+  );
+
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => unknown;
 
 export interface TestServer {

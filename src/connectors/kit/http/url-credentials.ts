@@ -1,4 +1,5 @@
 import { PermanentSyncError } from '../../connector';
+import { isSecretKey } from '../secret-scrubber';
 
 /** A source URL split from its credentials, which travel only as headers to the source's origin. */
 export interface UrlCredentials {
@@ -65,4 +66,19 @@ function safeDecode(value: string): string {
   } catch {
     return value;
   }
+}
+
+/**
+ * A request URL as landed records may keep it (their provenance): without user info or fragment,
+ * and with the values of secret-bearing query parameters (token, key, sig...) masked; the others
+ * (page, cursor, watermark) stay, since they say which request returned the record.
+ */
+export function publicUrl(url: URL): string {
+  const shown = new URL(url.href);
+  shown.username = '';
+  shown.password = '';
+  shown.hash = '';
+  for (const key of new Set(shown.searchParams.keys()))
+    if (isSecretKey(key)) shown.searchParams.set(key, '****');
+  return shown.href;
 }
