@@ -25,6 +25,10 @@ export interface Config {
   testWaitMs: number;
   shutdownGraceMs: number;
   reconcileIntervalMs: number;
+  /** Rows a deleted source's purge removes per statement and table. */
+  purgeBatchSize: number;
+  /** Pause between two purge batches, leaving room to other sources' landing. */
+  purgePauseMs: number;
   eventsMaxLen: number;
   /** Bound for each connect and read a connector makes. */
   connectTimeoutMs: number;
@@ -154,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
     testWaitMs: int('TEST_WAIT_MS', 10000, 0, 120000),
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 20000, 0, 600000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
+    purgeBatchSize: int('PURGE_BATCH_SIZE', 5000, 1, 1000000),
+    purgePauseMs: int('PURGE_PAUSE_MS', 50, 0, 60000),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
     connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
     fileRoots: list('FILE_ROOTS').map((dir) => {

@@ -48,6 +48,8 @@ import { draftValidator, SourceDrafts } from './sources/source-drafts';
 import { sourceLifecycle } from './sources/source-lifecycle';
 import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
+import { sourceDeleteHooks } from './sources/source-delete.hooks';
+import { SourcePurges } from './sources/source-purges';
 import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
 import { closeInOrder } from './close-in-order';
@@ -163,6 +165,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
     storedType: async (id) => (await sources.get(id))?.source_type,
   });
+  // A delete never destroys data silently: refused with counts unless ?purge=true (then purged later).
+  const deleteGuard = sourceDeleteHooks({ purges: new SourcePurges(knex), store: sourceStore });
   const lifecycle = sourceLifecycle({
     events,
     schedules,
@@ -207,7 +211,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   for (const resource of served) {
     if (resource === rawDataSourceResource) {
       repositories.set(resource, sources as CrudRepository<object>);
-      routers.push(crudRoutes(sources, { ...rules, ...lifecycle }));
+      routers.push(crudRoutes(sources, { ...rules, ...lifecycle, ...deleteGuard }));
       continue;
     }
     const repository = new CrudRepository<object>(resource, knex, secrets);
@@ -239,6 +243,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     schemas: { ...authSchemas, ...(servesSources ? { ...syncSchemas, ...webhookSchemas } : {}) },
     version: VERSION,
     isPublic: isPublicPath,
+    crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
   });
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];

@@ -3,6 +3,8 @@ import { AddressPolicy } from '../src/connectors/outbound-policy';
 import type { Container } from '../src/container';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
+import { SourcePurges } from '../src/sources/source-purges';
+import { PurgeProcessor } from './purge.processor';
 import { SyncAllProcessor } from './sync-all.processor';
 import { SyncWorker } from './sync-worker';
 import { SyncProcessor } from './sync.processor';
@@ -16,6 +18,7 @@ export function createWorker(container: Container): SyncWorker {
   const { config, knex, redis, logger, lifecycle, queues, schedules, counts, drafts, connectors, metrics } =
     container;
   const sources = container.sourceStore;
+  const purges = new SourcePurges(knex);
   const reach = {
     outbound: new Outbound(
       new AddressPolicy(config.outboundAllow, config.outboundDeny),
@@ -44,6 +47,14 @@ export function createWorker(container: Container): SyncWorker {
       }),
       test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
       syncAll: new SyncAllProcessor({ queues, lifecycle }),
+      purge: {
+        processor: new PurgeProcessor(
+          { purges, sources, logger },
+          { batchSize: config.purgeBatchSize, pauseMs: config.purgePauseMs },
+        ),
+        purges,
+        queue: queues.purge,
+      },
       metrics,
     },
     {
