@@ -16,7 +16,7 @@ import {
 } from './database-url';
 import { toRecord, type Row } from './json-row';
 import { cursorKind, cursorOrder, effectiveLookback } from './cursor-order';
-import { CursorWindow, DEFAULT_WINDOW_KEYS, fingerprint, type WindowState } from '../kit/cursor-window';
+import { CursorWindow, DEFAULT_WINDOW_KEYS, fingerprintText, type WindowState } from '../kit/cursor-window';
 import { openMysql } from './mysql-session';
 import { openPostgres } from './postgres-session';
 import { CURSOR_KEY, fullSql, incrementalSql, sampleSql } from './read-plan';
@@ -241,7 +241,8 @@ export class DatabaseConnector implements Connector {
         for (const row of rows) {
           const cursor = String(row[CURSOR_KEY]);
           const record = toRecord(row);
-          if (window.admit(cursor, fingerprint(record))) pending.push(record);
+          // Columns come in the query's order every time: the JSON text needs no key sorting.
+          if (window.admit(cursor, fingerprintText(JSON.stringify(record)))) pending.push(record);
         }
         if (!warned && window.overflowed) {
           warned = true;

@@ -28,7 +28,7 @@ interface Group<V> {
   hashes: string[];
 }
 
-/** Default bound on the fingerprints a state keeps (about 22 bytes each as JSON). */
+/** Default bound on the fingerprints a state keeps (about 15 bytes each as JSON). */
 export const DEFAULT_WINDOW_KEYS = 10_000;
 
 /**
@@ -172,7 +172,15 @@ function keyOf(value: unknown): string {
 
 /** A short fingerprint of a record: the same content (in any key order) gives the same one. */
 export function fingerprint(record: unknown): string {
-  return createHash('sha256').update(canonicalJson(record)).digest('base64url').slice(0, 20);
+  return fingerprintText(canonicalJson(record));
+}
+
+/**
+ * The fingerprint of a record's JSON text as is: for records whose keys always come in the same
+ * order (a database row's columns), it spares the key sorting, about half the cost.
+ */
+export function fingerprintText(json: string): string {
+  return createHash('sha256').update(json).digest('base64url').slice(0, 12);
 }
 
 function canonicalJson(value: unknown): string {
