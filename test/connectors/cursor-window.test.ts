@@ -100,6 +100,15 @@ describe('cursor window', () => {
     expect(state).toMatchObject({ max: 8, from: 6 });
   });
 
+  it('keeps values in order whatever order the rows arrive in (api pages), and trims the oldest', () => {
+    const values = [7, 3, 9, 1, 8, 2, 6, 4, 5, 0];
+    const window = new CursorWindow(numbers(100), 5, undefined);
+    for (const v of values) window.admit(v, fingerprint({ v }));
+    const state = window.state(true)!;
+    expect(state.seen!.map(([v]) => v)).toEqual([5, 6, 7, 8, 9]);
+    expect(state).toMatchObject({ max: 9, from: 5 });
+  });
+
   it('fingerprints ignore key order', () => {
     expect(fingerprint({ a: 1, b: [1, { c: 2, d: 3 }] })).toBe(fingerprint({ b: [1, { d: 3, c: 2 }], a: 1 }));
     expect(fingerprint({ a: 1 })).not.toBe(fingerprint({ a: '1' }));

@@ -82,14 +82,24 @@ export function cursorOrder(
     if (r === undefined) ranks.set(v, (r = ranks.size));
     return r;
   };
+  // Values are compared many times (sorting, bounds): parse each once. Cleared when large; the
+  // window itself holds at most a few tens of thousands of values.
+  const parsed = new Map<string, bigint | undefined>();
+  const parse = (v: string): bigint | undefined => {
+    if (parsed.has(v)) return parsed.get(v);
+    if (parsed.size >= 50_000) parsed.clear();
+    const p = parseFor(kind, v);
+    parsed.set(v, p);
+    return p;
+  };
   for (const [value] of stored?.seen ?? []) rank(value);
   if (stored?.from !== undefined) rank(stored.from);
   if (stored) rank(stored.max);
   return {
     compare(a, b) {
       if (a === b) return 0;
-      const pa = parseFor(kind, a);
-      const pb = parseFor(kind, b);
+      const pa = parse(a);
+      const pb = parse(b);
       if (pa !== undefined && pb !== undefined) return pa < pb ? -1 : pa > pb ? 1 : 0;
       return rank(a) - rank(b);
     },

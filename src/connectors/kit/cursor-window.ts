@@ -43,7 +43,10 @@ export class CursorWindow<V> {
   /** Fingerprints landed by earlier reads, still to be met again (value key → hash → count). */
   private readonly prior = new Map<string, Map<string, number>>();
   private readonly groups = new Map<string, Group<V>>();
+  /** The same groups in ascending order (rows mostly arrive in order: appending is the usual case). */
+  private ordered: Group<V>[] = [];
   private count = 0;
+  private readonly slack: number;
   private max: V | undefined;
   /** Lower bound of what this read returns; rows below it were dealt with by earlier reads. */
   private readonly start: { value: V; inclusive: boolean } | undefined;
@@ -57,6 +60,7 @@ export class CursorWindow<V> {
     private readonly maxKeys: number,
     stored: WindowState<V> | undefined,
   ) {
+    this.slack = Math.max(100, Math.floor(maxKeys / 4));
     if (!stored) return;
     this.max = stored.max;
     if (stored.from === undefined) {
@@ -67,7 +71,9 @@ export class CursorWindow<V> {
         const counts = new Map<string, number>();
         for (const h of hashes) counts.set(h, (counts.get(h) ?? 0) + 1);
         this.prior.set(keyOf(value), counts);
-        this.groups.set(keyOf(value), { value, hashes: [...hashes] });
+        const group = { value, hashes: [...hashes] };
+        this.groups.set(keyOf(value), group);
+        this.insert(group);
         this.count += hashes.length;
       }
     }
@@ -101,10 +107,14 @@ export class CursorWindow<V> {
     if (this.overflow !== undefined && this.order.compare(value, this.overflow) <= 0) return true;
     if (this.floor && below(this.order, value, this.floor)) return true;
     let group = this.groups.get(key);
-    if (!group) this.groups.set(key, (group = { value, hashes: [] }));
+    if (!group) {
+      this.groups.set(key, (group = { value, hashes: [] }));
+      this.insert(group);
+    }
     group.hashes.push(hash);
     this.count += 1;
-    if (this.count > this.maxKeys) this.trim();
+    // Trimming sorts the groups: done once per `slack` rows over the bound, not on every row.
+    if (this.count > this.maxKeys + this.slack) this.trim();
     return true;
   }
 
@@ -114,6 +124,7 @@ export class CursorWindow<V> {
    */
   state(final: boolean): WindowState<V> | undefined {
     if (this.max === undefined) return undefined;
+    if (this.count > this.maxKeys) this.trim();
     const max = this.max;
     if (this.overflow !== undefined && this.order.compare(this.overflow, max) === 0)
       return final ? { max } : { max, from: max, seen: [] };
@@ -121,43 +132,59 @@ export class CursorWindow<V> {
     if (this.floor && below(this.order, from, this.floor)) {
       if (this.floor.inclusive) from = this.floor.value;
       else {
-        const lowest = this.sorted()[0];
+        const lowest = this.ordered[0];
         if (!lowest) return { max };
         from = lowest.value;
       }
     }
-    const seen: Array<[V, string[]]> = [];
-    for (const group of this.sorted()) {
-      if (this.order.compare(group.value, from) < 0) {
-        this.groups.delete(keyOf(group.value));
-        this.count -= group.hashes.length;
-      } else seen.push([group.value, [...group.hashes]]);
+    let drop = 0;
+    while (drop < this.ordered.length && this.order.compare(this.ordered[drop]!.value, from) < 0) {
+      const group = this.ordered[drop++]!;
+      this.groups.delete(keyOf(group.value));
+      this.count -= group.hashes.length;
     }
+    if (drop) this.ordered = this.ordered.slice(drop);
+    const seen = this.ordered.map((g): [V, string[]] => [g.value, [...g.hashes]]);
     this.floor = { value: from, inclusive: true };
     return { max, from, seen };
   }
 
-  private sorted(): Group<V>[] {
-    return [...this.groups.values()].sort((a, b) => this.order.compare(a.value, b.value));
+  private insert(group: Group<V>): void {
+    const list = this.ordered;
+    const last = list[list.length - 1];
+    if (!last || this.order.compare(group.value, last.value) > 0) {
+      list.push(group);
+      return;
+    }
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.order.compare(list[mid]!.value, group.value) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, group);
   }
 
   /** Too many fingerprints: forget the oldest values; one value alone over the bound overflows. */
   private trim(): void {
-    const groups = this.sorted();
-    while (this.count > this.maxKeys && groups.length > 1) {
-      const oldest = groups.shift()!;
+    let drop = 0;
+    while (this.count > this.maxKeys && this.ordered.length - drop > 1) {
+      const oldest = this.ordered[drop++]!;
       this.groups.delete(keyOf(oldest.value));
       this.count -= oldest.hashes.length;
     }
+    if (drop) this.ordered = this.ordered.slice(drop);
+    const first = this.ordered[0]!;
     if (this.count > this.maxKeys) {
-      const only = groups[0]!;
-      this.groups.delete(keyOf(only.value));
+      this.groups.delete(keyOf(first.value));
+      this.ordered = [];
       this.count = 0;
-      this.overflow = only.value;
-      this.floor = { value: only.value, inclusive: false };
+      this.overflow = first.value;
+      this.floor = { value: first.value, inclusive: false };
       return;
     }
-    this.floor = { value: groups[0]!.value, inclusive: true };
+    this.floor = { value: first.value, inclusive: true };
   }
 }
 
