@@ -355,7 +355,12 @@ describe('the worker role serves its own metrics on METRICS_PORT', () => {
     expect((await within(fetch(`http://127.0.0.1:${port}/other`), 5000, 'other path')).status).toBe(404);
 
     // The worker process's lines of this job lead back to the API request that queued it.
-    const line = child.logs.find((l) => l.msg === 'sync started' && l.runId === queued.body.run_id);
+    // Written at once but flushed in batches (at least every 200 ms): wait for the line to arrive.
+    const line = await waitForLog(
+      child,
+      (l) => l.msg === 'sync started' && l.runId === queued.body.run_id,
+      5000,
+    );
     expect(line).toMatchObject({ requestId: REQUEST_ID, sourceId: created.body.id, queue: 'sync' });
     expect(child.stdout()).not.toContain(SECRET);
   });
