@@ -425,6 +425,21 @@ describe('database connector on PostgreSQL: sync()', () => {
     expect(again.flatMap((b) => b.records)).toEqual([{ id: 1, v: 'b', seq: 5 }]);
   });
 
+  it('a run of equal values longer than the fingerprint bound lands once, then is left behind (stated limit)', async () => {
+    const small = new DatabaseConnector({ batchSize: 2, maxWindowKeys: 3 });
+    await db.client.query(`CREATE TABLE crowd (id int PRIMARY KEY, n int NOT NULL)`);
+    await db.client.query(
+      `INSERT INTO crowd SELECT g, CASE WHEN g = 1 THEN 1 ELSE 2 END FROM generate_series(1, 8) g`,
+    );
+    const source = dbSource(db.url, { table: 'crowd', cursor_column: 'n' });
+    const first = await drain(small.sync(source, undefined, dbContext()));
+    expect(ids(first).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const state = first.at(-1)!.state;
+    expect(state).toEqual({ cursor_column: 'n', cursor: '2' });
+    await db.client.query(`INSERT INTO crowd VALUES (9, 2), (10, 3)`);
+    expect(ids(await drain(small.sync(source, state, dbContext())))).toEqual([10]);
+  });
+
   it('starts over when the stored state belongs to another cursor_column', async () => {
     const source = dbSource(db.url, { table: 'orders', cursor_column: 'id' });
     const batches = await drain(

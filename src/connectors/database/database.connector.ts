@@ -228,28 +228,28 @@ export class DatabaseConnector implements Connector {
         numeric: column.numeric,
       });
       const params = bound === undefined ? [] : ['from' in bound ? bound.from : bound.after];
+      let warned = false;
       const toBatch = (records: Row[], final: boolean): SyncBatch => {
         const next = window.state(final);
-        return {
-          records,
-          ...(next && { state: toCursorState(settings.cursorColumn!, next) }),
-        };
-      };
-      let pending: Row[] = [];
-      let warned = false;
-      for await (const rows of session.stream(sql, params, this.batchSize, ctx.signal)) {
-        for (const row of rows) {
-          const cursor = String(row[CURSOR_KEY]);
-          const record = toRecord(row);
-          // Columns come in the query's order every time: the JSON text needs no key sorting.
-          if (window.admit(cursor, fingerprintText(JSON.stringify(record)))) pending.push(record);
-        }
         if (!warned && window.overflowed) {
           warned = true;
           ctx.logger.warn(
             { sourceId: source.id, maxKeys: this.maxWindowKeys },
             'more rows share one cursor_column value than the state remembers: a retry may land some of them twice, and later rows with that value are not read',
           );
+        }
+        return {
+          records,
+          ...(next && { state: toCursorState(settings.cursorColumn!, next) }),
+        };
+      };
+      let pending: Row[] = [];
+      for await (const rows of session.stream(sql, params, this.batchSize, ctx.signal)) {
+        for (const row of rows) {
+          const cursor = String(row[CURSOR_KEY]);
+          const record = toRecord(row);
+          // Columns come in the query's order every time: the JSON text needs no key sorting.
+          if (window.admit(cursor, fingerprintText(JSON.stringify(record)))) pending.push(record);
         }
         if (pending.length >= this.batchSize) {
           yield toBatch(pending, false);
