@@ -30,6 +30,10 @@ export interface Config {
   reconcileIntervalMs: number;
   /** Landed and quarantined records older than this many days are dropped; 0 keeps them forever. */
   retentionDays: number;
+  /** Rows a deleted source's purge removes per statement and table. */
+  purgeBatchSize: number;
+  /** Pause between two purge batches, leaving room to other sources' landing. */
+  purgePauseMs: number;
   eventsMaxLen: number;
   /** Bound for each connect and read a connector makes. */
   connectTimeoutMs: number;
@@ -207,6 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 20000, 0, 600000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60000, 1000, 86400000),
     retentionDays: int('RETENTION_DAYS', 0, 0, 36500),
+    purgeBatchSize: int('PURGE_BATCH_SIZE', 5000, 1, 1000000),
+    purgePauseMs: int('PURGE_PAUSE_MS', 50, 0, 60000),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
     connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
     byteLimits: {

@@ -55,6 +55,8 @@ import { draftValidator, SourceDrafts } from './sources/source-drafts';
 import { sourceLifecycle } from './sources/source-lifecycle';
 import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
+import { sourceDeleteHooks } from './sources/source-delete.hooks';
+import { SourcePurges } from './sources/source-purges';
 import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
 import { WebhookReplayGuard } from './sources/webhook-replay-guard';
@@ -179,6 +181,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     stored: (id) => sources.get(id),
     schemaLimits: config.schemaLimits,
   });
+  // A delete never destroys data silently: refused with counts unless ?purge=true (then purged later).
+  const deleteGuard = sourceDeleteHooks({ purges: new SourcePurges(knex), store: sourceStore });
   const lifecycle = sourceLifecycle({
     events,
     schedules,
@@ -253,7 +257,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   for (const resource of served) {
     if (resource === rawDataSourceResource) {
       repositories.set(resource, sources as CrudRepository<object>);
-      routers.push(crudRoutes(sources, { ...rules, ...lifecycle }));
+      routers.push(crudRoutes(sources, { ...rules, ...lifecycle, ...deleteGuard }));
       continue;
     }
     const repository = new CrudRepository<object>(resource, knex, secrets);
@@ -306,6 +310,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     },
     version: VERSION,
     isPublic: isPublicPath,
+    crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
   });
   routers.push(docsRoutes(openapi));
   const middleware = [adminBoard(queues.all())];

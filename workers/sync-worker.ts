@@ -2,7 +2,16 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../src/logger';
 import { KEEP_COMPLETED, KEEP_FAILED } from '../src/queue/queue-factory';
-import { QUEUES, type QueueName, type SyncJobData } from '../src/queue/queue-names';
+import {
+  purgeDedupId,
+  QUEUES,
+  type PurgeJobData,
+  type QueueName,
+  type SyncJobData,
+} from '../src/queue/queue-names';
+import type { Queue } from 'bullmq';
+import type { SourcePurges } from '../src/sources/source-purges';
+import type { PurgeProcessor } from './purge.processor';
 import type { JobOutcome, Metrics } from '../src/metrics/metrics';
 import type { JobScope } from './job-scope';
 import type { SourceCounts } from '../src/sources/source-counts';
@@ -42,6 +51,8 @@ export interface SyncWorkerDeps {
   sync: SyncProcessor;
   test: TestProcessor;
   syncAll: SyncAllProcessor;
+  /** Deleted sources' records, removed in batches; the repair re-queues purges whose job was lost. */
+  purge?: { processor: PurgeProcessor; purges: Pick<SourcePurges, 'pending'>; queue: Queue };
   /** Job outcomes, durations, records landed and repairs; absent, nothing is counted. */
   metrics?: Metrics;
   /** Landing partitions kept ahead and retention applied, at start and then hourly. */
@@ -131,6 +142,23 @@ export class SyncWorker {
         { ...common, concurrency: 1 },
       ),
     );
+    if (deps.purge) {
+      const { processor } = deps.purge;
+      this.workers.push(
+        new Worker<PurgeJobData>(
+          QUEUES.purge,
+          (job, _token, signal) =>
+            this.measured(
+              QUEUES.purge,
+              job,
+              () => processor.process(job, signal),
+              () => 'success',
+            ),
+          // One at a time: a purge is background work and must not compete with landing.
+          { ...common, concurrency: 1 },
+        ),
+      );
+    }
     for (const w of this.workers)
       w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
@@ -231,6 +259,9 @@ export class SyncWorker {
       ?.purgeExpired()
       .catch((err) => this.deps.logger.warn({ err }, 'purging expired source drafts failed'));
     if (purged) this.deps.logger.info({ drafts: purged }, 'expired source drafts purged');
+    await this.requeuePurges().catch((err) =>
+      this.deps.logger.warn({ err }, 're-queueing pending source purges failed'),
+    );
     // Redis lost its data (flushed, or restarted without persistence): the schedulers went too, and
     // nothing would sync on schedule again until a worker restarted. Put them back now.
     const marked = await this.deps.redis.exists(this.reconciledKey()).catch(() => 1);
@@ -238,6 +269,16 @@ export class SyncWorker {
       this.deps.logger.warn('schedules missing from Redis (data lost?): reconciling');
       await this.reconcileSchedules();
     }
+  }
+
+  /** Purges recorded by a delete whose job never made it to Redis (or was lost with it). */
+  private async requeuePurges(): Promise<void> {
+    const { purge } = this.deps;
+    if (!purge) return;
+    for (const sourceId of await purge.purges.pending())
+      await purge.queue.add('purge', { sourceId } satisfies PurgeJobData, {
+        deduplication: { id: purgeDedupId(sourceId) },
+      });
   }
 
   private reconciledKey(): string {

@@ -4,6 +4,8 @@ import type { Container } from '../src/container';
 import { RecordRetention } from '../src/records/record-retention';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
+import { SourcePurges } from '../src/sources/source-purges';
+import { PurgeProcessor } from './purge.processor';
 import { SyncAllProcessor } from './sync-all.processor';
 import { SyncWorker } from './sync-worker';
 import { SyncProcessor } from './sync.processor';
@@ -17,6 +19,7 @@ export function createWorker(container: Container): SyncWorker {
   const { config, knex, redis, logger, lifecycle, queues, schedules, counts, drafts, connectors, metrics } =
     container;
   const sources = container.sourceStore;
+  const purges = new SourcePurges(knex);
   const reach = {
     outbound: new Outbound(
       new AddressPolicy(config.outboundAllow, config.outboundDeny),
@@ -45,6 +48,14 @@ export function createWorker(container: Container): SyncWorker {
       }),
       test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
       syncAll: new SyncAllProcessor({ queues, lifecycle }),
+      purge: {
+        processor: new PurgeProcessor(
+          { purges, sources, logger },
+          { batchSize: config.purgeBatchSize, pauseMs: config.purgePauseMs },
+        ),
+        purges,
+        queue: queues.purge,
+      },
       metrics,
       retention: new RecordRetention(knex, { retentionDays: config.retentionDays, logger }),
     },

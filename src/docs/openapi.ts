@@ -1,4 +1,4 @@
-import type { ResourceDescriptor } from '../http/crud/resource';
+import type { CrudDocs, ResourceDescriptor } from '../http/crud/resource';
 import { PROBLEM_TYPE_BASE } from '../http/problem';
 import { SWAGGER_ASSETS } from './swagger-assets';
 
@@ -79,7 +79,7 @@ export function problems(...statuses: number[]): Record<string, Schema> {
 const json = (schema: Schema) => ({ 'application/json': { schema } });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 
-function crudPaths(r: ResourceDescriptor): Record<string, PathItem> {
+function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, PathItem> {
   const tag = r.entity;
   const query = r.schemas.listQuery as { properties: Record<string, Schema> };
   const parameters = Object.entries(query.properties).map(([name, schema]) => ({
@@ -138,8 +138,13 @@ function crudPaths(r: ResourceDescriptor): Record<string, PathItem> {
         tags: [tag],
         operationId: `delete${r.entity}`,
         summary: `Delete a ${r.entity}`,
-        parameters: [idParam],
-        responses: { '204': { description: 'Deleted' }, ...problems(400, 404) },
+        ...(docs.delete?.description && { description: docs.delete.description }),
+        parameters: [idParam, ...(docs.delete?.parameters ?? [])],
+        responses: {
+          '204': { description: 'Deleted' },
+          ...problems(400, 404),
+          ...docs.delete?.responses,
+        },
       },
     },
   };
@@ -211,6 +216,8 @@ export interface OpenApiInput {
    * one documents 401, 403 and 429.
    */
   isPublic?: (method: string, path: string) => boolean;
+  /** What an entity's hooks add to its CRUD operations (ResourceHooks.docs), by entity name. */
+  crudDocs?: Record<string, CrudDocs | undefined>;
 }
 
 const SECURITY_SCHEMES = {
@@ -252,6 +259,7 @@ export function buildOpenApi({
   schemas: extraSchemas = {},
   version,
   isPublic,
+  crudDocs = {},
 }: OpenApiInput): Schema {
   const schemas: Record<string, unknown> = { Problem: problemSchema, Pagination: paginationSchema };
   for (const [name, schema] of Object.entries(extraSchemas)) schemas[name] = toComponent(schema);
@@ -261,7 +269,8 @@ export function buildOpenApi({
     schemas[`${r.entity}Create`] = toComponent(r.schemas.create);
     schemas[`${r.entity}Update`] = toComponent(r.schemas.update);
     schemas[`${r.entity}List`] = toComponent(r.schemas.list);
-    for (const [p, item] of Object.entries(crudPaths(r))) allPaths[p] = { ...allPaths[p], ...item };
+    for (const [p, item] of Object.entries(crudPaths(r, crudDocs[r.entity])))
+      allPaths[p] = { ...allPaths[p], ...item };
   }
   for (const [p, item] of Object.entries({ ...paths, ...docsPaths() }))
     allPaths[p] = { ...allPaths[p], ...withInternalError(item) };

@@ -14,6 +14,8 @@ export class HttpError extends Error {
     detail?: string,
     readonly errors?: FieldError[],
     readonly headers?: Record<string, string>,
+    /** Extra members of the problem body (RFC 9457 extensions), e.g. the counts behind a 409. */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(detail ?? title);
     this.name = new.target.name;
@@ -71,8 +73,8 @@ export class TooManyRequestsError extends HttpError {
 }
 
 export class ConflictError extends HttpError {
-  constructor(detail: string, errors?: FieldError[]) {
-    super(409, 'conflict', 'Conflict', detail, errors);
+  constructor(detail: string, errors?: FieldError[], extensions?: Record<string, unknown>) {
+    super(409, 'conflict', 'Conflict', detail, errors, undefined, extensions);
   }
 }
 

@@ -9,6 +9,7 @@ export function sendProblem(ctx: Context, error: HttpError): void {
   for (const [name, value] of Object.entries(error.headers ?? {})) ctx.set(name, value);
   ctx.type = 'application/problem+json';
   ctx.body = {
+    ...error.extensions,
     type: `${PROBLEM_TYPE_BASE}${error.code}`,
     title: error.title,
     status: error.status,

@@ -36,6 +36,7 @@ export interface Queues {
   sync: Queue;
   test: Queue;
   syncAll: Queue;
+  purge: Queue;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -57,13 +58,22 @@ export function createQueues(options: QueueFactoryOptions): Queues {
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   });
+  // A purge is idempotent (it deletes what is left): retried, and re-queued by the repair if lost.
+  const purge = createQueue(QUEUES.purge, options, {
+    attempts: 5,
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  });
   let closing: Promise<void> | undefined;
   return {
     sync,
     test,
     syncAll,
-    all: () => [sync, test, syncAll],
+    purge,
+    all: () => [sync, test, syncAll, purge],
     close: () =>
-      (closing ??= Promise.all([sync.close(), test.close(), syncAll.close()]).then(() => undefined)),
+      (closing ??= Promise.all([sync.close(), test.close(), syncAll.close(), purge.close()]).then(
+        () => undefined,
+      )),
   };
 }

@@ -1,5 +1,5 @@
 /** The queues Sluice runs; job payloads carry ids only, never a secret. */
-export const QUEUES = { sync: 'sync', test: 'test', syncAll: 'sync-all' } as const;
+export const QUEUES = { sync: 'sync', test: 'test', syncAll: 'sync-all', purge: 'source-purge' } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export type SyncTrigger = 'manual' | 'schedule' | 'sync_all';
@@ -27,6 +27,14 @@ export interface SyncAllJobData {
   requestId?: string;
 }
 
+/** Removes the records of a deleted source (source_purges names it). */
+export interface PurgeJobData {
+  sourceId: string;
+  requestId?: string;
+}
+
 /** Names of jobs and schedulers; BullMQ 6 forbids ':' in ids we choose. */
 export const schedulerId = (sourceId: string) => `source-${sourceId}`;
 export const syncDedupId = (sourceId: string) => `sync-${sourceId}`;
+/** One purge job at a time per source: a repeated delete or the repair's re-queue joins it. */
+export const purgeDedupId = (sourceId: string) => `purge-${sourceId}`;

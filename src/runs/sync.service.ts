@@ -174,7 +174,8 @@ export class SyncService {
 
   async getJob(jobId: string): Promise<JobView | undefined> {
     this.ensureRedis();
-    for (const queue of this.deps.queues.all()) {
+    // Purge jobs are the worker's own housekeeping, never handed out as a job id.
+    for (const queue of this.deps.queues.all().filter((q) => q !== this.deps.queues.purge)) {
       const job = await this.enqueue(queue.getJob(jobId), 'read job');
       if (job) return this.view(queue, job);
     }

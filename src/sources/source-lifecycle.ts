@@ -3,7 +3,7 @@ import type { ResourceHooks } from '../http/crud/resource';
 import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
-import { syncDedupId } from '../queue/queue-names';
+import { purgeDedupId, syncDedupId, type PurgeJobData } from '../queue/queue-names';
 import type { SchedulableSource } from './source-store';
 
 const SCHEDULE_TIMEOUT_MS = 2000;
@@ -84,7 +84,7 @@ export function sourceLifecycle(deps: {
       );
     },
     async afterDelete(source) {
-      await bounded('source.deleted event / schedule removal', source.id, () =>
+      await bounded('source.deleted event / schedule removal / purge job', source.id, () =>
         Promise.all([
           deps.events.publish('source.deleted', { source_id: source.id, data: { name: source.name } }),
           (async () => {
@@ -93,6 +93,11 @@ export function sourceLifecycle(deps: {
             const jobId = await deps.queues.sync.getDeduplicationJobId(syncDedupId(source.id));
             if (jobId) await deps.queues.sync.remove(jobId).catch(() => 0);
           })(),
+          // Its records no longer cascade: the worker removes them in batches (source_purges holds the
+          // request, so the repair re-queues this job if it is lost here).
+          deps.queues.purge.add('purge', { sourceId: source.id } satisfies PurgeJobData, {
+            deduplication: { id: purgeDedupId(source.id) },
+          }),
         ]),
       );
     },

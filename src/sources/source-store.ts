@@ -59,6 +59,12 @@ export class SourceStore {
     return row ? this.toSource(row) : undefined;
   }
 
+  /** The source's name, or undefined when no such source exists (any more). */
+  async nameOf(id: string): Promise<string | undefined> {
+    const row = await this.knex('raw_data_sources').select('name').where({ id }).first();
+    return row ? (row.name as string) : undefined;
+  }
+
   /** The source, how it lands and its incremental state (Landing's source_sync_state), in the same query. */
   async loadWithState(
     id: string,

@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SyncBatch } from '../../src/connectors/connector';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
 import { PermanentSyncError } from '../../src/connectors/connector';
 import { ConnectorError } from '../../src/connectors/kit/classify-error';
@@ -27,6 +29,7 @@ import {
   type Handler,
   type TestServer,
 } from './support/http-source';
+import { createPgScratch, type PgScratch } from './support/database-peers';
 
 const PASSWORD = 'Sup3r-Secret-Pw';
 const TOKEN = 'tok_live_5ecret';
@@ -573,14 +576,19 @@ describe('api connector: incremental', () => {
     expect(first.slice(0, -1).every((b) => b.state === undefined)).toBe(true);
     const state = first.at(-1)?.state;
     expect(first.at(-1)?.records).toEqual([]);
-    expect(state).toEqual({ field: 'updated_at', watermark: '2024-01-03T00:00:00Z' });
+    expect(state).toMatchObject({
+      field: 'updated_at',
+      watermark: '2024-01-03T00:00:00Z',
+      from: '2024-01-02T23:55:00Z',
+    });
 
     rows.push({ id: 4, updated_at: '2024-01-04T00:00:00Z' }, { id: 5, updated_at: '2024-01-05T00:00:00Z' });
     server.requests.length = 0;
     const second = await drain(fast, src, state, connectorContext());
     expect(recordsOf(second).map((r) => (r as { id: number }).id)).toEqual([4, 5]);
-    expect(second.at(-1)?.state).toEqual({ field: 'updated_at', watermark: '2024-01-05T00:00:00Z' });
-    expect(server.requests[0]?.path).toBe('/changes?since=2024-01-03T00%3A00%3A00Z&page=1');
+    expect(second.at(-1)?.state).toMatchObject({ field: 'updated_at', watermark: '2024-01-05T00:00:00Z' });
+    // The lookback (300 s by default for dates) is asked for again; records landed already do not land.
+    expect(server.requests[0]?.path).toBe('/changes?since=2024-01-02T23%3A55%3A00Z&page=1');
 
     const third = await drain(fast, src, second.at(-1)?.state, connectorContext());
     expect(recordsOf(third)).toEqual([]);
@@ -593,7 +601,95 @@ describe('api connector: incremental', () => {
     const src = source('api', `${server.url}/all`, { incremental: { param: 'after', field: 'v' } });
     const batches = await drain(fast, src, { field: 'v', watermark: 9 }, connectorContext());
     expect(recordsOf(batches)).toEqual([{ id: 3, v: 12 }, { id: 4 }]);
-    expect(batches.at(-1)?.state).toEqual({ field: 'v', watermark: 12 });
+    expect(batches.at(-1)?.state).toMatchObject({ field: 'v', watermark: 12, from: 12 });
+  });
+});
+
+describe('api connector: records at and behind the watermark', () => {
+  let pgdb: PgScratch;
+  let server: TestServer;
+  beforeAll(async () => {
+    pgdb = await createPgScratch();
+    await pgdb.client.query(
+      `CREATE TABLE feed (id int PRIMARY KEY, note text, updated_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    // An API over a real table: ?since= is inclusive (>=), the usual contract of "changes since".
+    server = await startHttpServer(async (_req, res, url) => {
+      const since = url.searchParams.get('since');
+      const { rows } = await pgdb.client.query(
+        `SELECT id, note, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at
+         FROM feed WHERE $1::timestamptz IS NULL OR updated_at >= $1::timestamptz ORDER BY updated_at`,
+        [since],
+      );
+      sendJson(res, { data: rows });
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await pgdb?.drop();
+  });
+  const src = (lookback?: number) =>
+    source('api', `${server.url}/feed`, {
+      records_path: 'data',
+      incremental: { param: 'since', field: 'updated_at', ...(lookback !== undefined && { lookback }) },
+    });
+  const idsOf = (batches: SyncBatch[]) => recordsOf(batches).map((r) => (r as { id: number }).id);
+  const finalState = (batches: SyncBatch[]) => batches.at(-1)?.state;
+
+  it('a record with the same value as the watermark lands once; a second sync lands only new records', async () => {
+    await pgdb.client.query(`TRUNCATE feed`);
+    await pgdb.client.query(
+      `INSERT INTO feed VALUES (1, 'a', '2024-06-01 10:00:00+00'), (2, 'b', '2024-06-01 10:00:05+00')`,
+    );
+    const first = await drain(fast, src(0), undefined, connectorContext());
+    expect(idsOf(first)).toEqual([1, 2]);
+    await pgdb.client.query(`INSERT INTO feed VALUES (3, 'tie', '2024-06-01 10:00:05+00')`);
+    const second = await drain(fast, src(0), finalState(first), connectorContext());
+    expect(idsOf(second)).toEqual([3]);
+    expect(idsOf(await drain(fast, src(0), finalState(second), connectorContext()))).toEqual([]);
+    await pgdb.client.query(`INSERT INTO feed VALUES (4, 'new', '2024-06-01 10:00:06+00')`);
+    expect(idsOf(await drain(fast, src(0), finalState(second), connectorContext()))).toEqual([4]);
+  });
+
+  it('a transaction committing after a sync with an earlier timestamp lands once (two real connections)', async () => {
+    await pgdb.client.query(`TRUNCATE feed`);
+    await pgdb.client.query(`INSERT INTO feed (id, note) VALUES (1, 'before')`);
+    let state = finalState(await drain(fast, src(), undefined, connectorContext()));
+    const early = new pg.Client({ connectionString: pgdb.url });
+    const late = new pg.Client({ connectionString: pgdb.url });
+    await early.connect();
+    await late.connect();
+    try {
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO feed (id, note) VALUES (2, 'early')`);
+      await late.query('BEGIN');
+      await late.query(`INSERT INTO feed (id, note) VALUES (3, 'late')`);
+      await late.query('COMMIT');
+      const during = await drain(fast, src(), state, connectorContext());
+      expect(idsOf(during)).toEqual([3]);
+      state = finalState(during);
+      await early.query('COMMIT');
+    } finally {
+      await early.end();
+      await late.end();
+    }
+    const after = await drain(fast, src(), state, connectorContext());
+    expect(idsOf(after)).toEqual([2]);
+    state = finalState(after);
+    expect(idsOf(await drain(fast, src(), state, connectorContext()))).toEqual([]);
+    await pgdb.client.query(`INSERT INTO feed (id, note) VALUES (4, 'next')`);
+    expect(idsOf(await drain(fast, src(), state, connectorContext()))).toEqual([4]);
+  });
+
+  it('a record appearing later than the lookback with an earlier value is not asked for (the stated limit)', async () => {
+    await pgdb.client.query(`TRUNCATE feed`);
+    await pgdb.client.query(`INSERT INTO feed VALUES (1, 'a', '2024-06-01 10:00:00+00')`);
+    const state = finalState(await drain(fast, src(60), undefined, connectorContext()));
+    expect(state).toMatchObject({ from: '2024-06-01T09:59:00Z' });
+    await pgdb.client.query(
+      `INSERT INTO feed VALUES (2, 'inside', '2024-06-01 09:59:30+00'), (3, 'outside', '2024-06-01 09:58:00+00')`,
+    );
+    expect(idsOf(await drain(fast, src(60), state, connectorContext()))).toEqual([2]);
   });
 });
 
@@ -717,7 +813,7 @@ describe('api connector end to end (API + worker)', () => {
     const ids = await api.knex('raw_records').where({ source_id: created.body.id }).pluck('payload');
     expect(ids.map((p: { id: number }) => p.id).sort()).toEqual(rows.map((r) => r.id).sort());
     const state = await api.knex('source_sync_state').where({ source_id: created.body.id }).first();
-    expect(state?.state).toEqual({ field: 'updated_at', watermark: rows.at(-1)?.updated_at });
+    expect(state?.state).toMatchObject({ field: 'updated_at', watermark: rows.at(-1)?.updated_at });
   });
 
   it('a wrong password fails the test at the request step with code auth, without the secret', async () => {

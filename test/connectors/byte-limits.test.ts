@@ -7,7 +7,6 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentSyncError, type SyncBatch } from '../../src/connectors/connector';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
-import { CursorBatcher } from '../../src/connectors/database/cursor-batcher';
 import { FileConnector } from '../../src/connectors/file/file.connector';
 import {
   approxJsonBytes,
@@ -123,29 +122,6 @@ describe('byte limits: kit', () => {
     expect(approxJsonBytes({ a: 'xyz', b: [1, null, true] })).toBeGreaterThanOrEqual(
       JSON.stringify({ a: 'xyz', b: [1, null, true] }).length,
     );
-  });
-
-  it('the cursor batcher cuts by bytes at cursor changes, and bounds what it holds back by bytes', () => {
-    const b = new CursorBatcher(1000, 10_000, undefined, 100, 400);
-    const outs = [];
-    // Cursor values 1,1,2,2,3,3,...: 30 bytes each row; a batch closes at a change once 100 bytes.
-    for (let i = 0; i < 20; i += 1) {
-      const out = b.push({ i }, String(Math.floor(i / 2)), 30);
-      if (out) outs.push(out);
-    }
-    expect(outs.map((o) => o.records.length)).toEqual([4, 4, 4, 4]);
-    expect(outs[0]!.cursor).toBe('1');
-    // One long run of equal values: released in parts once 400 bytes are held.
-    const run = new CursorBatcher(1000, 10_000, undefined, 100, 400);
-    const parts = [];
-    for (let i = 0; i < 30; i += 1) {
-      const out = run.push({ i }, 'same', 30);
-      if (out) parts.push(out);
-    }
-    expect(parts.map((p) => [p.records.length, p.partialRun])).toEqual([
-      [14, true],
-      [14, true],
-    ]);
   });
 });
 

@@ -1,7 +1,6 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { PermanentSyncError } from '../../src/connectors/connector';
-import { CursorBatcher } from '../../src/connectors/database/cursor-batcher';
 import { DatabaseConnector } from '../../src/connectors/database/database.connector';
 import { readDatabaseSettings } from '../../src/connectors/database/database-settings';
 import { parseDatabaseUrl } from '../../src/connectors/database/database-url';
@@ -151,37 +150,7 @@ describe('database metadata', () => {
   });
 });
 
-describe('cursor batches', () => {
-  const rows = (values: number[]) => values.map((v, i) => ({ record: { i, v }, cursor: String(v) }));
-
-  it('ends batches only where the cursor value changes', () => {
-    const batcher = new CursorBatcher(2, 100, undefined);
-    const out = rows([1, 1, 1, 2, 3, 3, 4]).flatMap(
-      ({ record, cursor }) => batcher.push(record, cursor) ?? [],
-    );
-    const rest = batcher.flush();
-    const batches = [...out, ...(rest ? [rest] : [])];
-    expect(batches.map((b) => [b.records.length, b.cursor])).toEqual([
-      [3, '1'],
-      [3, '3'],
-      [1, '4'],
-    ]);
-  });
-
-  it('lands a run longer than the buffer in parts that keep the state from before the run', () => {
-    const batcher = new CursorBatcher(2, 4, '0');
-    const out = rows([1, 2, 2, 2, 2, 2, 2, 2, 3]).flatMap(
-      ({ record, cursor }) => batcher.push(record, cursor) ?? [],
-    );
-    const rest = batcher.flush();
-    expect([...out, rest!].map((b) => [b.records.length, b.cursor, b.partialRun])).toEqual([
-      [1, '1', false],
-      [4, '1', true],
-      [3, '2', false],
-      [1, '3', false],
-    ]);
-  });
-
+describe('driver values', () => {
   it('converts driver values to plain JSON', () => {
     expect(toJsonValue(new Date('2024-01-02T03:04:05.678Z'))).toBe('2024-01-02T03:04:05.678Z');
     expect(toJsonValue(2n ** 60n)).toBe('1152921504606846976');

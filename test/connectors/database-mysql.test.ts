@@ -1,3 +1,4 @@
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentSyncError, type SyncBatch, type TestStep } from '../../src/connectors/connector';
 import { ConnectorError } from '../../src/connectors/kit/classify-error';
@@ -8,6 +9,7 @@ import {
   dbSource,
   drain,
   freePort,
+  MYSQL_ADMIN,
   startBlackHole,
   suffix,
   type MysqlScratch,
@@ -182,7 +184,7 @@ describe('database connector on MariaDB/MySQL: sync()', () => {
     const first = await drain(connector.sync(source, undefined, dbContext()));
     expect(ids(first)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(first.every((b) => b.records.length <= 4)).toBe(true);
-    expect(first.at(-1)!.state).toEqual({ cursor_column: 'id', cursor: '10' });
+    expect(first.at(-1)!.state).toMatchObject({ cursor_column: 'id', cursor: '10' });
     expect(first[0]!.records[0]).toEqual({
       id: 1,
       name: 'order 1',
@@ -220,12 +222,12 @@ describe('database connector on MariaDB/MySQL: sync()', () => {
       (1, '2024-05-01 10:00:00.123456'), (2, '2024-05-01 10:00:00.123457'), (3, '2024-05-01 10:00:00.123458')`);
     const source = dbSource(db.url, { table: 'ticks', cursor_column: 'at' });
     const first = await drain(connector.sync(source, undefined, dbContext()));
-    expect(first.at(-1)!.state).toEqual({ cursor_column: 'at', cursor: '2024-05-01 10:00:00.123458' });
+    expect(first.at(-1)!.state).toMatchObject({ cursor_column: 'at', cursor: '2024-05-01 10:00:00.123458' });
     await db.conn.query(`INSERT INTO ticks VALUES (4, '2024-05-01 10:00:00.123459')`);
     expect(ids(await drain(connector.sync(source, first.at(-1)!.state, dbContext())))).toEqual([4]);
   });
 
-  it('never ends a batch inside a run of equal cursor values: resuming from any landed batch loses and repeats nothing', async () => {
+  it('resuming from any landed batch loses and repeats nothing, even inside a run of equal cursor values', async () => {
     const ts = [1, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 5, 6, 7, 7, 8];
     await db.conn.query(`CREATE TABLE events (id INT PRIMARY KEY, ts INT NOT NULL)`);
     await db.conn.query(`INSERT INTO events VALUES ${ts.map((t, i) => `(${i + 1}, ${t})`).join(', ')}`);
@@ -237,6 +239,69 @@ describe('database connector on MariaDB/MySQL: sync()', () => {
       const resumed = await drain(connector.sync(source, all[k]!.state, dbContext()));
       expect([...ids(all.slice(0, k + 1)), ...ids(resumed)].sort((a, b) => a - b)).toEqual(every);
     }
+  });
+
+  it('lands a row inserted later with a value equal to the stored cursor, once; a second sync lands only new rows', async () => {
+    await db.conn.query(`CREATE TABLE ties (id INT PRIMARY KEY, updated_at DATETIME(6) NOT NULL)`);
+    await db.conn.query(`INSERT INTO ties VALUES (1, '2024-06-01 10:00:00'), (2, '2024-06-01 10:00:05')`);
+    const source = dbSource(db.url, { table: 'ties', cursor_column: 'updated_at' });
+    const first = await drain(connector.sync(source, undefined, dbContext()));
+    expect(ids(first)).toEqual([1, 2]);
+    const state1 = first.at(-1)!.state;
+    expect(state1).toMatchObject({
+      cursor: '2024-06-01 10:00:05.000000',
+      from: '2024-06-01 09:55:05.000000',
+    });
+    await db.conn.query(`INSERT INTO ties VALUES (3, '2024-06-01 10:00:05')`);
+    const second = await drain(connector.sync(source, state1, dbContext()));
+    expect(ids(second)).toEqual([3]);
+    const state2 = second.at(-1)!.state;
+    expect(await drain(connector.sync(source, state2, dbContext()))).toEqual([]);
+    await db.conn.query(`INSERT INTO ties VALUES (4, '2024-06-01 10:00:06')`);
+    expect(ids(await drain(connector.sync(source, state2, dbContext())))).toEqual([4]);
+  });
+
+  it('lands a transaction that commits after a sync with an earlier timestamp, once (two real connections)', async () => {
+    await db.conn.query(
+      `CREATE TABLE feed (id INT PRIMARY KEY, note TEXT, updated_at TIMESTAMP(6) NOT NULL) ENGINE=InnoDB`,
+    );
+    await db.conn.query(`INSERT INTO feed VALUES (1, 'before', NOW(6) - INTERVAL 1 SECOND)`);
+    const source = dbSource(db.url, { table: 'feed', cursor_column: 'updated_at' });
+    let state = (await drain(connector.sync(source, undefined, dbContext()))).at(-1)!.state;
+    const early = await mysql.createConnection({ ...MYSQL_ADMIN, database: db.name });
+    const late = await mysql.createConnection({ ...MYSQL_ADMIN, database: db.name });
+    try {
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO feed VALUES (2, 'early', NOW(6))`);
+      await late.query('BEGIN');
+      await late.query(`INSERT INTO feed VALUES (3, 'late', NOW(6) + INTERVAL 1 MICROSECOND)`);
+      await late.query('COMMIT');
+      const during = await drain(connector.sync(source, state, dbContext()));
+      expect(ids(during)).toEqual([3]);
+      state = during.at(-1)!.state;
+      await early.query('COMMIT');
+    } finally {
+      await early.end();
+      await late.end();
+    }
+    const [rows] = await db.conn.query(`SELECT id FROM feed ORDER BY updated_at`);
+    expect((rows as Array<{ id: number }>).map((r) => r.id)).toEqual([1, 2, 3]);
+    const after = await drain(connector.sync(source, state, dbContext()));
+    expect(ids(after)).toEqual([2]);
+    state = after.at(-1)!.state;
+    expect(await drain(connector.sync(source, state, dbContext()))).toEqual([]);
+    await db.conn.query(`INSERT INTO feed VALUES (4, 'next', NOW(6) + INTERVAL 1 SECOND)`);
+    expect(ids(await drain(connector.sync(source, state, dbContext())))).toEqual([4]);
+  });
+
+  it('integer cursors: ties and late ids inside cursor_lookback land once', async () => {
+    await db.conn.query(`CREATE TABLE seq (id INT PRIMARY KEY, n BIGINT NOT NULL)`);
+    await db.conn.query(`INSERT INTO seq VALUES (1, 10), (2, 20)`);
+    const source = dbSource(db.url, { table: 'seq', cursor_column: 'n', cursor_lookback: 5 });
+    const state = (await drain(connector.sync(source, undefined, dbContext()))).at(-1)!.state;
+    expect(state).toMatchObject({ cursor: '20', from: '15' });
+    await db.conn.query(`INSERT INTO seq VALUES (3, 20), (4, 16), (5, 14), (6, 21)`);
+    expect(ids(await drain(connector.sync(source, state, dbContext())))).toEqual([4, 3, 6]);
   });
 
   it('without cursor_column every sync is a full refresh with no state', async () => {

@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_BYTE_LIMITS } from '../../src/connectors/kit/byte-limits';
 import { PermanentSyncError, type SyncBatch, type TestStep } from '../../src/connectors/connector';
 import { ConnectorError } from '../../src/connectors/kit/classify-error';
 import { DatabaseConnector } from '../../src/connectors/database/database.connector';
@@ -270,7 +272,7 @@ describe('database connector on PostgreSQL: sync()', () => {
     const first = await drain(connector.sync(source, undefined, dbContext()));
     expect(ids(first)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(first.every((b) => b.records.length <= 4)).toBe(true);
-    expect(first.at(-1)!.state).toEqual({ cursor_column: 'id', cursor: '10' });
+    expect(first.at(-1)!.state).toMatchObject({ cursor_column: 'id', cursor: '10' });
     expect(first[0]!.records[0]).toEqual({
       id: 1,
       name: 'order 1',
@@ -288,7 +290,7 @@ describe('database connector on PostgreSQL: sync()', () => {
     );
     const second = await drain(connector.sync(source, first.at(-1)!.state, dbContext()));
     expect(ids(second)).toEqual([11, 12]);
-    expect(second.at(-1)!.state).toEqual({ cursor_column: 'id', cursor: '12' });
+    expect(second.at(-1)!.state).toMatchObject({ cursor_column: 'id', cursor: '12' });
   });
 
   it('each row carries its provenance: the table, and with cursor_column its cursor value', async () => {
@@ -315,14 +317,17 @@ describe('database connector on PostgreSQL: sync()', () => {
       (1, '2024-05-01 10:00:00.123456+00'), (2, '2024-05-01 10:00:00.123457+00'), (3, '2024-05-01 10:00:00.123458+00')`);
     const source = dbSource(db.url, { table: 'ticks', cursor_column: 'at' });
     const first = await drain(connector.sync(source, undefined, dbContext()));
-    expect(first.at(-1)!.state).toEqual({ cursor_column: 'at', cursor: '2024-05-01 10:00:00.123458+00' });
+    expect(first.at(-1)!.state).toMatchObject({
+      cursor_column: 'at',
+      cursor: '2024-05-01 10:00:00.123458+00',
+    });
     await db.client.query(`INSERT INTO ticks VALUES (4, '2024-05-01 10:00:00.123459+00')`);
     const second = await drain(connector.sync(source, first.at(-1)!.state, dbContext()));
     expect(ids(second)).toEqual([4]);
     expect(second[0]!.records[0]).toEqual({ id: 4, at: '2024-05-01T10:00:00.123459Z' });
   });
 
-  it('never ends a batch inside a run of equal cursor values: resuming from any landed batch loses and repeats nothing', async () => {
+  it('resuming from any landed batch loses and repeats nothing, even inside a run of equal cursor values', async () => {
     await db.client.query(`CREATE TABLE events (id int PRIMARY KEY, ts int NOT NULL)`);
     // Runs of equal ts longer than the batch size (4), at batch boundaries.
     const ts = [1, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 5, 6, 7, 7, 8];
@@ -345,6 +350,31 @@ describe('database connector on PostgreSQL: sync()', () => {
     }
   });
 
+  it('incremental batches are cut by bytes too, each with the state that covers exactly it', async () => {
+    await db.client.query(
+      `CREATE TABLE wide_events (id int PRIMARY KEY, ts int NOT NULL, pad text NOT NULL)`,
+    );
+    const ts = [1, 1, 2, 2, 2, 3, 4, 4, 5, 6, 6, 6];
+    await db.client.query(
+      `INSERT INTO wide_events SELECT i, ($1::int[])[i], repeat('p', 300) FROM generate_series(1, $2::int) i`,
+      [ts, ts.length],
+    );
+    // Batches of up to 1,000 rows, but about 1 KB each: two or three rows a batch.
+    const narrow = new DatabaseConnector({
+      batchSize: 1000,
+      limits: { ...DEFAULT_BYTE_LIMITS, batchMaxBytes: 1000 },
+    });
+    const source = dbSource(db.url, { table: 'wide_events', cursor_column: 'ts' });
+    const all = await drain(narrow.sync(source, undefined, dbContext()));
+    expect(all.length).toBeGreaterThanOrEqual(4);
+    for (const batch of all.slice(0, -1)) expect(JSON.stringify(batch.records).length).toBeLessThan(2000);
+    for (let k = 0; k < all.length; k++) {
+      const resumed = await drain(narrow.sync(source, all[k]!.state, dbContext()));
+      const landed = [...ids(all.slice(0, k + 1)), ...ids(resumed)].sort((a, b) => a - b);
+      expect(landed).toEqual(ts.map((_, i) => i + 1));
+    }
+  });
+
   it('without cursor_column every sync is a full refresh with no state', async () => {
     const source = dbSource(db.url, { query: 'SELECT id, name FROM orders WHERE id <= 6' });
     const first = await drain(connector.sync(source, undefined, dbContext()));
@@ -361,6 +391,98 @@ describe('database connector on PostgreSQL: sync()', () => {
     });
     const batches = await drain(connector.sync(source, { cursor_column: 'id', cursor: '7' }, dbContext()));
     expect(ids(batches)).toEqual([8, 9, 10]);
+  });
+
+  it('lands a row inserted later with a value equal to the stored cursor, once; a second sync lands only new rows', async () => {
+    await db.client.query(`CREATE TABLE ties (id int PRIMARY KEY, updated_at timestamptz NOT NULL)`);
+    await db.client.query(
+      `INSERT INTO ties VALUES (1, '2024-06-01 10:00:00+00'), (2, '2024-06-01 10:00:05+00')`,
+    );
+    const source = dbSource(db.url, { table: 'ties', cursor_column: 'updated_at' });
+    const first = await drain(connector.sync(source, undefined, dbContext()));
+    expect(ids(first)).toEqual([1, 2]);
+    const state1 = first.at(-1)!.state;
+    expect(state1).toMatchObject({ cursor: '2024-06-01 10:00:05+00', from: '2024-06-01 09:55:05.000000' });
+    // Same value as the stored cursor: a strict `>` would never read it.
+    await db.client.query(`INSERT INTO ties VALUES (3, '2024-06-01 10:00:05+00')`);
+    const second = await drain(connector.sync(source, state1, dbContext()));
+    expect(ids(second)).toEqual([3]);
+    const state2 = second.at(-1)!.state;
+    expect(await drain(connector.sync(source, state2, dbContext()))).toEqual([]);
+    await db.client.query(`INSERT INTO ties VALUES (4, '2024-06-01 10:00:06+00')`);
+    expect(ids(await drain(connector.sync(source, state2, dbContext())))).toEqual([4]);
+  });
+
+  it('lands a transaction that commits after a sync with an earlier timestamp, once (two real connections)', async () => {
+    await db.client.query(
+      `CREATE TABLE feed (id int PRIMARY KEY, note text, updated_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await db.client.query(`INSERT INTO feed (id, note) VALUES (1, 'before')`);
+    const source = dbSource(db.url, { table: 'feed', cursor_column: 'updated_at' });
+    let state = (await drain(connector.sync(source, undefined, dbContext()))).at(-1)!.state;
+    const early = new pg.Client({ connectionString: db.url });
+    const late = new pg.Client({ connectionString: db.url });
+    await early.connect();
+    await late.connect();
+    try {
+      // now() is the transaction's start: `early` gets the earlier timestamp but commits last.
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO feed (id, note) VALUES (2, 'early')`);
+      await late.query('BEGIN');
+      await late.query(`INSERT INTO feed (id, note) VALUES (3, 'late')`);
+      await late.query('COMMIT');
+      const during = await drain(connector.sync(source, state, dbContext()));
+      expect(ids(during)).toEqual([3]);
+      state = during.at(-1)!.state;
+      await early.query('COMMIT');
+    } finally {
+      await early.end();
+      await late.end();
+    }
+    const { rows } = await db.client.query(`SELECT id FROM feed ORDER BY updated_at`);
+    expect(rows.map((r: { id: number }) => r.id)).toEqual([1, 2, 3]);
+    const after = await drain(connector.sync(source, state, dbContext()));
+    expect(ids(after)).toEqual([2]);
+    state = after.at(-1)!.state;
+    expect(await drain(connector.sync(source, state, dbContext()))).toEqual([]);
+    await db.client.query(`INSERT INTO feed (id, note) VALUES (4, 'next')`);
+    expect(ids(await drain(connector.sync(source, state, dbContext())))).toEqual([4]);
+  });
+
+  it('a row committed later than the lookback with an earlier value is not read (the stated limit)', async () => {
+    await db.client.query(`CREATE TABLE slow (id int PRIMARY KEY, at timestamptz NOT NULL)`);
+    await db.client.query(`INSERT INTO slow VALUES (1, '2024-06-01 10:00:00+00')`);
+    const source = dbSource(db.url, { table: 'slow', cursor_column: 'at', cursor_lookback: 60 });
+    const state = (await drain(connector.sync(source, undefined, dbContext()))).at(-1)!.state;
+    await db.client.query(
+      `INSERT INTO slow VALUES (2, '2024-06-01 09:59:30+00'), (3, '2024-06-01 09:58:00+00')`,
+    );
+    expect(ids(await drain(connector.sync(source, state, dbContext())))).toEqual([2]);
+  });
+
+  it('an updated row whose cursor value did not change lands again as a new version', async () => {
+    await db.client.query(`CREATE TABLE edits (id int PRIMARY KEY, v text, seq bigint NOT NULL)`);
+    await db.client.query(`INSERT INTO edits VALUES (1, 'a', 5)`);
+    const source = dbSource(db.url, { table: 'edits', cursor_column: 'seq' });
+    const state = (await drain(connector.sync(source, undefined, dbContext()))).at(-1)!.state;
+    await db.client.query(`UPDATE edits SET v = 'b'`);
+    const again = await drain(connector.sync(source, state, dbContext()));
+    expect(again.flatMap((b) => b.records)).toEqual([{ id: 1, v: 'b', seq: 5 }]);
+  });
+
+  it('a run of equal values longer than the fingerprint bound lands once, then is left behind (stated limit)', async () => {
+    const small = new DatabaseConnector({ batchSize: 2, maxWindowKeys: 3 });
+    await db.client.query(`CREATE TABLE crowd (id int PRIMARY KEY, n int NOT NULL)`);
+    await db.client.query(
+      `INSERT INTO crowd SELECT g, CASE WHEN g = 1 THEN 1 ELSE 2 END FROM generate_series(1, 8) g`,
+    );
+    const source = dbSource(db.url, { table: 'crowd', cursor_column: 'n' });
+    const first = await drain(small.sync(source, undefined, dbContext()));
+    expect(ids(first).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const state = first.at(-1)!.state;
+    expect(state).toEqual({ cursor_column: 'n', cursor: '2' });
+    await db.client.query(`INSERT INTO crowd VALUES (9, 2), (10, 3)`);
+    expect(ids(await drain(small.sync(source, state, dbContext())))).toEqual([10]);
   });
 
   it('starts over when the stored state belongs to another cursor_column', async () => {

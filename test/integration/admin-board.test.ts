@@ -55,7 +55,7 @@ describe('Bull dashboard', () => {
     }
   });
 
-  it('lists the three queues with their counts', async () => {
+  it('lists the queues with their counts', async () => {
     await api.container.queues.test.add(
       'test',
       { sourceId: '00000000-0000-4000-8000-000000000001' },
@@ -63,7 +63,7 @@ describe('Bull dashboard', () => {
     );
     const { queues: list } = await queues();
     const named = byName(list);
-    expect(Object.keys(named).sort()).toEqual(['sync', 'sync-all', 'test']);
+    expect(Object.keys(named).sort()).toEqual(['source-purge', 'sync', 'sync-all', 'test']);
     for (const q of list)
       expect(q.counts).toMatchObject({
         active: expect.any(Number),

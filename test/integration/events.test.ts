@@ -218,7 +218,8 @@ describe('GET /events (SSE over the capped Redis stream)', () => {
     await finished(a.id);
     await finished(b.id);
     expect((await api.post(`/raw-data-sources/${a.id}/test`)).status).toBe(200);
-    expect((await api.del(`/raw-data-sources/${a.id}`)).status).toBe(204);
+    // It has landed records: deleting it needs ?purge=true (a plain delete answers 409).
+    expect((await api.del(`/raw-data-sources/${a.id}?purge=true`)).status).toBe(204);
 
     const frames = await client.until((fs) =>
       fs.some((f) => f.event === 'source.deleted' && f.data.source_id === a.id),
@@ -287,7 +288,7 @@ describe('GET /events (SSE over the capped Redis stream)', () => {
     await api.del(`/raw-data-sources/${b.id}`);
     // Sentinels: one the type-family client matches, then one the other two match.
     await api.container.events.publish('sync.repaired', { source_id: a.id, data: { reason: 'sentinel' } });
-    await api.del(`/raw-data-sources/${a.id}`);
+    await api.del(`/raw-data-sources/${a.id}?purge=true`);
 
     const reference = await all.until((fs) =>
       fs.some((f) => f.event === 'source.deleted' && f.data.source_id === a.id),

@@ -12,6 +12,8 @@ export interface Incremental {
   param: string;
   /** Dot path, inside each record, of the ever-growing value (updated_at, id). */
   field: string;
+  /** How far before the watermark each sync asks from: seconds for dates, units for numbers. */
+  lookback?: number;
 }
 
 export interface ApiSettings {
@@ -70,7 +72,17 @@ export const apiMetadataSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['param', 'field'],
-      properties: { param: PARAM, field: DOT_PATH },
+      properties: {
+        param: PARAM,
+        field: DOT_PATH,
+        lookback: {
+          type: 'number',
+          minimum: 0,
+          maximum: 31_536_000,
+          description:
+            'How far before the largest landed value each sync asks from, so records that appear late with an earlier value still land (once): seconds for date values (default 300), units for numeric ones (default 0).',
+        },
+      },
     },
   },
 } as const;
@@ -93,6 +105,15 @@ export function readApiSettings(source: ConnectorSource): ApiSettings {
       param: requiredString(inc, 'param', 'incremental'),
       field: requiredString(inc, 'field', 'incremental'),
     };
+    if (inc.lookback !== undefined) {
+      const lookback = inc.lookback;
+      if (typeof lookback !== 'number' || !Number.isFinite(lookback) || lookback < 0 || lookback > 31_536_000)
+        throw new PermanentSyncError(
+          'metadata "incremental.lookback" must be a number from 0 to 31536000',
+          'invalid_config',
+        );
+      settings.incremental.lookback = lookback;
+    }
   }
   return settings;
 }

@@ -18,7 +18,14 @@ import {
 } from '../kit/http/url-credentials';
 import { extractRecords, fetchPages, firstPageUrl, nextPageUrl } from './api-pager';
 import { apiMetadataSchema, readApiSettings, type ApiSettings } from './api-settings';
-import { keepNewer, readWatermark, type ApiState } from './incremental-watermark';
+import { CursorWindow, DEFAULT_WINDOW_KEYS, fingerprint } from '../kit/cursor-window';
+import {
+  readWatermark,
+  toApiState,
+  watermarkOf,
+  watermarkOrder,
+  type Watermark,
+} from './incremental-watermark';
 
 export interface ApiConnectorOptions {
   http?: HttpClientOptions;
@@ -26,6 +33,8 @@ export interface ApiConnectorOptions {
   batchSize?: number;
   /** Batch and decompression bounds (config BATCH_MAX_BYTES, ...): a large page is split by bytes too. */
   limits?: ByteLimits;
+  /** Most record fingerprints an incremental state keeps for its lookback (default 10,000). */
+  maxWindowKeys?: number;
 }
 
 const SAMPLE_KEYS = 10;
@@ -35,12 +44,14 @@ const STEPS = ['configuration', 'resolve', 'connect', 'request', 'parse', 'read_
  * HTTP JSON APIs, paginated (next_url, cursor, page). Records are the elements of the array at
  * `records_path`.
  *
- * State: only with `incremental` is anything stored, `{field, watermark}` (the largest value of
- * `field` landed), written once, with the run's last batch; the next sync sends it as the
- * `incremental.param` query parameter and keeps only records above it. A retry of a run that failed
- * mid-way therefore finds the state unmoved, the landing removes that run's earlier records, and the
- * run starts over from the old watermark: nothing lost, nothing twice, whatever order the pages come
- * in. Page links and cursors are not kept (they may expire). Without `incremental` a sync is a full
+ * State: only with `incremental` is anything stored (ApiState: the largest value of `field` landed,
+ * the lookback start `from` and the fingerprints of the records landed at or above it), written
+ * once, with the run's last batch; the next sync sends `from` as the `incremental.param` query
+ * parameter and keeps the records at or above it that it has not landed before, so records sharing
+ * the last value and records that appear late with an earlier value inside the lookback land once.
+ * A retry of a run that failed mid-way therefore finds the state unmoved, the landing removes that
+ * run's earlier records, and the run starts over from the old state: nothing lost, nothing twice,
+ * whatever order the pages come in. Page links and cursors are not kept (they may expire). Without `incremental` a sync is a full
  * refresh.
  */
 export class ApiConnector implements Connector {
@@ -151,13 +162,25 @@ export class ApiConnector implements Connector {
     const creds = splitCredentials(source.connection_string);
     const init = requestInit(creds, settings);
     const field = settings.incremental?.field;
-    const since = field ? readWatermark(state, field) : undefined;
-    let max = since;
+    const window = field
+      ? new CursorWindow<Watermark>(
+          watermarkOrder(settings.incremental?.lookback),
+          this.options.maxWindowKeys ?? DEFAULT_WINDOW_KEYS,
+          readWatermark(state, field),
+        )
+      : undefined;
+    const bound = window?.readFrom;
+    const since = bound && ('from' in bound ? bound.from : bound.after);
     const http = new HttpClient(ctx, this.http);
     try {
       for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
         let records = page.records;
-        if (field) ({ records, max } = keepNewer(records, field, since, max));
+        if (field && window)
+          records = records.filter((record) => {
+            const value = watermarkOf(record, field);
+            // A record without a value cannot be placed: it lands every time rather than never.
+            return value === undefined || window.admit(value, fingerprint(record));
+          });
         const provenance = { url: publicUrl(page.url), page: page.number };
         for (const piece of splitByBytes(records, this.batchSize, this.limits.batchMaxBytes))
           yield { records: piece, provenance };
@@ -166,10 +189,8 @@ export class ApiConnector implements Connector {
       await http.close();
     }
     // Written only once everything landed: see the class comment for why not per page.
-    if (field && max !== undefined) {
-      const next: ApiState = { field, watermark: max };
-      yield { records: [], state: next };
-    }
+    const next = window?.state(true);
+    if (field && next) yield { records: [], state: toApiState(field, next) };
   }
 }
 

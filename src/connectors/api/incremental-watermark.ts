@@ -1,18 +1,44 @@
+import type { WindowOrder, WindowState } from '../kit/cursor-window';
 import { readDotPath } from './dot-path';
 
 export type Watermark = string | number;
 
-/** What an incremental api source stores between runs: the largest `field` value landed so far. */
+/**
+ * What an incremental api source stores between runs: `watermark`, the largest `field` value
+ * landed; `from`, what the next sync sends as the parameter (the watermark minus the lookback); and
+ * `seen`, fingerprints of every landed record at or above `from`, so a record returned again is not
+ * landed again. Without `from` (states written before the window) the next sync keeps only records
+ * above `watermark`.
+ */
 export interface ApiState {
   field: string;
   watermark: Watermark;
+  from?: Watermark;
+  seen?: Array<[Watermark, string[]]>;
 }
 
-/** The stored watermark, if it was kept for the same field (a changed field starts over). */
-export function readWatermark(state: unknown, field: string): Watermark | undefined {
+/** Seconds of lookback for date watermarks when the source sets none. */
+export const DEFAULT_API_LOOKBACK_SECONDS = 300;
+
+/** The stored window, if it was kept for the same field (a changed field starts over). */
+export function readWatermark(state: unknown, field: string): WindowState<Watermark> | undefined {
   const s = state as Partial<ApiState> | null | undefined;
   if (!s || typeof s !== 'object' || s.field !== field) return undefined;
-  return typeof s.watermark === 'string' || typeof s.watermark === 'number' ? s.watermark : undefined;
+  if (!isWatermark(s.watermark)) return undefined;
+  if (!isWatermark(s.from) || !Array.isArray(s.seen)) return { max: s.watermark };
+  return { max: s.watermark, from: s.from, seen: s.seen };
+}
+
+export function toApiState(field: string, window: WindowState<Watermark>): ApiState {
+  return {
+    field,
+    watermark: window.max,
+    ...(window.from !== undefined && { from: window.from, seen: window.seen ?? [] }),
+  };
+}
+
+function isWatermark(value: unknown): value is Watermark {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
 }
 
 /** The record's watermark value: a finite number or a non-empty string; anything else has none. */
@@ -42,25 +68,20 @@ export function compareWatermarks(a: Watermark, b: Watermark): number {
 }
 
 /**
- * Keeps the records newer than `since` (strictly: a record at the watermark landed last time) and
- * those without a value (they cannot be placed, so they are not dropped); returns the new maximum.
+ * Watermark order (compareWatermarks) and the lookback start: a number (or numeric string) minus
+ * `lookback` units when `lookback` is set; a date string minus `lookback` seconds (default 300);
+ * anything else has no lookback (only records sharing the last value are read again).
  */
-export function keepNewer(
-  records: unknown[],
-  field: string,
-  since: Watermark | undefined,
-  max: Watermark | undefined,
-): { records: unknown[]; max: Watermark | undefined } {
-  const kept: unknown[] = [];
-  for (const record of records) {
-    const value = watermarkOf(record, field);
-    if (value === undefined) {
-      kept.push(record);
-      continue;
-    }
-    if (since !== undefined && compareWatermarks(value, since) <= 0) continue;
-    kept.push(record);
-    if (max === undefined || compareWatermarks(value, max) > 0) max = value;
-  }
-  return { records: kept, max };
+export function watermarkOrder(lookback: number | undefined): WindowOrder<Watermark> {
+  return {
+    compare: compareWatermarks,
+    lowerBound(max) {
+      if (typeof max === 'number') return lookback ? max - lookback : max;
+      if (NUMERIC.test(max)) return lookback ? String(Number(max) - lookback) : max;
+      const t = Date.parse(max);
+      const seconds = lookback ?? DEFAULT_API_LOOKBACK_SECONDS;
+      if (Number.isNaN(t) || seconds <= 0) return max;
+      return new Date(t - seconds * 1000).toISOString().replace('.000Z', 'Z');
+    },
+  };
 }

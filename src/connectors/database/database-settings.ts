@@ -11,6 +11,8 @@ export interface DatabaseSettings {
   table?: string;
   query?: string;
   cursorColumn?: string;
+  /** How far back each incremental read starts (seconds for date/time cursors, units for integers). */
+  cursorLookback?: number;
 }
 
 /**
@@ -45,7 +47,14 @@ export const databaseMetadataSchema = {
       maxLength: 63,
       pattern: COLUMN_NAME.source,
       description:
-        'Column of the table or query result that only grows (id, created_at): each sync reads rows with a greater value.',
+        'Column of the table or query result that only grows (id, updated_at): each sync reads rows from the last value landed (minus cursor_lookback), and rows landed already are not landed again.',
+    },
+    cursor_lookback: {
+      type: 'number',
+      minimum: 0,
+      maximum: 31_536_000,
+      description:
+        'How far before the last landed cursor value each sync starts reading, so rows committed late with an earlier value still land: seconds for date/time cursor columns (default 300), units for integer ones (default 0). Ignored for other column types.',
     },
   },
   oneOf: [{ required: ['table'] }, { required: ['query'] }],
@@ -58,6 +67,18 @@ export function readDatabaseSettings(metadata: Record<string, unknown> | null): 
   const table = optionalString(meta, 'table');
   const query = optionalString(meta, 'query');
   const cursorColumn = optionalString(meta, 'cursor_column');
+  const cursorLookback = meta.cursor_lookback;
+  if (
+    cursorLookback !== undefined &&
+    cursorLookback !== null &&
+    (typeof cursorLookback !== 'number' ||
+      !Number.isFinite(cursorLookback) ||
+      cursorLookback < 0 ||
+      cursorLookback > 31_536_000)
+  )
+    throw invalid(
+      'metadata "cursor_lookback" must be a number from 0 to 31536000 (seconds, or integer units)',
+    );
   if (table !== undefined && query !== undefined)
     throw invalid('metadata has both "table" and "query"; set one');
   if (table === undefined && query === undefined)
@@ -70,6 +91,7 @@ export function readDatabaseSettings(metadata: Record<string, unknown> | null): 
     ...(table !== undefined && { table }),
     ...(query !== undefined && { query: checkQuery(query) }),
     ...(cursorColumn !== undefined && { cursorColumn }),
+    ...(typeof cursorLookback === 'number' && { cursorLookback }),
   };
 }
 

@@ -14,7 +14,6 @@ import { UNANSWERED, type ReleasePending } from '../outbound';
 import { columnsSchema, type ColumnInfo } from './column-types';
 import { ConnectWatch, SessionOpenError } from './connect-watch';
 import { approxJsonBytes, DEFAULT_BYTE_LIMITS, splitByBytes, type ByteLimits } from '../kit/byte-limits';
-import { CursorBatcher, type CursorBatch } from './cursor-batcher';
 import type { DatabaseSession } from './database-session';
 import { databaseMetadataSchema, readDatabaseSettings, type DatabaseSettings } from './database-settings';
 import {
@@ -23,7 +22,9 @@ import {
   parseDatabaseUrl,
   type DatabaseUrl,
 } from './database-url';
-import { toRecord } from './json-row';
+import { toRecord, type Row } from './json-row';
+import { cursorKind, cursorOrder, effectiveLookback } from './cursor-order';
+import { CursorWindow, DEFAULT_WINDOW_KEYS, fingerprintText, type WindowState } from '../kit/cursor-window';
 import { openMysql } from './mysql-session';
 import { openPostgres } from './postgres-session';
 import { CURSOR_KEY, fullSql, incrementalSql, sampleSql } from './read-plan';
@@ -31,21 +32,26 @@ import { dialectFor } from './sql-dialect';
 import { describeSource, dialectLabel, failure, hostPort, truncate, what } from './step-messages';
 
 /**
- * State of an incremental sync: every row whose `cursor_column` value is <= `cursor` has landed.
- * `cursor` is the database's own text form of the value (exact: microseconds, big numbers).
+ * State of an incremental sync. `cursor` is the largest `cursor_column` value landed, in the
+ * database's own text form (exact: microseconds, big numbers). The next read is
+ * `cursor_column >= from` and `seen` holds a fingerprint of every landed row at or above `from`, so
+ * those rows are not landed again. Without `from` (states from before the window, or after a value
+ * overflowed it) the next read is `cursor_column > cursor`.
  */
 export interface DatabaseCursorState {
   cursor_column: string;
   cursor: string;
+  from?: string;
+  seen?: Array<[string, string[]]>;
 }
 
 export interface DatabaseConnectorOptions {
   /** Rows per landed batch (default 1000). */
   batchSize?: number;
-  /** Most rows held back to keep a run of equal cursor values in one batch (default 10 × batchSize). */
-  maxBufferedRows?: number;
-  /** Batch bounds in bytes (config BATCH_MAX_BYTES); rows held back stay under 4 × batchMaxBytes. */
+  /** Batch bounds in bytes (config BATCH_MAX_BYTES). */
   limits?: ByteLimits;
+  /** Most row fingerprints an incremental state keeps for its lookback window (default 10,000). */
+  maxWindowKeys?: number;
 }
 
 const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'read_sample', 'schema'];
@@ -55,23 +61,24 @@ const SAMPLE_ROWS = 5;
  * PostgreSQL and MySQL/MariaDB sources: a table or one SELECT, read in a READ ONLY transaction and
  * streamed (a server-side portal for PostgreSQL, a paused socket for MySQL), never loaded whole.
  *
- * With `cursor_column` a sync reads `cursor_column > state.cursor ORDER BY cursor_column` and the
- * state advances with each landed batch. The comparison is strict: the column should be unique or
- * only grow (an id, created_at of append-only rows); a row inserted later with a value equal to or
- * below the stored one is not read, and rows whose cursor is NULL are never read. Without
- * `cursor_column` every sync is a full refresh.
+ * With `cursor_column` a sync reads `cursor_column >= from ORDER BY cursor_column`, where `from` is
+ * the largest landed value minus `cursor_lookback` (see CursorWindow): rows sharing the last value
+ * and rows committed late with an earlier value inside the lookback are read again, and the state's
+ * fingerprints keep those landed already from landing twice. The state advances with each landed
+ * batch, so a batch may end anywhere, even inside a run of equal values. Rows whose cursor is NULL
+ * are never read. Without `cursor_column` every sync is a full refresh.
  */
 export class DatabaseConnector implements Connector {
   readonly type = 'database';
   readonly metadataSchema = databaseMetadataSchema;
   private readonly batchSize: number;
-  private readonly maxBufferedRows: number;
   private readonly batchMaxBytes: number;
+  private readonly maxWindowKeys: number;
 
   constructor(options: DatabaseConnectorOptions = {}) {
     this.batchMaxBytes = (options.limits ?? DEFAULT_BYTE_LIMITS).batchMaxBytes;
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
-    this.maxBufferedRows = Math.max(this.batchSize + 1, options.maxBufferedRows ?? this.batchSize * 10);
+    this.maxWindowKeys = Math.max(1, options.maxWindowKeys ?? DEFAULT_WINDOW_KEYS);
   }
 
   /** Without cursor_column every sync reads the whole table or query. */
@@ -231,46 +238,54 @@ export class DatabaseConnector implements Connector {
           `cursor_column "${settings.cursorColumn}" is not a column of ${what(settings)}`,
           'invalid_config',
         );
-      const start = startCursor(state, settings.cursorColumn, ctx);
+      const stored = storedWindow(state, settings.cursorColumn, ctx);
+      const kind = cursorKind(column);
+      const order = cursorOrder(kind, effectiveLookback(kind, settings.cursorLookback), stored);
+      const window = new CursorWindow(order, this.maxWindowKeys, stored);
+      const bound = window.readFrom;
       const sql = incrementalSql({ ...settings, cursorColumn: settings.cursorColumn }, d, {
-        after: start !== undefined,
+        bound: bound === undefined ? undefined : 'from' in bound ? 'from' : 'after',
         numeric: column.numeric,
       });
-      const batcher = new CursorBatcher(
-        this.batchSize,
-        this.maxBufferedRows,
-        start,
-        this.batchMaxBytes,
-        this.batchMaxBytes * 4,
-      );
-      const toBatch = (out: CursorBatch): SyncBatch => {
-        if (out.partialRun)
+      const params = bound === undefined ? [] : ['from' in bound ? bound.from : bound.after];
+      let warned = false;
+      const toBatch = (records: Row[], final: boolean): SyncBatch => {
+        const next = window.state(final);
+        if (!warned && window.overflowed) {
+          warned = true;
           ctx.logger.warn(
-            { sourceId: source.id, rows: out.records.length },
-            'more rows share one cursor_column value than fit in a batch: landing them in parts (a retry inside this run may land some twice)',
+            { sourceId: source.id, maxKeys: this.maxWindowKeys },
+            'more rows share one cursor_column value than the state remembers: a retry may land some of them twice, and later rows with that value are not read',
           );
+        }
         return {
-          records: out.records,
+          records,
           provenance,
-          recordProvenance: { cursor: out.records.map((r) => cursorValue(r[column.name])) },
-          ...(out.cursor !== undefined && {
-            state: {
-              cursor_column: settings.cursorColumn!,
-              cursor: out.cursor,
-            } satisfies DatabaseCursorState,
-          }),
+          recordProvenance: { cursor: records.map((r) => cursorValue(r[column.name])) },
+          ...(next && { state: toCursorState(settings.cursorColumn!, next) }),
         };
       };
-      const params = start === undefined ? [] : [start];
+      let pending: Row[] = [];
+      let pendingBytes = 0;
       for await (const rows of session.stream(sql, params, this.batchSize, ctx.signal)) {
         for (const row of rows) {
+          const cursor = String(row[CURSOR_KEY]);
           const record = toRecord(row);
-          const out = batcher.push(record, String(row[CURSOR_KEY]), approxJsonBytes(record));
-          if (out) yield toBatch(out);
+          // Columns come in the query's order every time: the JSON text needs no key sorting.
+          if (!window.admit(cursor, fingerprintText(JSON.stringify(record)))) continue;
+          pending.push(record);
+          pendingBytes += approxJsonBytes(record);
+          // Cut by count or bytes, row by row: the window's state then covers exactly what was yielded.
+          if (pending.length >= this.batchSize || pendingBytes >= this.batchMaxBytes) {
+            yield toBatch(pending, false);
+            pending = [];
+            pendingBytes = 0;
+          }
         }
       }
-      const rest = batcher.flush();
-      if (rest) yield toBatch(rest);
+      // Rows that had all landed already leave the state as it was; an overflowed value still has
+      // to be left behind in the final state.
+      if (pending.length || window.overflowed) yield toBatch(pending, true);
     } catch (err) {
       throw toConnectorError(scrubError(err, url.password), 'read');
     } finally {
@@ -343,16 +358,31 @@ function configure(source: ConnectorSource): { url: DatabaseUrl; settings: Datab
   }
 }
 
-/** The stored cursor, unless it belongs to another cursor_column (then the read starts over). */
-function startCursor(state: unknown, column: string, ctx: ConnectorContext): string | undefined {
+/** The stored window, unless it belongs to another cursor_column (then the read starts over). */
+function storedWindow(
+  state: unknown,
+  column: string,
+  ctx: ConnectorContext,
+): WindowState<string> | undefined {
   if (state === undefined || state === null) return undefined;
   const s = state as Partial<DatabaseCursorState>;
-  if (s.cursor_column === column && typeof s.cursor === 'string') return s.cursor;
+  if (s.cursor_column === column && typeof s.cursor === 'string') {
+    if (typeof s.from !== 'string' || !Array.isArray(s.seen)) return { max: s.cursor };
+    return { max: s.cursor, from: s.from, seen: s.seen };
+  }
   ctx.logger.warn(
     { stored: s.cursor_column, column },
     'stored state does not match cursor_column: reading from the start',
   );
   return undefined;
+}
+
+function toCursorState(column: string, window: WindowState<string>): DatabaseCursorState {
+  return {
+    cursor_column: column,
+    cursor: window.max,
+    ...(window.from !== undefined && { from: window.from, seen: window.seen ?? [] }),
+  };
 }
 
 function findColumn(columns: ColumnInfo[], name: string, url: DatabaseUrl): ColumnInfo | undefined {

@@ -28,16 +28,18 @@ export function fullSql(settings: DatabaseSettings, d: SqlDialect): string {
 }
 
 /**
- * Rows after the stored cursor value, in cursor order. Rows whose cursor is NULL cannot be placed
- * in that order and are not read by an incremental sync.
+ * Rows from (`from`: inclusive) or after (`after`: strict) the parameter, in cursor order. Rows whose
+ * cursor is NULL cannot be placed in that order and are not read by an incremental sync.
  */
 export function incrementalSql(
   settings: DatabaseSettings & { cursorColumn: string },
   d: SqlDialect,
-  options: { after: boolean; numeric: boolean },
+  options: { bound: 'from' | 'after' | undefined; numeric: boolean },
 ): string {
   const column = `${ALIAS}.${d.quoteIdent(settings.cursorColumn)}`;
-  const after = options.after ? ` AND ${d.greaterThanParam(column, options.numeric)}` : '';
+  const after = options.bound
+    ? ` AND ${d.greaterThanParam(column, options.numeric, options.bound === 'from')}`
+    : '';
   return (
     `SELECT ${ALIAS}.*, ${d.asText(column)} AS ${d.quoteIdent(CURSOR_KEY)} ` +
     `FROM ${relation(settings, d)} WHERE ${column} IS NOT NULL${after} ORDER BY ${column}`

@@ -7,8 +7,11 @@ export interface SqlDialect {
   quoteIdent(name: string): string;
   /** Renders `expr` as text exactly, so a cursor value survives a round trip through the state. */
   asText(expr: string): string;
-  /** `expr > <the first parameter>`; MySQL needs to know whether the column is numeric. */
-  greaterThanParam(expr: string, numeric: boolean): string;
+  /**
+   * `expr > <the first parameter>` (`>=` when `inclusive`); MySQL needs to know whether the column
+   * is numeric.
+   */
+  greaterThanParam(expr: string, numeric: boolean, inclusive: boolean): string;
   /** Opens the transaction every read runs in: nothing a query does can write. */
   readonly beginReadOnly: string;
 }
@@ -18,7 +21,7 @@ export const postgresDialect: SqlDialect = {
   quoteIdent: (name) => `"${name.replace(/"/g, '""')}"`,
   asText: (expr) => `CAST(${expr} AS text)`,
   // The parameter takes the column's type, so a text value compares as a timestamp, numeric, uuid...
-  greaterThanParam: (expr) => `${expr} > $1`,
+  greaterThanParam: (expr, _numeric, inclusive) => `${expr} ${inclusive ? '>=' : '>'} $1`,
   beginReadOnly: 'BEGIN TRANSACTION READ ONLY',
 };
 
@@ -27,7 +30,8 @@ export const mysqlDialect: SqlDialect = {
   quoteIdent: (name) => `\`${name.replace(/`/g, '``')}\``,
   asText: (expr) => `CAST(${expr} AS CHAR)`,
   // A numeric column compared with a string compares as DOUBLE (inexact past 2^53); DECIMAL is exact.
-  greaterThanParam: (expr, numeric) => (numeric ? `${expr} > CAST(? AS DECIMAL(65,30))` : `${expr} > ?`),
+  greaterThanParam: (expr, numeric, inclusive) =>
+    `${expr} ${inclusive ? '>=' : '>'} ${numeric ? 'CAST(? AS DECIMAL(65,30))' : '?'}`,
   beginReadOnly: 'START TRANSACTION READ ONLY',
 };
 

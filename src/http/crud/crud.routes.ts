@@ -68,7 +68,10 @@ export function crudRoutes<T extends object>(
   });
 
   router.delete('/:id', async (ctx) => {
-    const item = await repository.delete(uuidParam(ctx));
+    const id = uuidParam(ctx);
+    const note = await hooks.beforeDelete?.(id, { ...ctx.query });
+    if (note?.audit) ctx.state.audit = { detail: note.audit };
+    const item = await repository.delete(id);
     if (!item) throw notFound();
     await hooks.afterDelete?.(item);
     ctx.status = 204;

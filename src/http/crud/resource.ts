@@ -59,5 +59,30 @@ export interface ResourceHooks<T = Row> {
   count?(filters: Row): Promise<number>;
   afterCreate?(item: T): void | Promise<void>;
   afterUpdate?(item: T, before: T): void | Promise<void>;
+  /**
+   * Runs before a delete with the request's query (already a plain object): may refuse it by
+   * throwing an HttpError (nothing is deleted), and may return what the audit row should add.
+   */
+  beforeDelete?(id: string, query: Readonly<Record<string, unknown>>): Promise<DeleteNote | void>;
   afterDelete?(item: T): void | Promise<void>;
+  /** What these hooks add to the operations' OpenAPI (parameters, responses). */
+  docs?: CrudDocs;
+}
+
+/** What a beforeDelete hook hands back to the route. */
+export interface DeleteNote {
+  /** Merged into the audit row's detail. */
+  audit?: Record<string, unknown>;
+}
+
+type OperationExtras = {
+  description?: string;
+  parameters?: ReadonlyArray<Readonly<Record<string, unknown>>>;
+  /** By status; replaces the generic response of that status. */
+  responses?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+};
+
+/** OpenAPI additions per CRUD operation. */
+export interface CrudDocs {
+  delete?: OperationExtras;
 }
