@@ -74,8 +74,8 @@ export class DatabaseConnector implements Connector {
     const config = await steps.run('configuration', async () => {
       try {
         const url = parseDatabaseUrl(source.connection_string ?? '');
-        // Shorter passwords would mask ordinary letters of the messages.
-        if (url.password.length >= 3) steps.hide([url.password]);
+        // Short ones are masked only as whole tokens (hideSecrets), so every length can be hidden.
+        if (url.password) steps.hide([url.password]);
         const settings = readDatabaseSettings(source.metadata);
         return { value: { url, settings }, message: describeSource(url, settings) };
       } catch (err) {
@@ -335,7 +335,7 @@ function findColumn(columns: ColumnInfo[], name: string, url: DatabaseUrl): Colu
 
 /** Drivers rarely quote the password, but an error message must never carry it. */
 function scrubError(err: unknown, password: string): unknown {
-  if (err instanceof Error && password.length >= 3 && err.message.includes(password))
+  if (err instanceof Error && password && err.message.includes(password))
     err.message = scrubSecret(err.message, password);
   return err;
 }
