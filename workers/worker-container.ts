@@ -1,5 +1,6 @@
 import { Outbound } from '../src/connectors/outbound';
 import { AddressPolicy } from '../src/connectors/outbound-policy';
+import { OwnServices, ownService } from '../src/connectors/own-services';
 import type { Container } from '../src/container';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
@@ -18,7 +19,14 @@ export function createWorker(container: Container): SyncWorker {
   const sources = container.sourceStore;
   const reach = {
     outbound: new Outbound(
-      new AddressPolicy(config.outboundAllow, config.outboundDeny),
+      new AddressPolicy(config.outboundAllow, config.outboundDeny, {
+        private: config.outboundPrivate,
+        // Handed as values: connectors never read the configuration themselves.
+        own: new OwnServices([
+          ownService("Sluice's own database", config.databaseUrl, 5432),
+          ownService("Sluice's own Redis", config.redisUrl, 6379),
+        ]),
+      }),
       undefined,
       config.outboundMaxPending,
     ),

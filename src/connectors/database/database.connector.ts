@@ -93,7 +93,7 @@ export class DatabaseConnector implements Connector {
       'resolve',
       async () => {
         try {
-          const { address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs);
+          const { address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs, url.port);
           const how = address === url.host ? 'is an address: no lookup needed' : `resolved to ${address}`;
           return { value: address, message: `${url.host} ${how}` };
         } catch (err) {
@@ -188,7 +188,7 @@ export class DatabaseConnector implements Connector {
   async *sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
     const { url, settings } = configure(source);
     const address = await ctx.outbound
-      .resolve(url.host, 'service', ctx.timeoutMs)
+      .resolve(url.host, 'service', ctx.timeoutMs, url.port)
       .then((t) => t.address)
       .catch((err: unknown) => {
         throw toConnectorError(err, 'resolve');
@@ -253,7 +253,7 @@ export class DatabaseConnector implements Connector {
   async describe(source: ConnectorSource, ctx: ConnectorContext): Promise<Record<string, unknown>> {
     const { url, settings } = configure(source);
     const { address } = await ctx.outbound
-      .resolve(url.host, 'service', ctx.timeoutMs)
+      .resolve(url.host, 'service', ctx.timeoutMs, url.port)
       .catch((err: unknown) => {
         throw toConnectorError(err, 'resolve');
       });

@@ -1,3 +1,4 @@
+import { failureMessage } from '../kit/classify-error';
 import type { DatabaseSettings } from './database-settings';
 import type { DatabaseUrl } from './database-url';
 
@@ -29,7 +30,7 @@ export function failure(
   address?: string,
   timeoutMs?: number,
 ): string {
-  const detail = (err as Error)?.message ?? String(err);
+  const detail = failureMessage(err);
   const target = address ? hostPort(address, url.port) : url.host;
   switch (code) {
     case 'dns':
