@@ -36,7 +36,8 @@ export function failure(
     case 'dns':
       return `cannot resolve host ${url.host}: ${detail}`;
     case 'forbidden_address':
-      return `${url.host} resolves to an address connectors may not reach`;
+      // The policy's reason (Sluice's own database, OUTBOUND_PRIVATE=deny...) says what to change.
+      return `${url.host} resolves to an address connectors may not reach (${(err as { reason?: string })?.reason ?? 'outbound policy'})`;
     case 'refused':
       return `connection to ${target} refused (is the server running and is the port right?): ${detail}`;
     case 'timeout':
