@@ -37,6 +37,18 @@ export function isTokenLike(segment: string): boolean {
   return segment.length >= 32 && /^[A-Za-z0-9_~+=/]+$/.test(segment);
 }
 
+/**
+ * How a sensitive field's shown form is computed. The default masks by URL shape (maskSecret); a
+ * resource whose masking depends on other fields of the row (a webhook source's secret is never
+ * shown, whatever it looks like) names them in `inputs`, so a change to one recomputes the mask.
+ */
+export interface SecretMask {
+  readonly inputs: readonly string[];
+  mask(field: string, secret: string, row: Readonly<Record<string, unknown>>): string;
+}
+
+export const MASK_BY_SHAPE: SecretMask = { inputs: [], mask: (_field, secret) => maskSecret(secret) };
+
 export interface MaskOptions {
   /** Never show any part of it (a webhook's shared secret, whatever it looks like). */
   whole?: boolean;

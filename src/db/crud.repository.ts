@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { maskSecret } from '../crypto/mask-secret';
+import { MASK_BY_SHAPE, type SecretMask } from '../crypto/mask-secret';
 import type { SecretBox } from '../crypto/secret-box';
 import { PreparedStatement } from './prepared-statement';
 import type { ResourceDescriptor, Row } from '../http/crud/resource';
@@ -16,18 +16,6 @@ interface PgError {
   /** Objection wraps driver errors (db-errors) and keeps the original here. */
   nativeError?: PgError;
 }
-
-/**
- * How a sensitive field's shown form is computed. The default masks by URL shape (maskSecret); a
- * resource whose masking depends on other fields of the row (a webhook source's secret is never
- * shown, whatever it looks like) names them in `inputs`, so a change to one recomputes the mask.
- */
-export interface SecretMask {
-  readonly inputs: readonly string[];
-  mask(field: string, secret: string, row: Row): string;
-}
-
-const BY_SHAPE: SecretMask = { inputs: [], mask: (_field, secret) => maskSecret(secret) };
 
 export class UniqueViolation extends Error {
   constructor(readonly field: string | undefined) {
@@ -50,7 +38,7 @@ export class CrudRepository<T = Row> {
     readonly resource: ResourceDescriptor,
     private readonly knex: Knex,
     private readonly secrets: SecretBox,
-    private readonly masks: SecretMask = BY_SHAPE,
+    private readonly masks: SecretMask = MASK_BY_SHAPE,
   ) {
     this.columns = resource.fields.flatMap((f) => (f.sensitive ? [`${f.name}_masked`] : [f.name]));
     this.shown = resource.fields.map((f) =>

@@ -1,5 +1,4 @@
-import { maskSecret } from '../crypto/mask-secret';
-import type { SecretMask } from '../db/crud.repository';
+import { maskSecret, type SecretMask } from '../crypto/mask-secret';
 
 /**
  * How a source's connection_string is shown: by URL shape (maskSecret), except a webhook source's,

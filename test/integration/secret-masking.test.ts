@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { remaskSecrets } from '../../src/crypto/rewrap';
+import { rawDataSourceResource } from '../../src/generated';
+import { sourceSecretMask } from '../../src/sources/source-secret-mask';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 
 // Issue 13 row 7: what a read key sees of a source's connection string is masked by allow-list,
@@ -74,5 +77,35 @@ describe('stored masks of connection strings (row 7)', () => {
     expect(res.status, res.text).toBe(200);
     expect((await readAsReader(id)).connection_string).toBe('****');
     expect(res.body.connection_string).toBe('****');
+  });
+
+  it('masks stored under older rules are recomputed by the rewrap command (remaskSecrets)', async () => {
+    const url = `https://api.example/${BOT}/getUpdates?jwt=${JWT}`;
+    const api1 = await api.post('/raw-data-sources', {
+      name: 'remask-api',
+      source_type: 'api',
+      connection_string: url,
+    });
+    const hook = await api.post('/raw-data-sources', {
+      name: 'remask-webhook',
+      source_type: 'webhook',
+      connection_string: 'https://hooks.example/plain/path',
+    });
+    // What the rules before this change stored: the path and the jwt value shown, the webhook URL too.
+    await api.knex('raw_data_sources').where({ id: api1.body.id }).update({ connection_string_masked: url });
+    await api
+      .knex('raw_data_sources')
+      .where({ id: hook.body.id })
+      .update({ connection_string_masked: 'https://hooks.example/plain/path' });
+    const masks = new Map([[rawDataSourceResource.table, sourceSecretMask]]);
+    const counts = await remaskSecrets(api.knex, api.container.secrets, { batchSize: 2, masks });
+    expect(counts).toMatchObject({ remasked: 2, skipped: 0, failed: 0 });
+    expect((await readAsReader(api1.body.id as string)).connection_string).toBe(
+      'https://api.example/****/getUpdates?jwt=****',
+    );
+    expect((await readAsReader(hook.body.id as string)).connection_string).toBe('****');
+    const again = await remaskSecrets(api.knex, api.container.secrets, { masks });
+    expect(again).toMatchObject({ remasked: 0, failed: 0 });
+    expect(again.scanned).toBe(counts.scanned);
   });
 });
