@@ -61,7 +61,9 @@ try {
     // The same masking the API's repository uses (src/container.ts).
     masks: new Map([[rawDataSourceResource.table, sourceSecretMask]]),
   });
-  console.log(`masked forms: scanned ${masks.scanned}, recomputed ${masks.remasked}, skipped ${masks.skipped}`);
+  console.log(
+    `masked forms: scanned ${masks.scanned}, recomputed ${masks.remasked}, skipped ${masks.skipped}`,
+  );
   process.exitCode = counts.failed ? 1 : 0;
 } finally {
   await knex.destroy();

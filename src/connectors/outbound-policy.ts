@@ -163,7 +163,11 @@ export class AddressPolicy implements OutboundPolicy {
   private readonly privateRanges: PrivateRanges;
   private readonly own: OwnServices | undefined;
 
-  constructor(allow: readonly string[] = [], deny: readonly string[] = [], options: AddressPolicyOptions = {}) {
+  constructor(
+    allow: readonly string[] = [],
+    deny: readonly string[] = [],
+    options: AddressPolicyOptions = {},
+  ) {
     this.allow = allow.map(parseCidr);
     this.deny = deny.map(parseCidr);
     this.privateRanges = options.private ?? 'allow';

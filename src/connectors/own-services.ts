@@ -97,7 +97,11 @@ export class OwnServices {
   }
 
   private async lookUp(timeoutMs: number): Promise<void> {
-    const local = new Set(this.localAddresses().filter((a) => isIP(a)).map((a) => canonical(parse(a))));
+    const local = new Set(
+      this.localAddresses()
+        .filter((a) => isIP(a))
+        .map((a) => canonical(parse(a))),
+    );
     const next: Resolved[] = [];
     for (const service of this.services) {
       const previous = this.resolved.find((r) => r.label === service.label && r.port === service.port);

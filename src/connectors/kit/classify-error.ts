@@ -142,7 +142,10 @@ const BY_MESSAGE: ReadonlyArray<readonly [RegExp, FailureCode]> = [
   [/DB index is out of range|invalid DB index/i, 'invalid_config'],
   // A reply parser meeting bytes of another protocol (an HTTP or SSH server on a Redis or
   // PostgreSQL port): ioredis, then pg-protocol.
-  [/^Unknown RESP type|^Protocol error|^received invalid response|^Unknown authenticationOk message/i, 'protocol'],
+  [
+    /^Unknown RESP type|^Protocol error|^received invalid response|^Unknown authenticationOk message/i,
+    'protocol',
+  ],
 ];
 
 /**

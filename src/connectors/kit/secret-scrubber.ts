@@ -155,7 +155,10 @@ export function hideSecrets(text: string, secrets: readonly string[]): string {
     out =
       secret.length >= WHOLE_TOKEN_BELOW
         ? out.split(secret).join(MASK)
-        : out.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(secret)}(?![\\p{L}\\p{N}_])`, 'gu'), MASK);
+        : out.replace(
+            new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(secret)}(?![\\p{L}\\p{N}_])`, 'gu'),
+            MASK,
+          );
   }
   return out;
 }
