@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -7,6 +8,7 @@ import { pgColumn, type ColumnInfo } from './column-types';
 import type { ConnectWatch } from './connect-watch';
 import type { DatabaseSession, SessionLimits } from './database-session';
 import type { DatabaseUrl } from './database-url';
+import { guardPgStream } from './pg-message-guard';
 import { Deadline } from '../kit/deadline';
 import type { Row } from './json-row';
 import { postgresDialect } from './sql-dialect';
@@ -65,6 +67,7 @@ export async function openPostgres(
       types: TYPES,
     });
     withoutAmbientSettings(client);
+    guardParser(client);
     // Socket errors after login surface through the next query; unobserved they would crash the worker.
     client.on('error', () => undefined);
     await watch.run(
@@ -113,6 +116,14 @@ function withoutAmbientSettings(client: pg.Client): void {
   internal.connectionParameters.options = undefined;
   internal.connectionParameters.replication = undefined;
   internal.replication = undefined;
+}
+
+/** Every stream pg reads passes the message guard first (see guardPgStream). */
+function guardParser(client: pg.Client): void {
+  const connection = (client as unknown as { connection: { attachListeners(stream: Duplex): void } })
+    .connection;
+  const attach = connection.attachListeners.bind(connection);
+  connection.attachListeners = (stream) => attach(guardPgStream(stream));
 }
 
 function tlsOptions(url: DatabaseUrl): ConnectionOptions {
