@@ -61,13 +61,21 @@ class MessageFramer {
         if (this.remaining === 0) this.body = undefined;
         continue;
       }
-      const need = 5 - this.header.length;
-      this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
-      at += Math.min(need, chunk.length - at);
-      if (this.header.length < 5) return true;
-      this.type = this.header[0]!;
-      const length = this.header.readUInt32BE(1);
-      this.header = Buffer.alloc(0);
+      let length: number;
+      if (this.header.length === 0 && chunk.length - at >= 5) {
+        // The common case, without a copy: the whole header is in this chunk.
+        this.type = chunk[at]!;
+        length = chunk.readUInt32BE(at + 1);
+        at += 5;
+      } else {
+        const need = 5 - this.header.length;
+        this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
+        at += Math.min(need, chunk.length - at);
+        if (this.header.length < 5) return true;
+        this.type = this.header[0]!;
+        length = this.header.readUInt32BE(1);
+        this.header = Buffer.alloc(0);
+      }
       if (length < 4) return false;
       this.remaining = length - 4;
       const checked = WITH_STRINGS.has(this.type);
