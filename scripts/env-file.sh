@@ -13,7 +13,12 @@ fi
 key=$(node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("base64"))')
 umask 077
 # Base64 has no "|", so it is a safe sed delimiter.
-sed -E "s|^ENCRYPTION_KEYS=.*$|ENCRYPTION_KEYS=dev:$key|" .env.example >.env.tmp
+# The Compose services' passwords: random, hex so that they fit in a URL as they are.
+pg_password=$(node -e 'process.stdout.write(require("node:crypto").randomBytes(24).toString("hex"))')
+redis_password=$(node -e 'process.stdout.write(require("node:crypto").randomBytes(24).toString("hex"))')
+sed -E -e "s|^ENCRYPTION_KEYS=.*$|ENCRYPTION_KEYS=dev:$key|" \
+  -e "s|^POSTGRES_PASSWORD=.*$|POSTGRES_PASSWORD=$pg_password|" \
+  -e "s|^REDIS_PASSWORD=.*$|REDIS_PASSWORD=$redis_password|" .env.example >.env.tmp
 grep -q "^ENCRYPTION_KEYS=dev:$key\$" .env.tmp || die ".env.example has no ENCRYPTION_KEYS= line to fill in"
 mv .env.tmp .env
-say ".env: written from .env.example with a new ENCRYPTION_KEYS (key id \"dev\"); keep it, it decrypts your stored secrets"
+say ".env: written from .env.example with a new ENCRYPTION_KEYS (key id \"dev\") and Compose passwords; keep it, it decrypts your stored secrets"

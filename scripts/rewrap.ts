@@ -5,11 +5,16 @@
  * ENCRYPTION_KEYS first, so nothing is sealed with an old key after the run. Safe to run again,
  * and while the API runs. Exits 1 when a secret could not be decrypted (listed by row id), 78 when
  * the configuration is wrong.
+ *
+ * Then it recomputes every stored masked form (what GET shows of a secret) with the current
+ * masking rules, so secrets written under older, looser rules stop showing what those left visible.
  */
 import { checkEncryptionKeys } from '../src/config';
-import { rewrapSecrets } from '../src/crypto/rewrap';
+import { remaskSecrets, rewrapSecrets } from '../src/crypto/rewrap';
 import { SecretBox } from '../src/crypto/secret-box';
 import { createKnex } from '../src/db/create-knex';
+import { rawDataSourceResource } from '../src/generated';
+import { sourceSecretMask } from '../src/sources/source-secret-mask';
 
 const problems: string[] = [];
 const url = process.env.DATABASE_URL?.trim();
@@ -51,6 +56,14 @@ try {
     console.log('some values changed while this ran: run it again to check them before removing old keys');
   else if (!counts.failed)
     console.log(`every stored secret is sealed with "${secrets.primaryKeyId}": older keys can be removed`);
+  const masks = await remaskSecrets(knex, secrets, {
+    batchSize,
+    // The same masking the API's repository uses (src/container.ts).
+    masks: new Map([[rawDataSourceResource.table, sourceSecretMask]]),
+  });
+  console.log(
+    `masked forms: scanned ${masks.scanned}, recomputed ${masks.remasked}, skipped ${masks.skipped}`,
+  );
   process.exitCode = counts.failed ? 1 : 0;
 } finally {
   await knex.destroy();

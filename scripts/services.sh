@@ -22,7 +22,9 @@ PG_DATA="$PG_DIR/data"
 REDIS_DIR="$DATA_DIR/redis"
 REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 DOCKER_MARK="$DATA_DIR/docker-services"
-COMPOSE_PASSWORD=${POSTGRES_PASSWORD:-sluice}
+# The Compose services require their passwords (no published default); `make env-file` writes them.
+COMPOSE_PASSWORD=${POSTGRES_PASSWORD:-}
+COMPOSE_REDIS_PASSWORD=${REDIS_PASSWORD:-}
 
 PROBLEMS=()
 
@@ -183,7 +185,7 @@ ensure_redis() {
     EFFECTIVE_REDIS_URL="redis://127.0.0.1:$PRIVATE_REDIS_PORT/$db"
   elif docker_works; then
     start_with_docker redis
-    EFFECTIVE_REDIS_URL="redis://127.0.0.1:$PRIVATE_REDIS_PORT/$db"
+    EFFECTIVE_REDIS_URL="redis://:$COMPOSE_REDIS_PASSWORD@127.0.0.1:$PRIVATE_REDIS_PORT/$db"
   else
     PROBLEMS+=("$(
       cat <<EOF
@@ -206,6 +208,8 @@ start_with_docker() {
   local service=$1
   say "$service: starting it with \`docker compose up -d --wait $service\` (published on 127.0.0.1)"
   mkdir -p "$DATA_DIR"
+  [[ -n $COMPOSE_PASSWORD && -n $COMPOSE_REDIS_PASSWORD ]] ||
+    die "POSTGRES_PASSWORD and REDIS_PASSWORD must be set (in .env: \`make env-file\` writes a new .env with both; add them to an older one by hand, e.g. openssl rand -hex 24)"
   # Compose checks the whole file, and the app services require ENCRYPTION_KEYS; postgres and
   # redis do not use it, so a placeholder is enough when there is no .env yet.
   ENCRYPTION_KEYS=${ENCRYPTION_KEYS:-unused} SLUICE_PG_PORT=$PRIVATE_PG_PORT SLUICE_REDIS_PORT=$PRIVATE_REDIS_PORT \

@@ -59,6 +59,11 @@ export interface Config {
   outboundAllow: string[];
   /** CIDRs outbound connections never reach; wins over outboundAllow. */
   outboundDeny: string[];
+  /**
+   * Whether database and stream sources may reach private ranges (10/8, 172.16/12, 192.168/16,
+   * 100.64/10, fc00::/7) without OUTBOUND_ALLOW: 'allow' (default) or 'deny'.
+   */
+  outboundPrivate: 'allow' | 'deny';
   /** Outbound attempts per destination that may wait for its first answer at once; 0 = no cap (Outbound.claim). */
   outboundMaxPending: number;
   /** Port of the unauthenticated /metrics server of processes without the API (worker role); 0 = off. */
@@ -182,6 +187,9 @@ export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = str('NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnv))
     problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
+  const outboundPrivate = str('OUTBOUND_PRIVATE', 'allow');
+  if (outboundPrivate !== 'allow' && outboundPrivate !== 'deny')
+    problems.push('OUTBOUND_PRIVATE must be allow or deny');
   const logLevel = str('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const bodyLimit = str('BODY_LIMIT', '1mb');
@@ -228,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     outboundAllow: cidrs('OUTBOUND_ALLOW', nodeEnv === 'production' ? [] : ['127.0.0.0/8', '::1/128']),
     outboundDeny: cidrs('OUTBOUND_DENY', []),
+    outboundPrivate: outboundPrivate === 'deny' ? 'deny' : 'allow',
     outboundMaxPending: int('OUTBOUND_MAX_PENDING', 4, 0, 10000),
     metricsPort: int('METRICS_PORT', 0, 0, 65535),
     metricsHost: str('METRICS_HOST', '127.0.0.1'),

@@ -53,6 +53,7 @@ import { SyncService } from './runs/sync.service';
 import { SourceCounts } from './sources/source-counts';
 import { draftValidator, SourceDrafts } from './sources/source-drafts';
 import { sourceLifecycle } from './sources/source-lifecycle';
+import { sourceSecretMask } from './sources/source-secret-mask';
 import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
 import { sourceDeleteHooks } from './sources/source-delete.hooks';
@@ -158,7 +159,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
 
   // The source.
-  const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets);
+  const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets, sourceSecretMask);
   const sourceStore = new SourceStore(sources, knex, secrets);
   const counts = new SourceCounts(knex, logger);
   // Overrides (test doubles) replace the built-in connector of their type.

@@ -1,5 +1,6 @@
 import { Outbound } from '../src/connectors/outbound';
 import { AddressPolicy } from '../src/connectors/outbound-policy';
+import { OwnServices, ownService } from '../src/connectors/own-services';
 import type { Container } from '../src/container';
 import { RecordRetention } from '../src/records/record-retention';
 import { Landing } from '../src/runs/landing';
@@ -22,7 +23,14 @@ export function createWorker(container: Container): SyncWorker {
   const purges = new SourcePurges(knex);
   const reach = {
     outbound: new Outbound(
-      new AddressPolicy(config.outboundAllow, config.outboundDeny),
+      new AddressPolicy(config.outboundAllow, config.outboundDeny, {
+        private: config.outboundPrivate,
+        // Handed as values: connectors never read the configuration themselves.
+        own: new OwnServices([
+          ownService("Sluice's own database", config.databaseUrl, 5432),
+          ownService("Sluice's own Redis", config.redisUrl, 6379),
+        ]),
+      }),
       undefined,
       config.outboundMaxPending,
     ),

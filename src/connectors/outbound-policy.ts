@@ -2,16 +2,18 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { canonicalIPv6, parseCidr, type Address, type Cidr } from '../net/cidr';
 import { OutboundRefusedError, type OutboundKind, type OutboundPolicy } from './outbound';
+import type { OwnServices } from './own-services';
 
 /**
  * How the policy treats a range, strictest first:
  * - forbidden: refused for every kind, and OUTBOUND_ALLOW cannot open it (metadata, link-local, ...);
  * - loopback: refused for every kind unless OUTBOUND_ALLOW covers it (a source must not read
  *   Sluice's own database or Redis on the same machine);
- * - private: refused for http (api, file by URL), allowed for service (database, stream: those
- *   usually live on the private network); OUTBOUND_ALLOW opens it for http;
+ * - private: refused for http (api, file by URL); for service (database, stream: those usually
+ *   live on the private network) allowed unless OUTBOUND_PRIVATE=deny; OUTBOUND_ALLOW opens it;
  * - public: allowed.
- * OUTBOUND_DENY refuses whatever it covers, whatever the class (deny wins over allow).
+ * OUTBOUND_DENY refuses whatever it covers, whatever the class (deny wins over allow), and so do
+ * Sluice's own database and Redis (their address and port), whatever OUTBOUND_ALLOW says.
  */
 export type AddressClass = 'forbidden' | 'loopback' | 'private' | 'public';
 
@@ -134,32 +136,54 @@ const KIND_LABEL: Record<OutboundKind, string> = {
   service: 'database and stream sources',
 };
 
+/** Whether database and stream sources may reach private ranges without OUTBOUND_ALLOW (OUTBOUND_PRIVATE). */
+export type PrivateRanges = 'allow' | 'deny';
+
+export interface AddressPolicyOptions {
+  /** OUTBOUND_PRIVATE: 'allow' (the default) or 'deny'. http sources never reach private ranges by default. */
+  private?: PrivateRanges;
+  /** Sluice's own database and Redis: refused at their address and port whatever the lists say. */
+  own?: OwnServices;
+}
+
 /**
  * The outbound address policy: every address a connector is about to dial passes here after the
  * single resolve, so a source cannot make Sluice reach what it should not (cloud metadata, its own
  * database). See AddressClass for the defaults; `allow` opens loopback and private ranges (never
- * forbidden ones), `deny` closes anything and wins over `allow`. The lists are the parsed
- * OUTBOUND_ALLOW and OUTBOUND_DENY, handed over by the composition root.
+ * forbidden ones, never Sluice's own services), `deny` closes anything and wins over `allow`. The
+ * lists are the parsed OUTBOUND_ALLOW and OUTBOUND_DENY, handed over by the composition root.
  *
- * Private ranges are refused only for http fetchers, since database and stream sources normally
- * sit on the private network. Loopback stays refused for those too: 127.0.0.1:5432 is Sluice's
- * own database.
+ * Private ranges are refused for http fetchers, and for database and stream sources only with
+ * OUTBOUND_PRIVATE=deny, since those normally sit on the private network. Loopback stays refused
+ * for those too: 127.0.0.1:5432 is Sluice's own database in a single-machine set-up.
  */
 export class AddressPolicy implements OutboundPolicy {
   private readonly allow: Cidr[];
   private readonly deny: Cidr[];
+  private readonly privateRanges: PrivateRanges;
+  private readonly own: OwnServices | undefined;
 
-  constructor(allow: readonly string[] = [], deny: readonly string[] = []) {
+  constructor(
+    allow: readonly string[] = [],
+    deny: readonly string[] = [],
+    options: AddressPolicyOptions = {},
+  ) {
     this.allow = allow.map(parseCidr);
     this.deny = deny.map(parseCidr);
+    this.privateRanges = options.private ?? 'allow';
+    this.own = options.own;
   }
 
-  check(address: string, kind: OutboundKind): void {
-    const decision = this.decide(address, kind);
+  async prepare(timeoutMs: number): Promise<void> {
+    await this.own?.refresh(timeoutMs);
+  }
+
+  check(address: string, kind: OutboundKind, port?: number): void {
+    const decision = this.decide(address, kind, port);
     if (!decision.allowed) throw new AddressRefusedError(address, decision.reason);
   }
 
-  decide(address: string, kind: OutboundKind): Decision {
+  decide(address: string, kind: OutboundKind, port?: number): Decision {
     const refuse = (reason: string): Decision => ({ allowed: false, reason });
     // Only the canonical text forms Node dials as given; 127.1 or 2130706433 must have gone
     // through the resolver first, which answers with the canonical address.
@@ -168,13 +192,21 @@ export class AddressPolicy implements OutboundPolicy {
     if (address.includes('%')) return refuse('scoped (zone) addresses are always refused');
     const addr = parseAddress(address);
     const found = classify(addr);
+    const own = port === undefined ? undefined : this.own?.match(addr, found.effective, port);
+    if (own) return refuse(`port ${port} there is ${own}, never a source (whatever OUTBOUND_ALLOW says)`);
     if (this.deny.some((range) => matches(addr, range) || matches(found.effective, range)))
       return refuse('OUTBOUND_DENY covers it');
     if (found.class === 'forbidden') return refuse(`${found.range} addresses are always refused`);
-    if (found.class === 'public' || (found.class === 'private' && kind === 'service'))
+    if (
+      found.class === 'public' ||
+      (found.class === 'private' && kind === 'service' && this.privateRanges === 'allow')
+    )
       return { allowed: true, reason: `${found.range} address` };
     if (this.allow.some((range) => matches(found.effective, range)))
       return { allowed: true, reason: `${found.range} address, in OUTBOUND_ALLOW` };
-    return refuse(`${found.range} address, refused for ${KIND_LABEL[kind]} unless OUTBOUND_ALLOW covers it`);
+    const setting = found.class === 'private' && kind === 'service' ? ' (OUTBOUND_PRIVATE=deny)' : '';
+    return refuse(
+      `${found.range} address, refused for ${KIND_LABEL[kind]} unless OUTBOUND_ALLOW covers it${setting}`,
+    );
   }
 }

@@ -8,8 +8,13 @@ import { withDeadline } from './kit/deadline';
  * and the connect. The address policy (allowed and refused ranges) plugs in at `check`.
  */
 export interface OutboundPolicy {
-  /** Throws OutboundRefusedError when `address` may not be reached by a connector of `kind`. */
-  check(address: string, kind: OutboundKind): void;
+  /**
+   * Throws OutboundRefusedError when `address` (and `port`, when the caller knows it) may not be
+   * reached by a connector of `kind`.
+   */
+  check(address: string, kind: OutboundKind, port?: number): void;
+  /** Brings what `check` relies on up to date (looks Sluice's own services up again); bounded by `timeoutMs`. */
+  prepare?(timeoutMs: number): Promise<void>;
 }
 
 /** http: api and file-by-URL sources; service: database and stream sources. */
@@ -153,8 +158,11 @@ export class Outbound {
     }
   }
 
-  /** Resolves `host` once (within `timeoutMs`) and checks the address against the policy. */
-  async resolve(host: string, kind: OutboundKind, timeoutMs: number): Promise<ResolvedTarget> {
+  /**
+   * Resolves `host` once (within `timeoutMs`) and checks the address, with the `port` about to be
+   * dialled, against the policy.
+   */
+  async resolve(host: string, kind: OutboundKind, timeoutMs: number, port?: number): Promise<ResolvedTarget> {
     const bare = host.replace(/^\[|\]$/g, '');
     let address = bare;
     let family = isIP(bare);
@@ -166,7 +174,8 @@ export class Outbound {
       address = answer.address;
       family = answer.family;
     }
-    this.policy.check(address, kind);
+    await this.policy.prepare?.(timeoutMs);
+    this.policy.check(address, kind, port);
     return { host: bare, address, family: family === 6 ? 6 : 4 };
   }
 }

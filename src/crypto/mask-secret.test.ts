@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskSecret } from './mask-secret';
+import { isTokenLike, maskSecret } from './mask-secret';
 
 describe('maskSecret', () => {
   it.each([
@@ -14,7 +14,7 @@ describe('maskSecret', () => {
     ],
     [
       'https://user:pass@api.example.com/v1/items?page=2&api_key=abc&sig=zz',
-      'https://****@api.example.com/v1/items?page=2&api_key=****&sig=****',
+      'https://****@api.example.com/v1/items?page=****&api_key=****&sig=****',
     ],
     ['https://:TOKEN@api.example.com/path', 'https://****@api.example.com/path'],
     ['https://TOKEN@api.example.com/path', 'https://****@api.example.com/path'],
@@ -62,5 +62,43 @@ describe('maskSecret', () => {
       secret,
     ])
       expect(maskSecret(value), value).not.toContain(secret);
+  });
+
+  it('keeps only scheme, host, port, plain path segments and database settings (allow-list)', () => {
+    expect(
+      maskSecret(
+        'https://api.example/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getUpdates?jwt=eyJhbGciOiJIUzI1NiJ9.e30.c2ln',
+      ),
+    ).toBe('https://api.example/****/getUpdates?jwt=****');
+    expect(maskSecret('https://api.example.com/v1/items/550e8400-e29b-41d4-a716-446655440000?limit=10')).toBe(
+      'https://api.example.com/v1/items/****?limit=****',
+    );
+    expect(maskSecret('https://h.example/hook/0123456789abcdef0123/x')).toBe('https://h.example/hook/****/x');
+    expect(maskSecret('postgres://u@h/db?sslmode=verify-full&application_name=etl')).toBe(
+      'postgres://****@h/db?sslmode=verify-full&application_name=etl',
+    );
+    // A database setting with a value that is not a plain word is masked like any other.
+    expect(maskSecret('postgres://h/db?application_name=a%20b%20c')).toBe(
+      'postgres://h/db?application_name=****',
+    );
+    expect(maskSecret('file:///data/2024-01-01-orders.csv')).toBe('file:///data/2024-01-01-orders.csv');
+  });
+
+  it.each([
+    ['eyJhbGciOiJIUzI1NiJ9', true],
+    ['bot1:x', true],
+    ['sk_live_4eC39HqLyjWDarjtT1zdp7dc', true],
+    ['0123456789abcdef0123', true],
+    ['AbCdEfGhIjKlMnOpQrStUvWx', true],
+    ['v1', false],
+    ['getUpdates', false],
+    ['getUpdatesForTheChannel', false],
+    ['2024-01-01-orders.csv', false],
+  ])('isTokenLike(%s) is %s', (segment, expected) => {
+    expect(isTokenLike(segment)).toBe(expected);
+  });
+
+  it('masks whole when asked (a webhook secret), whatever its shape', () => {
+    expect(maskSecret('https://hooks.example/path', { whole: true })).toBe('****');
   });
 });

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { resources as generatedResources } from '../generated';
 import type { ResourceDescriptor } from '../http/crud/resource';
+import { MASK_BY_SHAPE, type SecretMask } from './mask-secret';
 import { DecryptionError, type SecretBox } from './secret-box';
 
 /** A table holding sealed values: `<field>_ciphertext` columns keyed by a uuid `id`. */
@@ -85,12 +86,17 @@ function sealedTables(resources: readonly ResourceDescriptor[]): SealedTable[] {
 
 type SealedRow = { id: string } & Record<string, string | null>;
 
-async function* pages(knex: Knex, target: SealedTable, batchSize: number): AsyncGenerator<SealedRow[]> {
+async function* pages(
+  knex: Knex,
+  target: SealedTable,
+  batchSize: number,
+  extra: readonly string[] = [],
+): AsyncGenerator<SealedRow[]> {
   const columns = target.fields.map((f) => `${f}_ciphertext`);
   let after: string | undefined;
   for (;;) {
     const query = knex(target.table)
-      .select('id', ...columns)
+      .select('id', ...columns, ...extra)
       .where((q) => {
         for (const c of columns) void q.orWhereNotNull(c);
       })
@@ -152,6 +158,102 @@ async function rewrapBatch(
       );
       const updated = (result as { rowCount: number }).rowCount;
       counts.rewrapped += updated;
+      counts.skipped += list.length - updated;
+    }
+  });
+}
+
+export interface RemaskCounts {
+  /** Sealed values examined. */
+  scanned: number;
+  /** Whose stored masked form changed (masked by the rules of an older version). */
+  remasked: number;
+  /** Changed by someone else between our read and our write: left as they are (already current). */
+  skipped: number;
+  /** Could not be decrypted with the keyring: left as they are. */
+  failed: number;
+  failures: RewrapFailure[];
+}
+
+export interface RemaskOptions {
+  batchSize?: number;
+  resources?: readonly ResourceDescriptor[];
+  /** Per table, the masking its repository uses (CrudRepository's SecretMask); by URL shape otherwise. */
+  masks?: ReadonlyMap<string, SecretMask>;
+  onBatch?(table: string, counts: Readonly<RemaskCounts>): void;
+}
+
+/**
+ * Recomputes every stored `<field>_masked` with today's masking rules: the masked form is computed
+ * when a secret is written, so values written under older, looser rules keep showing what those
+ * rules left visible until rewritten. Decrypts each secret only to mask it, writes only masks that
+ * change, each guarded by the ciphertext it read (a PUT meanwhile wrote its own, current mask).
+ */
+export async function remaskSecrets(
+  knex: Knex,
+  secrets: SecretBox,
+  options: RemaskOptions = {},
+): Promise<RemaskCounts> {
+  const batchSize = options.batchSize ?? 500;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('batchSize must be a positive integer');
+  const counts: RemaskCounts = { scanned: 0, remasked: 0, skipped: 0, failed: 0, failures: [] };
+  const resources = options.resources ?? generatedResources;
+  for (const resource of resources) {
+    const fields = resource.fields.filter((f) => f.sensitive).map((f) => f.name);
+    if (!fields.length || !(await knex.schema.hasTable(resource.table))) continue;
+    const masks = options.masks?.get(resource.table) ?? MASK_BY_SHAPE;
+    const target = { table: resource.table, fields };
+    const extra = [...masks.inputs, ...fields.map((f) => `${f}_masked`)];
+    for await (const rows of pages(knex, target, batchSize, extra)) {
+      await remaskBatch(knex, secrets, target, masks, rows, counts);
+      options.onBatch?.(resource.table, counts);
+    }
+  }
+  return counts;
+}
+
+async function remaskBatch(
+  knex: Knex,
+  secrets: SecretBox,
+  target: SealedTable,
+  masks: SecretMask,
+  rows: SealedRow[],
+  counts: RemaskCounts,
+): Promise<void> {
+  // Per field: [id, ciphertext read, new masked form].
+  const changes = new Map<string, [string, string, string][]>();
+  for (const field of target.fields) {
+    const list: [string, string, string][] = [];
+    for (const row of rows) {
+      const sealed = row[`${field}_ciphertext`];
+      if (typeof sealed !== 'string') continue;
+      counts.scanned++;
+      let masked: string;
+      try {
+        masked = masks.mask(field, secrets.decrypt(sealed, associatedData(target.table, field, row.id)), row);
+      } catch (err) {
+        if (!(err instanceof DecryptionError)) throw err;
+        counts.failed++;
+        if (counts.failures.length < MAX_REPORTED)
+          counts.failures.push({ table: target.table, field, id: row.id, reason: err.message });
+        continue;
+      }
+      if (masked !== row[`${field}_masked`]) list.push([row.id, sealed, masked]);
+    }
+    if (list.length) changes.set(field, list);
+  }
+  if (!changes.size) return;
+  await knex.transaction(async (trx) => {
+    for (const [field, list] of changes) {
+      const values = list.map(() => '(?::uuid, ?, ?)').join(', ');
+      const result = await trx.raw(
+        `UPDATE ?? AS t SET ?? = v.masked
+         FROM (VALUES ${values}) AS v(id, old, masked)
+         WHERE t.id = v.id AND ?? = v.old`,
+        [target.table, `${field}_masked`, ...list.flat(), `t.${field}_ciphertext`],
+      );
+      const updated = (result as { rowCount: number }).rowCount;
+      counts.remasked += updated;
       counts.skipped += list.length - updated;
     }
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { maskSecret } from '../crypto/mask-secret';
+import { MASK_BY_SHAPE, type SecretMask } from '../crypto/mask-secret';
 import type { SecretBox } from '../crypto/secret-box';
 import { PreparedStatement } from './prepared-statement';
 import type { ResourceDescriptor, Row } from '../http/crud/resource';
@@ -38,6 +38,7 @@ export class CrudRepository<T = Row> {
     readonly resource: ResourceDescriptor,
     private readonly knex: Knex,
     private readonly secrets: SecretBox,
+    private readonly masks: SecretMask = MASK_BY_SHAPE,
   ) {
     this.columns = resource.fields.flatMap((f) => (f.sensitive ? [`${f.name}_masked`] : [f.name]));
     this.shown = resource.fields.map((f) =>
@@ -112,19 +113,50 @@ export class CrudRepository<T = Row> {
   async update(id: string, patch: Row): Promise<{ before: T; after: T } | undefined> {
     const changes: Row = this.toColumns(id, patch);
     for (const f of this.resource.fields) if (f.autoNow) changes[f.name] = this.knex.fn.now();
+    const remask = this.masks.inputs.some((name) => name in patch);
+    const sealed = remask
+      ? this.resource.fields.filter((f) => f.sensitive).map((f) => `${f.name}_ciphertext`)
+      : [];
     try {
       return await this.knex.transaction(async (trx) => {
         const model = this.resource.model;
-        const before = await model.query(trx).findById(id).select(this.columns).forUpdate();
+        const before = (await model
+          .query(trx)
+          .findById(id)
+          .select([...this.columns, ...sealed])
+          .forUpdate()) as unknown as Row | undefined;
         if (!before) return undefined;
+        this.remask(id, { ...before, ...patch }, patch, changes, remask);
         const [after] = await model.query(trx).patch(changes).where({ id }).returning(this.columns);
         return {
-          before: this.present(before as unknown as Row),
+          before: this.present(before),
           after: this.present(after as unknown as Row),
         };
       });
     } catch (err) {
       throw this.translate(err);
+    }
+  }
+
+  /**
+   * The masked forms of an update, from the row as it will be: a new secret is masked in the
+   * context of the other fields, and a change to a mask input (source_type) re-masks the stored
+   * secret too (decrypted here, only to compute its shown form).
+   */
+  private remask(id: string, row: Row, patch: Row, changes: Row, inputsChanged: boolean): void {
+    for (const f of this.resource.fields) {
+      if (!f.sensitive || f.readOnly) continue;
+      const masked = `${f.name}_masked`;
+      if (f.name in patch) {
+        const secret = patch[f.name] as string | null;
+        changes[masked] = secret === null ? null : this.masks.mask(f.name, secret, row);
+        continue;
+      }
+      const envelope = row[`${f.name}_ciphertext`];
+      if (inputsChanged && typeof envelope === 'string') {
+        const secret = this.secrets.decrypt(envelope, this.associatedData(id, f.name));
+        changes[masked] = this.masks.mask(f.name, secret, row);
+      }
     }
   }
 
@@ -147,6 +179,7 @@ export class CrudRepository<T = Row> {
     return `${this.resource.table}.${field}:${id}`;
   }
 
+  /** The columns of `input`; sensitive fields sealed and masked in the context of `input` itself. */
   private toColumns(id: string, input: Row): Row {
     const out: Row = {};
     for (const f of this.resource.fields) {
@@ -156,7 +189,7 @@ export class CrudRepository<T = Row> {
         const secret = value as string | null;
         out[`${f.name}_ciphertext`] =
           secret === null ? null : this.secrets.encrypt(secret, this.associatedData(id, f.name));
-        out[`${f.name}_masked`] = secret === null ? null : maskSecret(secret);
+        out[`${f.name}_masked`] = secret === null ? null : this.masks.mask(f.name, secret, input);
       } else out[f.name] = value;
     }
     return out;

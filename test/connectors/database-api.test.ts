@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseConnector } from '../../src/connectors/database/database.connector';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { ADMIN_DATABASE_URL } from '../helpers/test-env';
+import { startTcpForward } from './support/tcp-forward';
 import {
   createMysqlScratch,
   createPgScratch,
@@ -21,11 +23,18 @@ async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20
 
 let api: TestApi;
 let pgDb: PgScratch;
+// The shared Postgres is Sluice's own database here, which the worker refuses as a source: the
+// scratch database is read through a forwarder on another loopback port instead.
+let pgForward: { port: number; close(): Promise<void> };
 let myDb: MysqlScratch;
 let seq = 0;
 
 beforeAll(async () => {
-  [pgDb, myDb] = await Promise.all([createPgScratch(), createMysqlScratch()]);
+  [pgDb, myDb, pgForward] = await Promise.all([
+    createPgScratch(),
+    createMysqlScratch(),
+    startTcpForward(Number(new URL(ADMIN_DATABASE_URL).port || 5432)),
+  ]);
   await pgDb.client.query(
     `CREATE TABLE orders (id int PRIMARY KEY, name text NOT NULL, placed_at timestamptz NOT NULL)`,
   );
@@ -45,8 +54,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
-  await Promise.all([pgDb?.drop(), myDb?.drop()]);
+  await Promise.all([pgDb?.drop(), myDb?.drop(), pgForward?.close()]);
 });
+
+function forwarded(url: string, port: number): string {
+  const u = new URL(url);
+  u.port = String(port);
+  return u.toString();
+}
 
 async function createSource(connection_string: string, metadata: Record<string, unknown>): Promise<string> {
   const res = await api.post('/raw-data-sources', {
@@ -74,7 +89,12 @@ async function landed(sourceId: string, runId: string): Promise<Record<string, u
 }
 
 const dialects = [
-  { name: 'PostgreSQL', url: () => pgDb.url, insert: (sql: string) => pgDb.client.query(sql), prefix: 'pg' },
+  {
+    name: 'PostgreSQL',
+    url: () => forwarded(pgDb.url, pgForward.port),
+    insert: (sql: string) => pgDb.client.query(sql),
+    prefix: 'pg',
+  },
   { name: 'MariaDB', url: () => myDb.url, insert: (sql: string) => myDb.conn.query(sql), prefix: 'my' },
 ];
 

@@ -6,6 +6,7 @@ import type { Connector, ConnectorContext, ConnectorSource, SyncBatch } from '..
 import { StreamConnector } from '../../src/connectors/stream/stream.connector';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { uniqueSuffix } from '../helpers/test-env';
+import { startTcpForward } from './support/tcp-forward';
 
 const SECRET = 'Api-Str3am-Pw';
 const suffix = uniqueSuffix();
@@ -58,11 +59,16 @@ describe('stream sources through the API and a worker', () => {
   let redis: Redis;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
+  // The shared Redis is Sluice's own Redis here, which the worker refuses as a source: stream
+  // sources read it through a forwarder on another loopback port instead.
+  let redisForward: { port: number; close(): Promise<void> };
+  const viaForward = () => `127.0.0.1:${redisForward.port}`;
 
   beforeAll(async () => {
     redis = new Redis({ host: '127.0.0.1', port: 6379, db: 0 });
     nc = await connect({ servers: '127.0.0.1:4222' });
     jsm = await jetstreamManager(nc);
+    redisForward = await startTcpForward(6379);
     await jsm.streams.add({ name: natsStream, subjects: [`${natsStream}.>`] });
     api = await startTestApi({
       connectors: [new CrashOnceStreamConnector()],
@@ -72,6 +78,7 @@ describe('stream sources through the API and a worker', () => {
   });
   afterAll(async () => {
     await api?.close();
+    await redisForward?.close();
     await redis?.del(redisKey, `${redisKey}:crash`);
     redis?.disconnect();
     await jsm?.streams.delete(natsStream).catch(() => undefined);
@@ -122,7 +129,7 @@ describe('stream sources through the API and a worker', () => {
 
   it('a Redis stream source: test passes, sync lands the entries, a second sync only the new ones', async () => {
     for (let i = 0; i < 5; i++) await redis.xadd(redisKey, '*', 'n', String(i), 'kind', 'order');
-    const id = await createSource('redis://127.0.0.1:6379/0', { stream: redisKey, batch: 2 });
+    const id = await createSource(`redis://${viaForward()}/0`, { stream: redisKey, batch: 2 });
     const tested = await api.post(`/raw-data-sources/${id}/test`);
     expect(tested.status, tested.text).toBe(200);
     expect(tested.body.ok, tested.text).toBe(true);
@@ -149,7 +156,7 @@ describe('stream sources through the API and a worker', () => {
   it('a sync that dies after a landed batch is retried from its state: every entry lands once', async () => {
     const key = `${redisKey}:crash`;
     for (let i = 0; i < 7; i++) await redis.xadd(key, '*', 'n', String(i));
-    const id = await createSource('redis://127.0.0.1:6379/0', { stream: key, batch: 3, crash_once: true });
+    const id = await createSource(`redis://${viaForward()}/0`, { stream: key, batch: 3, crash_once: true });
     const { run } = await syncOnce(id);
     expect(run.attempt).toBe(2);
     const rows = await api.knex('raw_records').where({ source_id: id }).orderBy('id').select('payload');
@@ -178,7 +185,7 @@ describe('stream sources through the API and a worker', () => {
   });
 
   it('a wrong password is a failed authenticate step, with no secret in the answer', async () => {
-    const id = await createSource(`redis://:${SECRET}@127.0.0.1:6379/0`, { stream: redisKey });
+    const id = await createSource(`redis://:${SECRET}@${viaForward()}/0`, { stream: redisKey });
     const tested = await api.post(`/raw-data-sources/${id}/test`);
     expect(tested.body.ok).toBe(false);
     // The shared Redis has no password: AUTH is refused, which is an auth failure too.

@@ -98,8 +98,8 @@ export class DatabaseConnector implements Connector {
     const config = await steps.run('configuration', async () => {
       try {
         const url = parseDatabaseUrl(source.connection_string ?? '');
-        // Shorter passwords would mask ordinary letters of the messages.
-        if (url.password.length >= 3) steps.hide([url.password]);
+        // Short ones are masked only as whole tokens (hideSecrets), so every length can be hidden.
+        if (url.password) steps.hide([url.password]);
         const settings = readDatabaseSettings(source.metadata);
         return { value: { url, settings }, message: describeSource(url, settings) };
       } catch (err) {
@@ -117,7 +117,7 @@ export class DatabaseConnector implements Connector {
       'resolve',
       async () => {
         try {
-          const { address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs);
+          const { address } = await ctx.outbound.resolve(url.host, 'service', ctx.timeoutMs, url.port);
           const how = address === url.host ? 'is an address: no lookup needed' : `resolved to ${address}`;
           return { value: address, message: `${url.host} ${how}` };
         } catch (err) {
@@ -212,7 +212,7 @@ export class DatabaseConnector implements Connector {
   async *sync(source: ConnectorSource, state: unknown, ctx: ConnectorContext): AsyncIterable<SyncBatch> {
     const { url, settings } = configure(source);
     const address = await ctx.outbound
-      .resolve(url.host, 'service', ctx.timeoutMs)
+      .resolve(url.host, 'service', ctx.timeoutMs, url.port)
       .then((t) => t.address)
       .catch((err: unknown) => {
         throw toConnectorError(err, 'resolve');
@@ -297,7 +297,7 @@ export class DatabaseConnector implements Connector {
   async describe(source: ConnectorSource, ctx: ConnectorContext): Promise<Record<string, unknown>> {
     const { url, settings } = configure(source);
     const { address } = await ctx.outbound
-      .resolve(url.host, 'service', ctx.timeoutMs)
+      .resolve(url.host, 'service', ctx.timeoutMs, url.port)
       .catch((err: unknown) => {
         throw toConnectorError(err, 'resolve');
       });
@@ -394,7 +394,7 @@ function findColumn(columns: ColumnInfo[], name: string, url: DatabaseUrl): Colu
 
 /** Drivers rarely quote the password, but an error message must never carry it. */
 function scrubError(err: unknown, password: string): unknown {
-  if (err instanceof Error && password.length >= 3 && err.message.includes(password))
+  if (err instanceof Error && password && err.message.includes(password))
     err.message = scrubSecret(err.message, password);
   return err;
 }

@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -7,6 +8,7 @@ import { pgColumn, type ColumnInfo } from './column-types';
 import type { ConnectWatch } from './connect-watch';
 import type { DatabaseSession, SessionLimits } from './database-session';
 import type { DatabaseUrl } from './database-url';
+import { guardPgStream } from './pg-message-guard';
 import { Deadline } from '../kit/deadline';
 import type { Row } from './json-row';
 import { postgresDialect } from './sql-dialect';
@@ -51,14 +53,21 @@ export async function openPostgres(
       host: address,
       port: url.port,
       user: url.user,
-      password: url.password,
+      // A function, never the string: pg takes PGPASSWORD for an empty password and .pgpass
+      // (PGPASSFILE) for a missing one, which would send the worker's own password to any server.
+      password: () => sourcePassword(url),
       database: url.database,
       ssl,
+      // Set, so that PGSSLNEGOTIATION and PGCLIENT_ENCODING cannot change how the source is spoken to.
+      sslnegotiation: 'postgres',
+      client_encoding: 'UTF8',
       application_name: url.applicationName ?? 'sluice',
       stream: () => watch.attach(new Socket()),
       keepAlive: true,
       types: TYPES,
     });
+    withoutAmbientSettings(client);
+    guardParser(client);
     // Socket errors after login surface through the next query; unobserved they would crash the worker.
     client.on('error', () => undefined);
     await watch.run(
@@ -76,6 +85,45 @@ export async function openPostgres(
       return attempt(false);
     throw err;
   }
+}
+
+/** The server asked for a password and the connection string has none (libpq's "no password supplied"). */
+export class NoPasswordError extends Error {
+  // SQLSTATE invalid_password: classified as auth, like a rejected one.
+  readonly code = '28P01';
+  constructor() {
+    super('the server asks for a password and the connection string has none');
+    this.name = 'NoPasswordError';
+  }
+}
+
+/** The password the connection string gives; nothing else (no environment, no password file). */
+function sourcePassword(url: DatabaseUrl): string {
+  if (!url.password) throw new NoPasswordError();
+  return url.password;
+}
+
+/**
+ * pg fills every parameter a config leaves falsy from the worker's environment (PGOPTIONS,
+ * PGREPLICATION...). Those are the operator's settings for Sluice's own database, never a source's:
+ * the ones that reach the startup message are cleared after construction.
+ */
+function withoutAmbientSettings(client: pg.Client): void {
+  const internal = client as unknown as {
+    replication?: unknown;
+    connectionParameters: { options?: unknown; replication?: unknown };
+  };
+  internal.connectionParameters.options = undefined;
+  internal.connectionParameters.replication = undefined;
+  internal.replication = undefined;
+}
+
+/** Every stream pg reads passes the message guard first (see guardPgStream). */
+function guardParser(client: pg.Client): void {
+  const connection = (client as unknown as { connection: { attachListeners(stream: Duplex): void } })
+    .connection;
+  const attach = connection.attachListeners.bind(connection);
+  connection.attachListeners = (stream) => attach(guardPgStream(stream));
 }
 
 function tlsOptions(url: DatabaseUrl): ConnectionOptions {

@@ -1,3 +1,4 @@
+import { failureMessage } from '../kit/classify-error';
 import type { DatabaseSettings } from './database-settings';
 import type { DatabaseUrl } from './database-url';
 
@@ -29,13 +30,14 @@ export function failure(
   address?: string,
   timeoutMs?: number,
 ): string {
-  const detail = (err as Error)?.message ?? String(err);
+  const detail = failureMessage(err);
   const target = address ? hostPort(address, url.port) : url.host;
   switch (code) {
     case 'dns':
       return `cannot resolve host ${url.host}: ${detail}`;
     case 'forbidden_address':
-      return `${url.host} resolves to an address connectors may not reach`;
+      // The policy's reason (Sluice's own database, OUTBOUND_PRIVATE=deny...) says what to change.
+      return `${url.host} resolves to an address connectors may not reach (${(err as { reason?: string })?.reason ?? 'outbound policy'})`;
     case 'refused':
       return `connection to ${target} refused (is the server running and is the port right?): ${detail}`;
     case 'timeout':

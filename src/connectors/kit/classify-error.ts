@@ -144,7 +144,29 @@ const BY_MESSAGE: ReadonlyArray<readonly [RegExp, FailureCode]> = [
   [/^NOPERM|Permissions? Violation/i, 'permission'],
   [/called without any password configured|invalid password|invalid username-password/i, 'auth'],
   [/DB index is out of range|invalid DB index/i, 'invalid_config'],
+  // A reply parser meeting bytes of another protocol (an HTTP or SSH server on a Redis or
+  // PostgreSQL port): ioredis, then pg-protocol.
+  [
+    /^Unknown RESP type|^Protocol error|^received invalid response|^Unknown authenticationOk message/i,
+    'protocol',
+  ],
 ];
+
+/**
+ * What a step or sync says when a driver could not parse the peer's answer. The driver's own
+ * message quotes the peer's bytes ("Unknown RESP type 72 "H"" is the H of "HTTP/1.1"), which
+ * would make test steps a banner grabber for whatever listens at an address: never repeated.
+ */
+export const PROTOCOL_MISMATCH = 'the peer did not answer in the protocol of this source type';
+
+/**
+ * The message of a failure fit to show: the driver's own words, except for a protocol mismatch
+ * the driver described in the peer's bytes (see PROTOCOL_MISMATCH). Our own errors say what they mean.
+ */
+export function failureMessage(err: unknown): string {
+  const message = (err as Error)?.message ?? String(err);
+  return !isOwnError(err) && classifyError(err) === 'protocol' ? PROTOCOL_MISMATCH : message;
+}
 
 /**
  * Whether `err` is one of Sluice's own connector errors: its code was decided where the failure
@@ -197,7 +219,7 @@ export function toConnectorError(
 ): PermanentSyncError | ConnectorError {
   if (err instanceof PermanentSyncError || err instanceof ConnectorError) return err;
   const code = classifyError(err);
-  const message = hideSecrets(`${what}: ${(err as Error)?.message ?? String(err)}`, secrets);
+  const message = hideSecrets(`${what}: ${failureMessage(err)}`, secrets);
   return PERMANENT_CODES.has(code)
     ? new PermanentSyncError(message, code)
     : new ConnectorError(message, code);

@@ -135,20 +135,38 @@ export function scrubLine(line: string): string {
 }
 
 /**
- * Replaces every occurrence of each of `secrets` in `text` (any non-empty one, longest first so
- * a secret that contains another is masked whole): drivers sometimes echo what they were given.
+ * Secrets shorter than this are masked only where they stand as a whole token (not inside a
+ * longer word): a one-letter password must not turn "Unknown RESP type" into "Unknown RESP ty****e".
+ * A longer secret is masked wherever it occurs, even glued to other text.
+ */
+const WHOLE_TOKEN_BELOW = 8;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Replaces each of `secrets` in `text` (any non-empty one, longest first so a secret that contains
+ * another is masked whole): drivers sometimes echo what they were given. Short ones only where they
+ * stand as a whole token (WHOLE_TOKEN_BELOW).
  */
 export function hideSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length))
-    if (secret) out = out.split(secret).join(MASK);
+  for (const secret of [...new Set(secrets)].sort((a, b) => b.length - a.length)) {
+    if (!secret || !out.includes(secret)) continue;
+    out =
+      secret.length >= WHOLE_TOKEN_BELOW
+        ? out.split(secret).join(MASK)
+        : out.replace(
+            new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(secret)}(?![\\p{L}\\p{N}_])`, 'gu'),
+            MASK,
+          );
+  }
   return out;
 }
 
 /**
  * Removes every recognisable piece of `secret` from `message`: the whole string, and for a URL
- * its password, user and secret-looking query values, raw and percent-decoded. Driver errors
- * sometimes quote the connection string or the password they were given.
+ * its password, user and secret-looking query values, raw and percent-decoded. Driver errors sometimes quote
+ * the connection string or the password they were given.
  */
 export function scrubSecret(message: string, secret: string | null): string {
   if (!secret) return message;
@@ -156,15 +174,13 @@ export function scrubSecret(message: string, secret: string | null): string {
   try {
     const url = new URL(secret);
     for (const part of [url.password, url.username]) if (part) pieces.add(part).add(safeDecode(part));
-    for (const [, value] of url.searchParams) if (value.length >= 6) pieces.add(value);
+    // A short value under an ordinary name (sslmode=require, page=1) is not worth masking "1" for.
+    for (const [name, value] of url.searchParams)
+      if (value && (value.length >= 6 || SECRET_PARAM.test(name))) pieces.add(value);
   } catch {
     // not a URL: the whole string is the secret
   }
-  // Shorter pieces would mask ordinary letters of the message.
-  return hideSecrets(
-    message,
-    [...pieces].filter((p) => p.length >= 3),
-  );
+  return hideSecrets(message, [...pieces]);
 }
 
 function safeDecode(s: string): string {

@@ -1,5 +1,5 @@
 import type { ConnectorContext, StepStatus, TestStep } from '../connector';
-import { classifyError, isOwnError } from './classify-error';
+import { classifyError, failureMessage, isOwnError } from './classify-error';
 import { withDeadline } from './deadline';
 import { hideSecrets } from './secret-scrubber';
 
@@ -127,7 +127,7 @@ const ERRNO = /^(E[A-Z0-9_]+|UND_ERR_[A-Z_]+)$/;
 
 function messageOf(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown };
-  const message = typeof e?.message === 'string' && e.message ? e.message : String(err);
+  const message = typeof e?.message === 'string' && e.message ? failureMessage(err) : String(err);
   return !isOwnError(err) && typeof e?.code === 'string' && ERRNO.test(e.code) && !message.includes(e.code)
     ? `${message} (${e.code})`
     : message;

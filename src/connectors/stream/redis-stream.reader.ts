@@ -5,7 +5,7 @@ import type { ConnectorContext, SyncBatch } from '../connector';
 import { UNANSWERED, type ReleasePending, type ResolvedTarget } from '../outbound';
 import { abortError, withDeadline } from '../kit/deadline';
 import type { StepRunner } from '../kit/step-runner';
-import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
+import { classifyError, isOwnError, SourceFailure, toConnectorError } from '../kit/classify-error';
 import type { RedisSettings } from './stream-settings';
 
 /** Incremental state of a Redis stream source: the id of the last entry landed. */
@@ -191,10 +191,17 @@ export class RedisStreamReader {
     }
   }
 
-  /** "Connection is closed." says nothing: the socket's own error (refused, reset, TLS) does. */
+  /**
+   * "Connection is closed." says nothing: the socket's own error (refused, reset, TLS) does. A
+   * peer that is not a Redis server is named as such, without its bytes.
+   */
   private explain(err: unknown): unknown {
     const vague = /Connection is closed/i.test(String((err as Error)?.message ?? ''));
-    return vague && this.lastError ? this.lastError : err;
+    const real = vague && this.lastError ? this.lastError : err;
+    // The parser's message quotes the peer's first byte: said in our words instead.
+    return !isOwnError(real) && classifyError(real) === 'protocol'
+      ? new SourceFailure('the peer did not answer as a Redis server', 'protocol')
+      : real;
   }
 
   private async authenticate(redis: Redis): Promise<void> {

@@ -46,7 +46,7 @@ export class StreamConnector implements Connector {
     });
     if (!settings) return steps.finish();
     const target = await steps.run('resolve', async () => {
-      const found = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs);
+      const found = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs, settings.port);
       return { value: found, message: `${settings.host} is ${found.address}` };
     });
     if (target) await this.reader(settings, ctx).test(steps, target);
@@ -57,7 +57,7 @@ export class StreamConnector implements Connector {
     const settings = parseStreamSettings(source);
     let target: ResolvedTarget;
     try {
-      target = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs);
+      target = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs, settings.port);
     } catch (err) {
       throw toConnectorError(err, `resolve ${settings.host}`, settings.secrets);
     }

@@ -67,7 +67,8 @@ export class HttpClient {
 
   /** Resolves and checks the host of `url` (the first test step). */
   resolve(url: URL): Promise<ResolvedTarget> {
-    return this.ctx.outbound.resolve(url.hostname, 'http', this.ctx.timeoutMs);
+    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    return this.ctx.outbound.resolve(url.hostname, 'http', this.ctx.timeoutMs, port);
   }
 
   /** Opens one connection (TCP, and TLS for https) to `target` and closes it: the connect test step. */
