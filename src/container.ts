@@ -215,7 +215,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     options: '-c TimeZone=UTC',
   });
   exportPool.on('error', (err) => logger.warn({ err: err.message }, 'export connection error'));
-  const records = new RecordsRepository(knex, exportPool);
+  const records = new RecordsRepository(knex, exportPool, async (id) => (await sources.get(id))?.sync_mode);
 
   // The HTTP side.
   const apiKeys = new ApiKeyRepository(knex);

@@ -50,14 +50,33 @@ export class RecordsRepository {
   constructor(
     private readonly knex: Knex,
     private readonly exports: pg.Pool,
+    /** The source's sync_mode (sources/source-store), which decides what `current` means. */
+    private readonly syncModeOf: (sourceId: string) => Promise<string | null | undefined>,
   ) {}
 
   /**
-   * The `current` view of a source (the latest version of each record) as a query with the
-   * columns of raw_records, or undefined when the source's sync mode keeps no such view. No sync
-   * mode keeps one yet: this is the one place to fill in when one does.
+   * The `current` view of a source as a query with the columns of raw_records, or undefined when
+   * its sync mode keeps none (append). Snapshot: the rows of the latest complete run, as
+   * source_snapshots points at it (swapped in the statement that closes the run, so never a part
+   * of one). Dedup: raw_current, the last landed version of each key (kept in the landing
+   * transaction); a key's id is that of the raw row it came from, so keyset paging still works.
    */
-  async currentView(_sourceId: string): Promise<Knex.QueryBuilder | undefined> {
+  async currentView(sourceId: string): Promise<{ from: Knex.QueryBuilder } | undefined> {
+    // Wrapped: a query builder is a thenable, which an async function would run and unwrap.
+    const mode = await this.syncModeOf(sourceId);
+    if (mode === 'snapshot')
+      return {
+        from: this.knex('raw_records')
+          .select('id', 'source_id', 'run_id', 'ingested_at', 'payload')
+          .where('source_id', sourceId)
+          .where('run_id', this.knex('source_snapshots').select('run_id').where('source_id', sourceId)),
+      };
+    if (mode === 'dedup')
+      return {
+        from: this.knex('raw_current')
+          .select({ id: 'raw_record_id' }, 'source_id', 'run_id', { ingested_at: 'updated_at' }, 'payload')
+          .where('source_id', sourceId),
+      };
     return undefined;
   }
 

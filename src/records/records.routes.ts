@@ -85,7 +85,7 @@ export function recordsRoutes(deps: {
     const filter = filterOf(id, query);
     let view: Knex.QueryBuilder | undefined;
     if (query.view === 'current') {
-      view = await deps.records.currentView(id);
+      view = (await deps.records.currentView(id))?.from;
       if (!view)
         throw new ValidationError([
           { pointer: 'view', in: 'query', message: "current is not available for this source's sync mode" },

@@ -120,7 +120,7 @@ describe('reading landed and quarantined records', () => {
     expectInvalid(await api.get(`/raw-data-sources/${source}/quarantine?view=all`), 'view');
   });
 
-  it('view=all is the default; view=current is refused until the source keeps a current view', async () => {
+  it('view=all is the default; view=current is refused for an append source (no current view)', async () => {
     expect((await api.get(`/raw-data-sources/${source}/records?view=all&limit=1`)).body.data).toHaveLength(1);
     const current = await api.get(`/raw-data-sources/${source}/records?view=current`);
     expectInvalid(current, 'view', "current is not available for this source's sync mode");

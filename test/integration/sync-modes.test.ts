@@ -46,6 +46,21 @@ describe('sync modes: append, snapshot, dedup', () => {
       .where('s.source_id', sourceId)
       .orderBy('r.id')
       .select('r.payload', 'r.run_id');
+  /** The current view as a user reads it: GET …/records?view=current, every page. */
+  const currentViaApi = async (sourceId: string) => {
+    const out: { payload: unknown; run_id: string }[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 20; pages++) {
+      const res = await api.get(
+        `/raw-data-sources/${sourceId}/records?view=current&limit=2${after ? `&after=${after}` : ''}`,
+      );
+      expect(res.status, res.text).toBe(200);
+      out.push(...(res.body.data as { payload: unknown; run_id: string }[]));
+      after = res.body.pagination.next_cursor ?? undefined;
+      if (!after) return out;
+    }
+    throw new Error('more than 20 pages');
+  };
   const current = async (sourceId: string) =>
     (
       (await api.knex('raw_current').where({ source_id: sourceId }).orderBy('record_key')) as {
@@ -89,11 +104,13 @@ describe('sync modes: append, snapshot, dedup', () => {
     );
     const during = await snapshotRows(source.id);
     expect(during.map((r) => r.payload)).toEqual(rows(2));
+    expect((await currentViaApi(source.id)).map((r) => r.payload)).toEqual(rows(2));
     expect(new Set(during.map((r) => r.run_id))).toEqual(new Set([second]));
 
     expect(await finished(source.id, third)).toMatchObject({ status: 'success', records: 6 });
     const after = await snapshotRows(source.id);
     expect(after.map((r) => r.payload)).toEqual(rows(3));
+    expect((await currentViaApi(source.id)).map((r) => r.payload)).toEqual(rows(3));
     expect(new Set(after.map((r) => r.run_id))).toEqual(new Set([third]));
     // Raw history is kept: all three runs' rows are still in raw_records.
     const all = await api.knex('raw_records').where({ source_id: source.id }).count({ c: '*' }).first();
@@ -147,6 +164,11 @@ describe('sync modes: append, snapshot, dedup', () => {
       [2, changes[1]],
       [4, changes[3]],
     ]);
+    const read = (await currentViaApi(source.id)).map((r) => r.payload as { id: number });
+    expect(read.sort((a, b) => a.id - b.id)).toEqual([v1[0], changes[1], changes[3]]);
+    // An append source keeps no current view: a clear 400, not an empty list.
+    const plain = await create({ metadata: { records: 1 } });
+    expect((await api.get(`/raw-data-sources/${plain.id}/records?view=current`)).status).toBe(400);
     // Raw history keeps every version, the delete included.
     const all = await api.knex('raw_records').where({ source_id: source.id }).count({ c: '*' }).first();
     expect(Number(all?.c)).toBe(7);
