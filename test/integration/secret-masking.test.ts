@@ -61,7 +61,7 @@ describe('stored masks of connection strings (row 7)', () => {
     expect((await readAsReader(id)).connection_string).toBe('****');
   });
 
-  it('changing a source to webhook re-masks the secret it already has', async () => {
+  it('changing a source to webhook (its secret resent, as a type change requires) masks it whole', async () => {
     const created = await api.post('/raw-data-sources', {
       name: 'masking-turned-webhook',
       source_type: 'api',
@@ -70,9 +70,13 @@ describe('stored masks of connection strings (row 7)', () => {
     expect(created.status, created.text).toBe(201);
     const id = created.body.id as string;
     expect((await readAsReader(id)).connection_string).toBe('https://hooks.example/plain/path');
+    // A type change must resend the secret (it was checked against the old type's rules only).
+    const unsent = await api.put(`/raw-data-sources/${id}`, { source_type: 'webhook' });
+    expect(unsent.status, unsent.text).toBe(400);
     const res = await api.put(`/raw-data-sources/${id}`, {
       name: 'masking-turned-webhook',
       source_type: 'webhook',
+      connection_string: 'https://hooks.example/plain/path',
     });
     expect(res.status, res.text).toBe(200);
     expect((await readAsReader(id)).connection_string).toBe('****');
