@@ -165,6 +165,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       knex,
       fileRoots: config.fileRoots,
       limits: config.byteLimits,
+      httpRequestMaxMs: config.httpRequestMaxMs,
       savedSource: (id, timeoutMs) => sourceStore.activity(id, timeoutMs),
     }),
     ...(overrides.connectors ?? []),
