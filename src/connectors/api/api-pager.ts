@@ -1,5 +1,4 @@
 import { PermanentSyncError } from '../connector';
-import type { Logger } from '../../logger';
 import type { HttpClient, HttpGetInit } from '../kit/http/http-client';
 import { toHttpSyncError } from '../kit/http/http-status-error';
 import type { ApiSettings } from './api-settings';
@@ -52,7 +51,6 @@ export async function* fetchPages(
   settings: ApiSettings,
   init: HttpGetInit,
   since: Watermark | undefined,
-  logger: Logger,
 ): AsyncGenerator<ApiPage> {
   const seen = new Set<string>();
   let url: URL | undefined = firstPageUrl(base, settings, since);

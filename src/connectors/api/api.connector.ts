@@ -149,7 +149,7 @@ export class ApiConnector implements Connector {
     let max = since;
     const http = new HttpClient(ctx, this.http);
     try {
-      for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
+      for await (const page of fetchPages(http, creds.url, settings, init, since)) {
         let records = page.records;
         if (field) ({ records, max } = keepNewer(records, field, since, max));
         for (const piece of splitByBytes(records, this.batchSize, this.limits.batchMaxBytes))
