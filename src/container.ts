@@ -166,6 +166,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       fileRoots: config.fileRoots,
       limits: config.byteLimits,
       httpRequestMaxMs: config.httpRequestMaxMs,
+      streamMaxRunRecords: config.streamMaxRunRecords,
       savedSource: (id, timeoutMs) => sourceStore.activity(id, timeoutMs),
     }),
     ...(overrides.connectors ?? []),
