@@ -37,6 +37,10 @@ export interface Config {
   eventsMaxLen: number;
   /** Bound for each connect and read a connector makes. */
   connectTimeoutMs: number;
+  /** Bound on one whole HTTP request of a connector, body included (a server dribbling bytes). */
+  httpRequestMaxMs: number;
+  /** Records one stream run lands at most; the next run continues where it stopped. */
+  streamMaxRunRecords: number;
   /** What one sync may hold: one record, one batch, one decompressed body, a compression ratio. */
   byteLimits: {
     recordMaxBytes: number;
@@ -223,6 +227,8 @@ export function loadConfig(env: Env = process.env): Config {
     purgePauseMs: int('PURGE_PAUSE_MS', 50, 0, 60000),
     eventsMaxLen: int('EVENTS_MAXLEN', 100000, 100, 100000000),
     connectTimeoutMs: int('CONNECT_TIMEOUT_MS', 10000, 100, 600000),
+    httpRequestMaxMs: int('HTTP_REQUEST_MAX_MS', 300000, 1000, 86400000),
+    streamMaxRunRecords: int('STREAM_MAX_RUN_RECORDS', 1000000, 1, 1000000000),
     byteLimits: {
       recordMaxBytes: int('RECORD_MAX_BYTES', 4 * MIB, 1024, 256 * MIB),
       batchMaxBytes: int('BATCH_MAX_BYTES', 8 * MIB, 1024, 1024 * MIB),

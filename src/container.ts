@@ -168,6 +168,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       knex,
       fileRoots: config.fileRoots,
       limits: config.byteLimits,
+      httpRequestMaxMs: config.httpRequestMaxMs,
+      streamMaxRunRecords: config.streamMaxRunRecords,
       savedSource: (id, timeoutMs) => sourceStore.activity(id, timeoutMs),
     }),
     ...(overrides.connectors ?? []),

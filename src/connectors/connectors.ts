@@ -14,13 +14,17 @@ export function createConnectors(deps: {
   fileRoots: string[];
   /** RECORD_MAX_BYTES, BATCH_MAX_BYTES, DECOMPRESSED_MAX_BYTES, MAX_COMPRESSION_RATIO. */
   limits: ByteLimits;
+  /** HTTP_REQUEST_MAX_MS: one whole HTTP request of the api connector. */
+  httpRequestMaxMs?: number;
+  /** STREAM_MAX_RUN_RECORDS: records one stream run lands at most. */
+  streamMaxRunRecords?: number;
   savedSource(id: string, timeoutMs: number): Promise<SavedSource | undefined>;
 }): Connector[] {
   return [
     new DatabaseConnector({ limits: deps.limits }),
-    new ApiConnector({ limits: deps.limits }),
+    new ApiConnector({ limits: deps.limits, http: { requestMaxMs: deps.httpRequestMaxMs } }),
     new FileConnector(deps.fileRoots, { limits: deps.limits }),
-    new StreamConnector(deps.limits.batchMaxBytes),
+    new StreamConnector(deps.limits.batchMaxBytes, deps.streamMaxRunRecords),
     new WebhookConnector({
       knex: deps.knex,
       savedSource: deps.savedSource,

@@ -177,12 +177,17 @@ describe('api connector: pagination', () => {
     expect(JSON.stringify(batches.map((b) => b.provenance))).not.toContain(TOKEN);
   });
 
-  it('stops at max_pages however many pages the source offers, and at a link that repeats', async () => {
+  it('fails a listing longer than max_pages, and a next link or cursor that loops, naming the bound', async () => {
     const server = await serve((_req, res, url) => {
       const page = Number(url.searchParams.get('p') ?? 1);
       sendJson(res, {
         data: items(page, page),
-        next: url.pathname === '/loop' ? '/loop' : `/endless?p=${page + 1}`,
+        next:
+          url.pathname === '/loop'
+            ? '/loop'
+            : url.pathname === '/cycle'
+              ? `/cycle?p=${(page % 3) + 1}`
+              : `/endless?p=${page + 1}`,
       });
     });
     const capped = source('api', `${server.url}/endless`, {
@@ -190,12 +195,46 @@ describe('api connector: pagination', () => {
       max_pages: 4,
       pagination: { type: 'next_url', path: 'next' },
     });
-    expect(recordsOf(await drain(fast, capped, undefined, connectorContext()))).toEqual(items(1, 4));
-    const loop = source('api', `${server.url}/loop`, {
-      records_path: 'data',
-      pagination: { type: 'next_url', path: 'next' },
+    const cap = await syncError(drain(fast, capped, undefined, connectorContext()));
+    expect(cap).toBeInstanceOf(PermanentSyncError);
+    expect(cap).toMatchObject({ code: 'too_large' });
+    expect(cap.message).toMatch(/more than max_pages \(4\) pages/);
+    expect(server.requests).toHaveLength(4);
+    for (const [path, where] of [
+      ['/loop', 'itself'],
+      ['/cycle?p=1', 'page 1'],
+    ] as const) {
+      const loop = source('api', `${server.url}${path}`, {
+        records_path: 'data',
+        pagination: { type: 'next_url', path: 'next' },
+      });
+      const err = await syncError(drain(fast, loop, undefined, connectorContext()));
+      expect(err).toBeInstanceOf(PermanentSyncError);
+      expect(err).toMatchObject({ code: 'protocol' });
+      expect(err.message).toContain(`pagination loop`);
+      expect(err.message).toContain(where);
+    }
+  });
+
+  it('bounds one whole request: a server sending a byte at a time fails with timeout', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const body = JSON.stringify(items(1, 50));
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i >= body.length || res.destroyed) return clearInterval(timer);
+        res.write(body[i++]!);
+      }, 50);
+      res.on('close', () => clearInterval(timer));
     });
-    expect(recordsOf(await drain(fast, loop, undefined, connectorContext()))).toHaveLength(1);
+    const dribble = new ApiConnector({ http: { requestMaxMs: 1000, retry: { retries: 0 } } });
+    const started = Date.now();
+    const err = await syncError(
+      drain(dribble, source('api', `${server.url}/slow`), undefined, connectorContext()),
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(err).toMatchObject({ code: 'timeout' });
+    expect(err.message).toMatch(/did not complete within 1000 ms \(HTTP_REQUEST_MAX_MS\)/);
   });
 
   it('splits a large page into bounded batches', async () => {

@@ -198,6 +198,17 @@ describe('stream connector on NATS JetStream', () => {
     ]);
   });
 
+  it('STREAM_MAX_RUN_RECORDS ends a run at its bound with the state advanced; the next run goes on', async () => {
+    await publish(10);
+    const bounded = new StreamConnector(undefined, 4);
+    const first = await drain(bounded.sync(source({ stream, batch: 3 }), undefined, connectorContext()));
+    expect(numbers(first)).toEqual(range(0, 6));
+    const second = await drain(
+      bounded.sync(source({ stream, batch: 3 }), lastState(first), connectorContext()),
+    );
+    expect(numbers(second)).toEqual(range(6, 10));
+  });
+
   it('a second sync lands only the messages published since; a third finds nothing', async () => {
     await publish(6);
     const first = await drain(connector.sync(source({ stream }), undefined, connectorContext()));

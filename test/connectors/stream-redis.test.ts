@@ -183,6 +183,16 @@ describe('stream connector on Redis Streams', () => {
     }
   });
 
+  it('STREAM_MAX_RUN_RECORDS ends a run at its bound with the state advanced; the next run goes on', async () => {
+    await add(key, 10);
+    const bounded = new StreamConnector(undefined, 4);
+    const meta = { stream: key, batch: 3 };
+    const first = await drain(bounded.sync(source(meta), undefined, connectorContext()));
+    expect(numbers(first)).toEqual(range(0, 6));
+    const second = await drain(bounded.sync(source(meta), lastState(first), connectorContext()));
+    expect(numbers(second)).toEqual(range(6, 10));
+  });
+
   it('a second sync lands only the entries added since; a third finds nothing', async () => {
     await add(key, 6);
     const first = await drain(connector.sync(source({ stream: key }), undefined, connectorContext()));

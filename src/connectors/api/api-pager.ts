@@ -1,5 +1,4 @@
 import { PermanentSyncError } from '../connector';
-import type { Logger } from '../../logger';
 import type { HttpClient, HttpGetInit } from '../kit/http/http-client';
 import { toHttpSyncError } from '../kit/http/http-status-error';
 import type { ApiSettings } from './api-settings';
@@ -45,7 +44,8 @@ export function extractRecords(body: unknown, recordsPath: string | undefined): 
 
 /**
  * Fetches pages in order until the source says there are no more: a null, missing or empty link or
- * cursor, an empty page, a short page (page pagination with a size), or the max_pages cap.
+ * cursor, an empty page, a short page (page pagination with a size). A listing past the max_pages
+ * cap fails (too_large) and so does a link back to a page already read (protocol): both permanent.
  */
 export async function* fetchPages(
   http: HttpClient,
@@ -53,18 +53,17 @@ export async function* fetchPages(
   settings: ApiSettings,
   init: HttpGetInit,
   since: Watermark | undefined,
-  logger: Logger,
 ): AsyncGenerator<ApiPage> {
   const seen = new Set<string>();
   let url: URL | undefined = firstPageUrl(base, settings, since);
   for (let number = 1; url; number++) {
-    if (number > settings.maxPages) {
-      logger.warn(
-        { max_pages: settings.maxPages },
-        'api source: page cap reached, the remaining pages are not read',
+    // A listing longer than the cap fails rather than lands a silent prefix of itself as a success
+    // (an API answering 10^6 pages would otherwise hold a worker for hours).
+    if (number > settings.maxPages)
+      throw new PermanentSyncError(
+        `the source offers more than max_pages (${settings.maxPages}) pages; the listing was not read whole: raise metadata.max_pages (at most 100000) or sync incrementally`,
+        'too_large',
       );
-      return;
-    }
     seen.add(url.href);
     let page: { url: URL; body: unknown };
     try {
@@ -85,10 +84,12 @@ export async function* fetchPages(
     yield { number, records, url };
     if (!records.length) return;
     url = nextPageUrl(settings, page.body, page.url, base, since, number, records.length);
-    if (url && seen.has(url.href)) {
-      logger.warn({ page: number }, 'api source: the next page repeats an earlier one; paging stopped');
-      return;
-    }
+    // A next link (or cursor) leading back to a page already read would loop forever.
+    if (url && seen.has(url.href))
+      throw new PermanentSyncError(
+        `pagination loop: page ${number} links to a page already read (${url.href === page.url.href ? 'itself' : `page ${[...seen].indexOf(url.href) + 1}`}); the source's next link or cursor does not advance`,
+        'protocol',
+      );
   }
 }
 

@@ -173,7 +173,7 @@ export class ApiConnector implements Connector {
     const since = bound && ('from' in bound ? bound.from : bound.after);
     const http = new HttpClient(ctx, this.http);
     try {
-      for await (const page of fetchPages(http, creds.url, settings, init, since, ctx.logger)) {
+      for await (const page of fetchPages(http, creds.url, settings, init, since)) {
         let records = page.records;
         if (field && window)
           records = records.filter((record) => {

@@ -15,7 +15,7 @@ import { abortError, withDeadline } from '../kit/deadline';
 import { probeNats, type NatsServerInfo } from './nats-probe';
 import type { StepRunner } from '../kit/step-runner';
 import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
-import type { NatsSettings } from './stream-settings';
+import { DEFAULT_MAX_RUN_RECORDS, type NatsSettings } from './stream-settings';
 
 /** Incremental state of a JetStream source: the stream sequence of the last message landed. */
 export interface NatsStreamState {
@@ -37,6 +37,8 @@ export class NatsStreamReader {
     private readonly ctx: ConnectorContext,
     /** A pull is landed in pieces of about this many bytes (BATCH_MAX_BYTES), each with its own state. */
     private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes,
+    /** STREAM_MAX_RUN_RECORDS: a run ends (successfully, state advanced) once it landed this many. */
+    private readonly maxRunRecords = DEFAULT_MAX_RUN_RECORDS,
   ) {}
 
   async test(steps: StepRunner, target: ResolvedTarget): Promise<void> {
@@ -157,9 +159,11 @@ export class NatsStreamReader {
           'messages were removed from the stream before they were read',
         );
       // Each pull is complete before it is yielded: nothing is in flight while the batch lands.
+      let landed = 0;
       try {
         for await (const { messages } of this.pulls(nc, (last ?? 0) + 1, settings.batch, end)) {
           if (ctx.signal.aborted) break;
+          landed += messages.length;
           for (const piece of splitByBytes(
             messages,
             settings.batch,
@@ -173,6 +177,14 @@ export class NatsStreamReader {
               provenance: { stream: settings.stream },
               recordProvenance: { subject: piece.map((m) => m.subject), seq: piece.map((m) => m.seq) },
             };
+          }
+          // A backlog beyond the per-run bound waits for the next sync (it starts from last_seq).
+          if (landed >= this.maxRunRecords) {
+            ctx.logger.info(
+              { stream: settings.stream, records: landed, max_run_records: this.maxRunRecords },
+              'stream source: per-run record bound reached; the rest is read by the next sync',
+            );
+            break;
           }
         }
       } catch (err) {

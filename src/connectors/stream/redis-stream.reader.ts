@@ -6,7 +6,7 @@ import { UNANSWERED, type ReleasePending, type ResolvedTarget } from '../outboun
 import { abortError, withDeadline } from '../kit/deadline';
 import type { StepRunner } from '../kit/step-runner';
 import { classifyError, isOwnError, SourceFailure, toConnectorError } from '../kit/classify-error';
-import type { RedisSettings } from './stream-settings';
+import { DEFAULT_MAX_RUN_RECORDS, type RedisSettings } from './stream-settings';
 
 /** Incremental state of a Redis stream source: the id of the last entry landed. */
 export interface RedisStreamState {
@@ -26,6 +26,8 @@ export class RedisStreamReader {
     private readonly ctx: ConnectorContext,
     /** A read is landed in pieces of about this many bytes (BATCH_MAX_BYTES), each with its own state. */
     private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes,
+    /** STREAM_MAX_RUN_RECORDS: a run ends (successfully, state advanced) once it landed this many. */
+    private readonly maxRunRecords = DEFAULT_MAX_RUN_RECORDS,
   ) {}
 
   async test(steps: StepRunner, target: ResolvedTarget): Promise<void> {
@@ -126,8 +128,17 @@ export class RedisStreamReader {
           { stream: settings.stream, stored: after, last: info.lastId },
           'stored stream offset is past the stream end (was the stream recreated?); waiting for newer ids',
         );
-      // Drain what is there now, up to the last id at sync start, then end: new entries wait for the next sync.
+      // Drain what is there now, up to the last id at sync start, then end: new entries wait for the next
+      // sync. A backlog beyond maxRunRecords waits too: each run is bounded, the next one goes on.
+      let landed = 0;
       for (;;) {
+        if (landed >= this.maxRunRecords) {
+          ctx.logger.info(
+            { stream: settings.stream, records: landed, max_run_records: this.maxRunRecords, last_id: after },
+            'stream source: per-run record bound reached; the rest is read by the next sync',
+          );
+          return;
+        }
         if (ctx.signal.aborted) throw abortError(ctx.signal);
         const from = after === undefined ? '-' : nextId(after);
         if (after !== undefined && compareIds(after, info.lastId) >= 0) return;
@@ -143,6 +154,7 @@ export class RedisStreamReader {
         const last = entries[entries.length - 1];
         if (!last) return;
         after = last[0];
+        landed += entries.length;
         for (const piece of splitByBytes(entries, settings.batch, this.batchMaxBytes, entryBytes))
           yield {
             records: piece.map(([, fields]) => fieldMap(fields)),

@@ -28,6 +28,8 @@ export const STREAM_METADATA_SCHEMA = {
 } as const;
 
 export const DEFAULT_BATCH = 1000;
+/** Records one stream run lands at most (STREAM_MAX_RUN_RECORDS): a flooded stream is read in bounded runs. */
+export const DEFAULT_MAX_RUN_RECORDS = 1_000_000;
 
 interface CommonSettings {
   host: string;

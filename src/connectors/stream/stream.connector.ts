@@ -9,6 +9,7 @@ import { hideSecrets } from '../kit/secret-scrubber';
 import {
   STREAM_METADATA_SCHEMA,
   checkStreamConnectionString,
+  DEFAULT_MAX_RUN_RECORDS,
   parseStreamSettings,
   type StreamSettings,
 } from './stream-settings';
@@ -18,15 +19,21 @@ const STEPS = ['configuration', 'resolve', 'connect', 'authenticate', 'stream', 
 /**
  * `stream` sources: Redis Streams (`redis://`, `rediss://`) and NATS JetStream (`nats://`), chosen
  * by the connection string's scheme. A sync reads from the stored offset (a Redis entry id or a
- * JetStream sequence) up to the stream's end at sync start, and each batch carries the offset of
- * its own last record, so the state advances only together with the records it covers.
+ * JetStream sequence) up to the stream's end at sync start, or STREAM_MAX_RUN_RECORDS records,
+ * whichever is first (a producer faster than Sluice must not make one run endless: the run ends
+ * `success` and the next continues), and each batch carries the offset of its own last record, so
+ * the state advances only together with the records it covers.
  */
 export class StreamConnector implements Connector {
   readonly type = 'stream';
   readonly metadataSchema = STREAM_METADATA_SCHEMA;
 
   /** `batchMaxBytes`: config BATCH_MAX_BYTES; a read of `metadata.batch` messages is landed in pieces of at most that. */
-  constructor(private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes) {}
+  constructor(
+    private readonly batchMaxBytes = DEFAULT_BYTE_LIMITS.batchMaxBytes,
+    /** STREAM_MAX_RUN_RECORDS: records one run lands at most; the next run continues from its state. */
+    private readonly maxRunRecords = DEFAULT_MAX_RUN_RECORDS,
+  ) {}
 
   /** A stream resumes after the last entry landed: never a full refresh. */
   fullRefresh(): boolean {
@@ -66,8 +73,8 @@ export class StreamConnector implements Connector {
 
   private reader(settings: StreamSettings, ctx: ConnectorContext): RedisStreamReader | NatsStreamReader {
     return settings.kind === 'redis'
-      ? new RedisStreamReader(settings, ctx, this.batchMaxBytes)
-      : new NatsStreamReader(settings, ctx, this.batchMaxBytes);
+      ? new RedisStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords)
+      : new NatsStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords);
   }
 }
 

@@ -19,6 +19,11 @@ export interface HttpClientOptions {
   maxBodyBytes?: number;
   /** Bounds on what a compressed body may decode to (DECOMPRESSED_MAX_BYTES, MAX_COMPRESSION_RATIO). */
   decodeLimits?: DecodeLimits;
+  /**
+   * Whole-request bound (HTTP_REQUEST_MAX_MS), redirects, retries and the body included: the idle
+   * timeouts never fire on a server that sends one byte a second, this does.
+   */
+  requestMaxMs?: number;
 }
 
 export interface HttpGetInit {
@@ -36,11 +41,15 @@ export interface HttpResponse {
   headers: Record<string, string | string[] | undefined>;
   /** Decoded from Content-Encoding; idle reads time out after timeoutMs. */
   body: Readable;
+  /** Aborts (reason: a ConnectorError `timeout`) when the request outlives requestMaxMs. */
+  deadline: AbortSignal;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const RETRYABLE_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
+/** 32 MiB (the page cap) at ~110 KB/s: generous for a real API, minutes rather than hours for a dribble. */
+export const DEFAULT_REQUEST_MAX_MS = 5 * 60_000;
 
 /**
  * GET over undici for connectors. Every request resolves its host through ctx.outbound (checked
@@ -54,6 +63,7 @@ export class HttpClient {
   private readonly maxRedirects: number;
   private readonly maxBodyBytes: number;
   private readonly decodeLimits?: DecodeLimits;
+  private readonly requestMaxMs: number;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -63,6 +73,7 @@ export class HttpClient {
     this.maxRedirects = options.maxRedirects ?? 5;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.decodeLimits = options.decodeLimits;
+    this.requestMaxMs = options.requestMaxMs ?? DEFAULT_REQUEST_MAX_MS;
   }
 
   /** Resolves and checks the host of `url` (the first test step). */
@@ -97,11 +108,43 @@ export class HttpClient {
     }).finally(() => release(answered));
   }
 
-  /** GET `url` following redirects; resolves with the final 2xx answer, throws HttpStatusError otherwise. */
+  /**
+   * GET `url` following redirects; resolves with the final 2xx answer, throws HttpStatusError
+   * otherwise. From the first byte sent to the body's end the request may take requestMaxMs: past
+   * that it is aborted (the body errors) with a ConnectorError `timeout`.
+   */
   async get(url: URL, init: HttpGetInit = {}): Promise<HttpResponse> {
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new ConnectorError(
+            `GET ${describeUrl(url)}: the request did not complete within ${this.requestMaxMs} ms (HTTP_REQUEST_MAX_MS); the server sends too slowly`,
+            'timeout',
+          ),
+        ),
+      this.requestMaxMs,
+    );
+    const signal = AbortSignal.any([this.ctx.signal, deadline.signal]);
+    try {
+      const res = await this.follow(url, init, signal);
+      res.body.once('close', () => clearTimeout(timer));
+      return { ...res, deadline: deadline.signal };
+    } catch (err) {
+      clearTimeout(timer);
+      if (deadline.signal.aborted && !this.ctx.signal.aborted) throw abortError(deadline.signal);
+      throw err;
+    }
+  }
+
+  private async follow(
+    url: URL,
+    init: HttpGetInit,
+    signal: AbortSignal,
+  ): Promise<Omit<HttpResponse, 'deadline'>> {
     let current = url;
     for (let hop = 0; ; hop++) {
-      const res = await this.send(current, init);
+      const res = await this.send(current, init, signal);
       if (REDIRECTS.has(res.statusCode)) {
         await discard(res.body);
         const location = header(res.headers.location);
@@ -146,16 +189,24 @@ export class HttpClient {
     const res = await this.get(url, init);
     const chunks: Buffer[] = [];
     let bytes = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > this.maxBodyBytes) {
-        res.body.destroy();
-        // Permanent: the same page is as large on every retry.
-        throw new TooLargeError(
-          `GET ${describeUrl(res.url)}: response larger than ${formatBytes(this.maxBodyBytes)}`,
-        );
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > this.maxBodyBytes) {
+          res.body.destroy();
+          // Permanent: the same page is as large on every retry.
+          throw new TooLargeError(
+            `GET ${describeUrl(res.url)}: response larger than ${formatBytes(this.maxBodyBytes)}`,
+          );
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (err) {
+      // The body may die of undici's own abort error; say why it was aborted.
+      if (res.deadline.aborted && !this.ctx.signal.aborted) throw abortError(res.deadline);
+      throw err;
+    } finally {
+      res.body.destroy();
     }
     return { url: res.url, status: res.status, text: Buffer.concat(chunks).toString('utf8'), bytes };
   }
@@ -177,7 +228,7 @@ export class HttpClient {
   }
 
   /** One hop: resolve (each try, so a changed answer is checked too), send, retry what may pass. */
-  private async send(url: URL, init: HttpGetInit): Promise<Dispatcher.ResponseData> {
+  private async send(url: URL, init: HttpGetInit, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
       accept: init.accept ?? '*/*',
       'accept-encoding': 'gzip, deflate, br',
@@ -188,7 +239,7 @@ export class HttpClient {
     const retries = init.retry === false ? 0 : this.retry.retries;
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
-      if (this.ctx.signal.aborted) throw abortError(this.ctx.signal);
+      if (signal.aborted) throw abortError(signal);
       const target = await this.resolve(url);
       const client = this.clientFor(url, target);
       let res: Dispatcher.ResponseData;
@@ -200,7 +251,7 @@ export class HttpClient {
           method: 'GET',
           path: `${url.pathname}${url.search}`,
           headers,
-          signal: this.ctx.signal,
+          signal: signal,
         });
         answered = true;
       } catch (err) {
@@ -209,8 +260,8 @@ export class HttpClient {
         const delay = RETRYABLE_ERRORS.has(code)
           ? retryDelay(attempt, undefined, waited, { ...this.retry, retries })
           : undefined;
-        if (delay === undefined || this.ctx.signal.aborted) throw err;
-        await sleep(delay, this.ctx.signal);
+        if (delay === undefined || signal.aborted) throw err;
+        await sleep(delay, signal);
         waited += delay;
         continue;
       } finally {
@@ -224,7 +275,7 @@ export class HttpClient {
         { url: describeUrl(url), status: res.statusCode, delay_ms: delay, attempt: attempt + 1 },
         'http source asked to retry',
       );
-      await sleep(delay, this.ctx.signal);
+      await sleep(delay, signal);
       waited += delay;
     }
   }
