@@ -17,7 +17,9 @@ import { to as copyTo } from 'pg-copy-streams';
 import { ApiKeyRepository } from '../src/auth/api-key.repository';
 import { median, type BenchResult, type BenchSettings } from './lib/bench-result';
 import { assertLoopback, createBenchDatabase } from './lib/bench-database';
+import { Redis } from 'ioredis';
 import { BENCH_REDIS_URL } from './lib/bench-env';
+import { deleteKeys } from './lib/redis-keys';
 import { startChildServer } from './lib/child-server';
 import { RssSampler, rssOf } from './lib/landing-rss';
 import { seedRecords } from './lib/records-data';
@@ -135,6 +137,10 @@ export default async function recordsExport(_settings: BenchSettings): Promise<B
     } finally {
       await copyClient.end();
       await server.stop();
+      // The API registered its queues' meta keys under this run's prefix: leave none behind.
+      const redis = new Redis(BENCH_REDIS_URL);
+      await deleteKeys(redis, `${RUN}:*`).catch(() => 0);
+      redis.disconnect();
     }
   } finally {
     if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();
