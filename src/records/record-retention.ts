@@ -132,12 +132,30 @@ export class RecordRetention {
     const cutoff = now.getTime() - days * DAY_MS;
     for (const p of partitions) {
       if (p.detachPending || !p.upper || p.upper.getTime() > cutoff) continue;
+      if (p.table === 'raw_records') await this.keepCurrentSnapshots(p.name, now);
       // Not in a transaction: CONCURRENTLY runs its own two.
       await this.knex.raw(`ALTER TABLE ${q(p.table)} DETACH PARTITION ${q(p.name)} CONCURRENTLY`);
       await this.dropTable(p.name);
       dropped.push(p.name);
     }
     return dropped;
+  }
+
+  /**
+   * The rows of a snapshot that is still current (source_snapshots) are what `view=current`
+   * serves: retention never takes them. Before their day is dropped they move into `now`'s
+   * partition (an UPDATE of the partition key moves a row), so they live on while their snapshot
+   * is current; the next complete snapshot lets them expire like any other row.
+   */
+  private async keepCurrentSnapshots(partition: string, now: Date): Promise<void> {
+    const moved = await this.knex.raw<{ rowCount: number }>(
+      `UPDATE raw_records r SET ingested_at = ?
+         FROM source_snapshots s
+        WHERE r.tableoid = ?::regclass AND r.source_id = s.source_id AND r.run_id = s.run_id`,
+      [now, partition],
+    );
+    if (moved.rowCount)
+      this.options.logger.info({ partition, rows: moved.rowCount }, 'kept the rows of current snapshots');
   }
 
   private async dropTable(name: string): Promise<void> {
@@ -167,8 +185,11 @@ export class RecordRetention {
         for (;;) {
           const { rowCount } = await this.knex.raw<{ rowCount: number }>(
             `DELETE FROM ${q(table)} r USING (
-                SELECT id, ${q(key)} AS k FROM ${q(table)}
-                 WHERE source_id = ? AND ${q(key)} < ? ORDER BY id LIMIT ${DELETE_BATCH}
+                SELECT id, ${q(key)} AS k FROM ${q(table)} t
+                 WHERE source_id = ? AND ${q(key)} < ?
+                   -- A current snapshot's rows stay (see keepCurrentSnapshots).
+                   ${table === 'raw_records' ? 'AND NOT EXISTS (SELECT 1 FROM source_snapshots s WHERE s.source_id = t.source_id AND s.run_id = t.run_id)' : ''}
+                 ORDER BY id LIMIT ${DELETE_BATCH}
               ) old
               WHERE r.id = old.id AND r.${q(key)} = old.k`,
             [source.id, cutoff],

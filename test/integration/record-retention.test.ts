@@ -144,6 +144,57 @@ describe('record partitions and retention', () => {
     expect(await retention(10).deleteBySource(now)).toBe(2);
   });
 
+  it("keeps a current snapshot's rows however old their day: they move forward, older runs expire", async () => {
+    const now = new Date();
+    await retention(0).ensurePartitions(new Date(now.getTime() - 12 * DAY));
+    const source = (
+      await api
+        .knex('raw_data_sources')
+        .insert(
+          {
+            name: `retention-snap-${process.pid}-${++seq}`,
+            source_type: 'webhook',
+            metadata: {},
+            sync_mode: 'snapshot',
+          },
+          ['id'],
+        )
+    )[0]!.id as string;
+    const shortLived = await newSource(2);
+    // Two complete snapshots 11 and 10 days ago; the second is current (nothing since).
+    await landAt(source, new Date(now.getTime() - 11 * DAY), 4);
+    await landAt(source, new Date(now.getTime() - 10 * DAY), 5);
+    const current = (await api
+      .knex('sync_runs')
+      .where({ source_id: source })
+      .orderBy('queued_at', 'desc')
+      .first())!.id as string;
+    const older = (await api
+      .knex('raw_records')
+      .where({ source_id: source })
+      .whereNot({ run_id: current })
+      .first())!.run_id as string;
+    await api.knex('source_snapshots').insert({ source_id: source, run_id: current, records: 5 });
+    // A per-source retention never deletes a current snapshot's rows either.
+    await landAt(shortLived, new Date(now.getTime() - 5 * DAY), 3);
+    const shortRun = (await api.knex('raw_records').where({ source_id: shortLived }).first())!
+      .run_id as string;
+    await api.knex('source_snapshots').insert({ source_id: shortLived, run_id: shortRun, records: 3 });
+
+    const report = await retention(5).maintain(now);
+
+    expect(report.dropped).toContain(`raw_records_p${ymd(now.getTime() - 10 * DAY)}`);
+    const left = await api.knex('raw_records').where({ source_id: source }).select('run_id', 'ingested_at');
+    expect(left).toHaveLength(5);
+    expect(new Set(left.map((r) => r.run_id))).toEqual(new Set([current]));
+    expect(left.every((r) => (r.ingested_at as Date).getTime() === now.getTime())).toBe(true);
+    expect(await api.knex('raw_records').where({ run_id: older })).toEqual([]);
+    const read = await api.get(`/raw-data-sources/${source}/records?view=current`);
+    expect(read.status, read.text).toBe(200);
+    expect(read.body.data).toHaveLength(5);
+    expect((await counts(shortLived)).landed).toBe(3);
+  });
+
   it('finishes a detach that was interrupted', async () => {
     const now = new Date();
     const day = now.getTime() - 40 * DAY;
