@@ -179,7 +179,7 @@ export class ApiConnector implements Connector {
           records = records.filter((record) => {
             const value = watermarkOf(record, field);
             // A record without a value cannot be placed: it lands every time rather than never.
-            return value === undefined || window.admit(value, fingerprint(record));
+            return value === undefined || window.admit(value, () => fingerprint(record));
           });
         const provenance = { url: publicUrl(page.url), page: page.number };
         for (const piece of splitByBytes(records, this.batchSize, this.limits.batchMaxBytes))

@@ -272,7 +272,7 @@ export class DatabaseConnector implements Connector {
           const cursor = String(row[CURSOR_KEY]);
           const record = toRecord(row);
           // Columns come in the query's order every time: the JSON text needs no key sorting.
-          if (!window.admit(cursor, fingerprintText(JSON.stringify(record)))) continue;
+          if (!window.admit(cursor, () => fingerprintText(JSON.stringify(record)))) continue;
           pending.push(record);
           pendingBytes += approxJsonBytes(record);
           // Cut by count or bytes, row by row: the window's state then covers exactly what was yielded.

@@ -23,10 +23,19 @@ export interface WindowState<V> {
   seen?: Array<[V, string[]]>;
 }
 
+/**
+ * A row's fingerprint, or how to compute it. Most rows never need one: only a row read again
+ * (its value already remembered) is compared, and only the rows still inside the window when a
+ * state is written are stored — so admit takes a thunk and computes it at most once, late.
+ */
+export type Fingerprint = string | (() => string);
+
 interface Group<V> {
   value: V;
-  hashes: string[];
+  hashes: Fingerprint[];
 }
+
+const resolve = (hash: Fingerprint): string => (typeof hash === 'function' ? hash() : hash);
 
 /** Default bound on the fingerprints a state keeps (about 15 bytes each as JSON). */
 export const DEFAULT_WINDOW_KEYS = 10_000;
@@ -92,16 +101,21 @@ export class CursorWindow<V> {
   }
 
   /** Whether a row read now should land: false for a row below the start or landed already. */
-  admit(value: V, hash: string): boolean {
+  admit(value: V, fingerprint: Fingerprint): boolean {
     if (this.start && below(this.order, value, this.start)) return false;
     const key = keyOf(value);
     const prior = this.prior.get(key);
-    const left = prior?.get(hash);
-    if (left) {
-      // Landed by an earlier read and still remembered in its group: consume, do not land again.
-      if (left === 1) prior!.delete(hash);
-      else prior!.set(hash, left - 1);
-      return false;
+    let hash = fingerprint;
+    if (prior?.size) {
+      const known = resolve(fingerprint);
+      hash = known;
+      const left = prior.get(known);
+      if (left) {
+        // Landed by an earlier read and still remembered in its group: consume, do not land again.
+        if (left === 1) prior.delete(known);
+        else prior.set(known, left - 1);
+        return false;
+      }
     }
     if (this.max === undefined || this.order.compare(value, this.max) > 0) this.max = value;
     if (this.overflow !== undefined && this.order.compare(value, this.overflow) <= 0) return true;
@@ -144,7 +158,12 @@ export class CursorWindow<V> {
       this.count -= group.hashes.length;
     }
     if (drop) this.ordered = this.ordered.slice(drop);
-    const seen = this.ordered.map((g): [V, string[]] => [g.value, [...g.hashes]]);
+    const seen = this.ordered.map((g): [V, string[]] => {
+      // Computed now, once: the group keeps the strings, not the rows the thunks hold on to.
+      const hashes = g.hashes.map(resolve);
+      g.hashes = hashes;
+      return [g.value, [...hashes]];
+    });
     this.floor = { value: from, inclusive: true };
     return { max, from, seen };
   }
