@@ -148,17 +148,15 @@ describe('record partitions and retention', () => {
     const now = new Date();
     await retention(0).ensurePartitions(new Date(now.getTime() - 12 * DAY));
     const source = (
-      await api
-        .knex('raw_data_sources')
-        .insert(
-          {
-            name: `retention-snap-${process.pid}-${++seq}`,
-            source_type: 'webhook',
-            metadata: {},
-            sync_mode: 'snapshot',
-          },
-          ['id'],
-        )
+      await api.knex('raw_data_sources').insert(
+        {
+          name: `retention-snap-${process.pid}-${++seq}`,
+          source_type: 'webhook',
+          metadata: {},
+          sync_mode: 'snapshot',
+        },
+        ['id'],
+      )
     )[0]!.id as string;
     const shortLived = await newSource(2);
     // Two complete snapshots 11 and 10 days ago; the second is current (nothing since).
