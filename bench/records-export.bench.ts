@@ -17,9 +17,8 @@ import { to as copyTo } from 'pg-copy-streams';
 import { ApiKeyRepository } from '../src/auth/api-key.repository';
 import { median, type BenchResult, type BenchSettings } from './lib/bench-result';
 import { assertLoopback, createBenchDatabase } from './lib/bench-database';
-import { Redis } from 'ioredis';
 import { BENCH_REDIS_URL } from './lib/bench-env';
-import { deleteKeys } from './lib/redis-keys';
+import { deletePrefixKeys } from './lib/redis-keys';
 import { startChildServer } from './lib/child-server';
 import { RssSampler, rssOf } from './lib/landing-rss';
 import { seedRecords } from './lib/records-data';
@@ -138,9 +137,7 @@ export default async function recordsExport(_settings: BenchSettings): Promise<B
       await copyClient.end();
       await server.stop();
       // The API registered its queues' meta keys under this run's prefix: leave none behind.
-      const redis = new Redis(BENCH_REDIS_URL);
-      await deleteKeys(redis, `${RUN}:*`).catch(() => 0);
-      redis.disconnect();
+      await deletePrefixKeys(BENCH_REDIS_URL, RUN);
     }
   } finally {
     if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();

@@ -17,9 +17,8 @@ import { createLogger } from '../src/logger';
 import { RecordRetention } from '../src/records/record-retention';
 import { median, type BenchResult, type BenchSettings } from './lib/bench-result';
 import { createBenchDatabase } from './lib/bench-database';
-import { Redis } from 'ioredis';
 import { BENCH_REDIS_URL } from './lib/bench-env';
-import { deleteKeys } from './lib/redis-keys';
+import { deletePrefixKeys } from './lib/redis-keys';
 import { startChildServer } from './lib/child-server';
 import { seedRecords } from './lib/records-data';
 
@@ -155,9 +154,7 @@ export default async function retentionBench(_settings: BenchSettings): Promise<
       await writer.end();
       await server.stop();
       // The API registered its queues' meta keys under this run's prefix: leave none behind.
-      const redis = new Redis(BENCH_REDIS_URL);
-      await deleteKeys(redis, `${RUN}:*`).catch(() => 0);
-      redis.disconnect();
+      await deletePrefixKeys(BENCH_REDIS_URL, RUN);
     }
   } finally {
     if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();

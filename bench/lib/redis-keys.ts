@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 
 /** Every key matching `pattern`, by SCAN (never KEYS: the Redis may be shared). */
 export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
@@ -22,6 +22,16 @@ export async function deleteKeys(redis: Redis, pattern: string): Promise<number>
     if (keys.length) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/** Removes a run's keys (`prefix:*`) on its own short connection: for a bench's final clean-up. */
+export async function deletePrefixKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    await deleteKeys(redis, `${prefix}:*`).catch(() => 0);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**

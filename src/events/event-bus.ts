@@ -70,29 +70,32 @@ export class EventBus {
       return undefined;
     }
     try {
-      return (
-        (await this.redis.xadd(
-          this.key,
-          'MAXLEN',
-          '~',
-          this.maxLen,
-          '*',
-          'type',
-          type,
-          'source_id',
-          input.source_id ?? '',
-          'run_id',
-          input.run_id ?? '',
-          'at',
-          new Date().toISOString(),
-          'data',
-          JSON.stringify(input.data ?? {}),
-        )) ?? undefined
-      );
+      return (await this.redis.xadd(...this.entry(type, input, new Date().toISOString()))) ?? undefined;
     } catch (err) {
       this.logger.warn({ type, err: (err as Error).message }, 'event not published');
       return undefined;
     }
+  }
+
+  /** The XADD arguments of one event: the capped stream, a new id, and its fields. */
+  private entry(type: EventType, input: EventInput, at: string) {
+    return [
+      this.key,
+      'MAXLEN',
+      '~',
+      this.maxLen,
+      '*',
+      'type',
+      type,
+      'source_id',
+      input.source_id ?? '',
+      'run_id',
+      input.run_id ?? '',
+      'at',
+      at,
+      'data',
+      JSON.stringify(input.data ?? {}),
+    ] as const;
   }
 
   /** Publishes many events in one round trip (a sync-all page); best-effort like publish(). */
@@ -104,24 +107,7 @@ export class EventBus {
     }
     const at = new Date().toISOString();
     const pipeline = this.redis.pipeline();
-    for (const [type, input] of events)
-      pipeline.xadd(
-        this.key,
-        'MAXLEN',
-        '~',
-        this.maxLen,
-        '*',
-        'type',
-        type,
-        'source_id',
-        input.source_id ?? '',
-        'run_id',
-        input.run_id ?? '',
-        'at',
-        at,
-        'data',
-        JSON.stringify(input.data ?? {}),
-      );
+    for (const [type, input] of events) pipeline.xadd(...this.entry(type, input, at));
     await pipeline
       .exec()
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'events not published'));

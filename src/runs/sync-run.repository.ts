@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { SyncTrigger } from '../queue/queue-names';
 
-import type { RunStatus, SyncRun } from './sync.contracts';
+import { syncRunSchema, type RunStatus, type SyncRun } from './sync.contracts';
 
 export type { RunStatus, SyncRun };
 
@@ -33,22 +33,8 @@ const ACTIVE = [...ACTIVE_STATUSES];
 /** The busy rule as SQL, for a table alias (`r.status IN (…)`) or none. */
 const isActive = (alias?: string) =>
   `${alias ? `${alias}.` : ''}status IN (${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`;
-const COLUMNS = [
-  'id',
-  'source_id',
-  'trigger',
-  'status',
-  'attempt',
-  'job_id',
-  'batch_id',
-  'queued_at',
-  'started_at',
-  'finished_at',
-  'records',
-  'bytes',
-  'invalid',
-  'error',
-];
+/** The stored columns of a run: its contract's fields less duration_ms, computed from the times. */
+const COLUMNS = syncRunSchema.required.filter((c) => c !== 'duration_ms');
 
 const RETURNED = COLUMNS.map((c) => `r.${c}`).join(', ');
 
