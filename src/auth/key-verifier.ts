@@ -2,6 +2,7 @@ import type { ApiScope } from '../config';
 import type { Logger } from '../logger';
 import type { ApiKeyRepository } from './api-key.repository';
 import { sameDigest, tokenDigest } from './api-token';
+import { BoundedCache } from '../cache/bounded-cache';
 
 /** Who a request acts as: audit actor and rate-limit key. */
 export interface Principal {
@@ -32,37 +33,6 @@ interface Cached {
   until: number;
 }
 
-/** A bounded map that forgets its least recently used entry first (Map keeps insertion order). */
-class Lru<V> {
-  private readonly entries = new Map<string, V>();
-  constructor(private readonly max: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value === undefined) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.entries.delete(key);
-    if (this.entries.size >= this.max) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(key, value);
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
 /**
  * Turns a token into a principal. API_KEYS entries are hashed at start and every one is compared
  * in constant time (no early exit, so timing tells nothing about which or how much matched);
@@ -74,8 +44,8 @@ export class KeyVerifier {
    * Known keys and unknown tokens are cached apart: a flood of bad tokens evicts only other bad
    * tokens, never the keys in use.
    */
-  private readonly known = new Lru<Cached>(MAX_CACHED);
-  private readonly unknown = new Lru<number>(MAX_CACHED);
+  private readonly known = new BoundedCache<string, Cached>(MAX_CACHED);
+  private readonly unknown = new BoundedCache<string, number>(MAX_CACHED);
   /** Lookups under way: concurrent requests with one token share one query. */
   private readonly pending = new Map<string, Promise<Principal | undefined>>();
   private readonly touched = new Map<string, number>();

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { recordCheck } from '../runs/record-check';
-import { BoundedCache } from './bounded-cache';
+import { BoundedCache } from '../cache/bounded-cache';
 import {
   compileSchemaDefinition,
   DEFAULT_SCHEMA_LIMITS,

@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { RE2JS } from 're2js';
 import type { FieldError } from '../http/errors';
-import { BoundedCache } from './bounded-cache';
+import { BoundedCache } from '../cache/bounded-cache';
 import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from '../schema/schema-limits';
 
 export { DEFAULT_SCHEMA_LIMITS, type SchemaLimits };
