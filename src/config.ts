@@ -22,6 +22,19 @@ export interface Config {
   /** Prefix of every Redis key Sluice writes (queues, events, locks): one Redis can host several installs. */
   queuePrefix: string;
   syncAttempts: number;
+  /** First retry delay of a sync (exponential after it); a source's retry_backoff_seconds overrides it. */
+  syncBackoffMs: number;
+  /** A sync attempt running longer fails its run ("timed out after …"); a source's max_run_seconds overrides it. */
+  syncMaxRunSeconds: number;
+  /** A source whose last N finished runs all failed is deactivated; 0 = never. deactivate_after_failures overrides it. */
+  deactivateAfterFailures: number;
+  /**
+   * Syncs of one concurrency group (by default the destination host:port) running at once over all
+   * workers: the default limit (0 = no limit), limits per group (`CONCURRENCY_GROUP_LIMITS`), the
+   * lease a slot is held by (renewed while the run lives, so a dead worker's slot frees itself),
+   * and how long a job that found no free slot waits before asking again (jittered).
+   */
+  concurrency: { defaultLimit: number; groupLimits: Record<string, number>; leaseMs: number; waitMs: number };
   lockDurationMs: number;
   stalledIntervalMs: number;
   /** How long POST .../test waits for the test job before answering 202 with the job id. */
@@ -217,6 +230,15 @@ export function loadConfig(env: Env = process.env): Config {
     // 6 tries, backoff 2 s doubling: about a minute of retries, so a database or network blip of
     // 30 s delays a sync instead of failing it.
     syncAttempts: int('SYNC_ATTEMPTS', 6, 1, 50),
+    syncBackoffMs: int('SYNC_BACKOFF_MS', 2000, 100, 86400000),
+    syncMaxRunSeconds: int('SYNC_MAX_RUN_SECONDS', 86400, 1, 604800),
+    deactivateAfterFailures: int('SYNC_DEACTIVATE_AFTER_FAILURES', 0, 0, 1000),
+    concurrency: {
+      defaultLimit: int('CONCURRENCY_LIMIT', 0, 0, 10000),
+      groupLimits: groupLimits(list('CONCURRENCY_GROUP_LIMITS'), problems),
+      leaseMs: int('CONCURRENCY_LEASE_MS', 30000, 1000, 3600000),
+      waitMs: int('CONCURRENCY_WAIT_MS', 1000, 10, 600000),
+    },
     lockDurationMs: int('WORKER_LOCK_DURATION_MS', 30000, 1000, 3600000),
     stalledIntervalMs: int('WORKER_STALLED_INTERVAL_MS', 30000, 1000, 3600000),
     testWaitMs: int('TEST_WAIT_MS', 10000, 0, 120000),
@@ -296,6 +318,22 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('EVENTS_MAX_CLIENTS_PER_KEY must not exceed EVENTS_MAX_CLIENTS');
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** `group=limit` entries; a group is often host:port, so the last `=` splits it. */
+function groupLimits(entries: string[], problems: string[]): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('=');
+    const group = entry.slice(0, at).trim();
+    const raw = entry.slice(at + 1).trim();
+    if (at <= 0 || !group || group.length > 200 || !/^\d{1,5}$/.test(raw) || Number(raw) > 10000)
+      problems.push(
+        `CONCURRENCY_GROUP_LIMITS entries must be group=limit with limit 0 to 10000 (got "${entry}")`,
+      );
+    else limits[group] = Number(raw);
+  }
+  return limits;
 }
 
 /** `scope:token` entries; problems name the entry by position, never quote the token. */

@@ -21,6 +21,7 @@ import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SyncAllProcessor } from './sync-all.processor';
 import type { SyncProcessor } from './sync.processor';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
+import { GroupFullError } from '../src/runs/concurrency-gate';
 import type { RecordRetention } from '../src/records/record-retention';
 import type { TestProcessor } from './test.processor';
 
@@ -103,6 +104,7 @@ export class SyncWorker {
             } catch (err) {
               if (signal?.aborted && String(signal.reason) === SHUTDOWN_REASON)
                 return this.handBack(job, token, scope);
+              if (err instanceof GroupFullError) return this.waitForSlot(job, token, err);
               throw err;
             }
           },
@@ -311,6 +313,17 @@ export class SyncWorker {
       `WORKER_MAX_STALLED=${deaths - 1}): the run is failed rather than run again, so this source cannot ` +
       'keep crashing workers (job stalled more than allowable limit)'
     );
+  }
+
+  /** Back to delayed until a slot may be free: moveToDelayed spends no retry attempt. */
+  private async waitForSlot(
+    job: Job<SyncJobData>,
+    token: string | undefined,
+    err: GroupFullError,
+  ): Promise<never> {
+    await job.updateData({ ...job.data, gateWaits: (job.data.gateWaits ?? 0) + 1 });
+    await job.moveToDelayed(Date.now() + err.delayMs, token);
+    throw new DelayedError();
   }
 
   private async handBack(job: Job, token: string | undefined, scope: JobScope): Promise<never> {

@@ -14,6 +14,8 @@ import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
 import { readAhead } from '../src/runs/read-ahead';
 import type { SourceStore } from '../src/sources/source-store';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
+import { GroupFullError, type ConcurrencyGate, type GateLease } from '../src/runs/concurrency-gate';
+import { runDeadline, type RunPolicies, type RunPolicy } from '../src/runs/run-policy';
 
 export interface SyncResult {
   runId?: string;
@@ -31,14 +33,52 @@ export interface SyncProcessorDeps {
   logger: Logger;
   outbound: Outbound;
   timeoutMs: number;
+  /** Per-source policy (maximum run time, concurrency group); absent, runs have neither. */
+  policies?: RunPolicies;
+  /** The concurrency gate a run of a limited group passes first. */
+  gate?: ConcurrencyGate;
+  /** Base wait of a job that found its group full (jittered; a release wakes it sooner). */
+  gateWaitMs?: number;
 }
 
 /** The worker side of a sync: open or resume the run, stream batches into landing, record the outcome. */
 export class SyncProcessor {
   constructor(private readonly deps: SyncProcessorDeps) {}
 
-  /** `scope` (from SyncWorker) gives the job's logger and takes the source type and landed counts. */
+  /**
+   * `scope` (from SyncWorker) gives the job's logger and takes the source type and landed counts.
+   * The source's policy first: a slot of its concurrency group (or GroupFullError, and the worker
+   * delays the job), then the run under its maximum run time.
+   */
   async process(job: Job<SyncJobData>, signal?: AbortSignal, scope?: JobScope): Promise<SyncResult> {
+    const policy = await this.deps.policies?.forSource(job.data.sourceId);
+    if (!policy) return this.run(job, signal, scope);
+    const lease = await this.enterGate(job, policy);
+    const deadline = runDeadline(policy.maxRunSeconds, signal);
+    try {
+      return await this.run(job, signal, scope, deadline);
+    } finally {
+      deadline.dispose();
+      await lease?.release();
+    }
+  }
+
+  private async enterGate(job: Job<SyncJobData>, policy: RunPolicy): Promise<GateLease | undefined> {
+    const { gate } = this.deps;
+    if (!gate || !policy.group || !policy.limit) return undefined;
+    const answer = await gate.acquire(policy.group, policy.limit, job.id ?? job.data.sourceId);
+    if (answer.lease) return answer.lease;
+    // Jittered, so waiters of one group do not all ask again at the same moment.
+    const base = this.deps.gateWaitMs ?? 1000;
+    throw new GroupFullError(policy.group, Math.round(base * (0.5 + Math.random())));
+  }
+
+  private async run(
+    job: Job<SyncJobData>,
+    signal?: AbortSignal,
+    scope?: JobScope,
+    deadline?: ReturnType<typeof runDeadline>,
+  ): Promise<SyncResult> {
     const { lifecycle } = this.deps;
     const { sourceId } = job.data;
     let runId = job.data.runId;
@@ -54,7 +94,8 @@ export class SyncProcessor {
     }
     // Starts, not failures: a worker killed mid-sync (stalled) or a shutdown hand-back does not count
     // as a failed attempt in BullMQ, but the run history should still show that the job ran again.
-    const attempt = Math.max(job.attemptsStarted, job.attemptsMade + 1);
+    // Waits for a concurrency slot started the job too, but were no attempt of the run.
+    const attempt = Math.max(job.attemptsStarted - (job.data.gateWaits ?? 0), job.attemptsMade + 1);
     const run = await lifecycle.start(runId, attempt);
     if (!run) return { runId, status: 'skipped', reason: 'run is no longer active' };
     // With a scope, its logger already carries the job's ids.
@@ -80,7 +121,7 @@ export class SyncProcessor {
       if (run.records || run.invalid)
         if (await this.deps.landing.prepareAttempt(sourceId, runId)) counts.records = counts.invalid = 0;
       const ctx = {
-        signal: signal ?? new AbortController().signal,
+        signal: deadline?.signal ?? signal ?? new AbortController().signal,
         logger,
         outbound: this.deps.outbound,
         timeoutMs: this.deps.timeoutMs,
@@ -108,9 +149,11 @@ export class SyncProcessor {
       if (!done) return this.takenOver(logger, runId, attempt);
       if (scope) scope.landed = done;
       return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };
-    } catch (err) {
+    } catch (caught) {
       // Aborted by a shutdown: not a failure of the source; the worker hands the job back.
-      if (signal?.aborted) throw err;
+      if (signal?.aborted) throw caught;
+      // Out of time: whatever the connector threw on the abort, the run failed for this reason.
+      const err = deadline?.timedOut() ?? caught;
       // Another attempt owns the run now (this one froze past its lock): leave the run to it.
       if (err instanceof RunTakenOverError) return this.takenOver(logger, runId, attempt);
       const message = scrubSecret((err as Error)?.message ?? String(err), secret).slice(0, 1000);

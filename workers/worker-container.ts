@@ -5,6 +5,8 @@ import type { Container } from '../src/container';
 import { RecordRetention } from '../src/records/record-retention';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
+import { ConcurrencyGate } from '../src/runs/concurrency-gate';
+import { RunPolicies } from '../src/runs/run-policy';
 import { SourcePurges } from '../src/sources/source-purges';
 import { PurgeProcessor } from './purge.processor';
 import { SyncAllProcessor } from './sync-all.processor';
@@ -53,6 +55,7 @@ export function createWorker(container: Container): SyncWorker {
         connectors,
         logger,
         ...reach,
+        ...runPolicy(container),
       }),
       test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
       syncAll: new SyncAllProcessor({ queues, lifecycle }),
@@ -78,4 +81,26 @@ export function createWorker(container: Container): SyncWorker {
       reconcileIntervalMs: config.reconcileIntervalMs,
     },
   );
+}
+
+/** Per-source run policy and the concurrency gate over all workers (one Redis, the queue's prefix). */
+function runPolicy(container: Container) {
+  const { config, redis, logger, queues } = container;
+  const gate = new ConcurrencyGate(redis, {
+    prefix: config.queuePrefix,
+    leaseMs: config.concurrency.leaseMs,
+    logger,
+    // A freed slot wakes the oldest waiting job of its group now rather than at its next retry.
+    wake: async (jobId) => {
+      const job = await queues.sync.getJob(jobId);
+      if (!job || !(await job.isDelayed())) return false;
+      await job.promote();
+      return true;
+    },
+  });
+  return {
+    policies: new RunPolicies(container.sourceStore, config),
+    gate,
+    gateWaitMs: config.concurrency.waitMs,
+  };
 }

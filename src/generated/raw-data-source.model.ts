@@ -23,6 +23,12 @@ export class RawDataSourceModel extends EntityModel {
   declare max_invalid_ratio: number | null;
   declare last_warning: string | null;
   declare retention_days: number | null;
+  declare max_run_seconds: number | null;
+  declare retry_attempts: number | null;
+  declare retry_backoff_seconds: number | null;
+  declare deactivate_after_failures: number | null;
+  declare concurrency_group: string | null;
+  declare concurrency_limit: number | null;
   declare created_at: Date;
   declare updated_at: Date;
 }

@@ -55,6 +55,36 @@ export const rawDataSourceCreateSchema = {
       minimum: 1,
       maximum: 36500,
     },
+    max_run_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 604800,
+    },
+    retry_attempts: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 50,
+    },
+    retry_backoff_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 86400,
+    },
+    deactivate_after_failures: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 1000,
+    },
+    concurrency_group: {
+      type: ['string', 'null'],
+      maxLength: 200,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+    },
+    concurrency_limit: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 10000,
+    },
   },
 } as const;
 
@@ -113,6 +143,36 @@ export const rawDataSourceUpdateSchema = {
       minimum: 1,
       maximum: 36500,
     },
+    max_run_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 604800,
+    },
+    retry_attempts: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 50,
+    },
+    retry_backoff_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 86400,
+    },
+    deactivate_after_failures: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 1000,
+    },
+    concurrency_group: {
+      type: ['string', 'null'],
+      maxLength: 200,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+    },
+    concurrency_limit: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 10000,
+    },
   },
 } as const;
 
@@ -137,6 +197,12 @@ export const rawDataSourceSchema = {
     'max_invalid_ratio',
     'last_warning',
     'retention_days',
+    'max_run_seconds',
+    'retry_attempts',
+    'retry_backoff_seconds',
+    'deactivate_after_failures',
+    'concurrency_group',
+    'concurrency_limit',
     'created_at',
     'updated_at',
   ],
@@ -207,6 +273,35 @@ export const rawDataSourceSchema = {
       type: ['integer', 'null'],
       minimum: 1,
       maximum: 36500,
+    },
+    max_run_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 604800,
+    },
+    retry_attempts: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 50,
+    },
+    retry_backoff_seconds: {
+      type: ['integer', 'null'],
+      minimum: 1,
+      maximum: 86400,
+    },
+    deactivate_after_failures: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 1000,
+    },
+    concurrency_group: {
+      type: ['string', 'null'],
+      maxLength: 200,
+    },
+    concurrency_limit: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 10000,
     },
     created_at: {
       type: 'string',

@@ -18,6 +18,12 @@ export interface RawDataSource {
   max_invalid_ratio: number | null;
   last_warning: string | null;
   retention_days: number | null;
+  max_run_seconds: number | null;
+  retry_attempts: number | null;
+  retry_backoff_seconds: number | null;
+  deactivate_after_failures: number | null;
+  concurrency_group: string | null;
+  concurrency_limit: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -34,6 +40,12 @@ export interface RawDataSourceCreate {
   sync_mode?: 'append' | 'snapshot' | 'dedup';
   max_invalid_ratio?: number | null;
   retention_days?: number | null;
+  max_run_seconds?: number | null;
+  retry_attempts?: number | null;
+  retry_backoff_seconds?: number | null;
+  deactivate_after_failures?: number | null;
+  concurrency_group?: string | null;
+  concurrency_limit?: number | null;
 }
 
 /** Body of PUT /raw-data-sources/{id}: fields left out keep their value. */

@@ -15,6 +15,8 @@ export interface SyncJobData {
   trigger?: SyncTrigger;
   /** The HTTP request that queued the job (an id, never a secret): its worker's log lines carry it. */
   requestId?: string;
+  /** Times the job waited for a concurrency slot (runs/concurrency-gate): not attempts of its run. */
+  gateWaits?: number;
 }
 
 /** A saved source by id, or an unsaved configuration sealed in source_drafts by draft id. */

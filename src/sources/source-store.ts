@@ -31,6 +31,17 @@ export interface LandingSettings {
   dedup?: DedupSettings;
 }
 
+/** A source's own run policy settings (null: the global default; runs/run-policy resolves them). */
+export interface SourcePolicyRow {
+  connection_string_masked: string | null;
+  max_run_seconds: number | null;
+  retry_attempts: number | null;
+  retry_backoff_seconds: number | null;
+  deactivate_after_failures: number | null;
+  concurrency_group: string | null;
+  concurrency_limit: number | null;
+}
+
 /** What a schedule is made from: one row per active source. */
 export interface SchedulableSource {
   id: string;
@@ -83,6 +94,22 @@ export class SourceStore {
       ...(dedup ? { dedup } : {}),
     };
     return { source: this.toSource(row), landing, state: row.state ?? undefined };
+  }
+
+  /** The run policy columns of a source and its masked connection string (host and port, no secret). */
+  async policyRow(id: string): Promise<SourcePolicyRow | undefined> {
+    return (await this.knex('raw_data_sources')
+      .select(
+        'connection_string_masked',
+        'max_run_seconds',
+        'retry_attempts',
+        'retry_backoff_seconds',
+        'deactivate_after_failures',
+        'concurrency_group',
+        'concurrency_limit',
+      )
+      .where({ id })
+      .first()) as SourcePolicyRow | undefined;
   }
 
   /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */

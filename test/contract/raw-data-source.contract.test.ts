@@ -16,6 +16,12 @@ const validBody = (): Record<string, unknown> => ({
   sync_mode: 'append',
   max_invalid_ratio: 0,
   retention_days: 1,
+  max_run_seconds: 1,
+  retry_attempts: 1,
+  retry_backoff_seconds: 1,
+  deactivate_after_failures: 0,
+  concurrency_group: 'sample concurrency_group',
+  concurrency_limit: 0,
 });
 const requiredBody = (): Record<string, unknown> => {
   const body = validBody();
@@ -38,8 +44,11 @@ describe('RawDataSource contract', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('location')).toBe(`/raw-data-sources/${res.body.id}`);
     expect(Object.keys(res.body).sort()).toEqual([
+      'concurrency_group',
+      'concurrency_limit',
       'connection_string',
       'created_at',
+      'deactivate_after_failures',
       'error_message',
       'has_connection_string',
       'id',
@@ -47,10 +56,13 @@ describe('RawDataSource contract', () => {
       'last_sync_at',
       'last_warning',
       'max_invalid_ratio',
+      'max_run_seconds',
       'metadata',
       'name',
       'refresh_interval',
       'retention_days',
+      'retry_attempts',
+      'retry_backoff_seconds',
       'schema_definition',
       'source_type',
       'sync_mode',
@@ -453,6 +465,192 @@ describe('RawDataSource contract', () => {
     await expectInvalid(
       await api.post('/raw-data-sources', { ...validBody(), retention_days: 36501 }),
       '/retention_days',
+    );
+  });
+
+  it('max_run_seconds: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_run_seconds: '1' }),
+      '/max_run_seconds',
+    );
+  });
+
+  it('max_run_seconds: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { max_run_seconds: null });
+    expect(res.status).toBe(200);
+    expect(res.body.max_run_seconds).toBeNull();
+  });
+
+  it('max_run_seconds: min 1 accepted, 0 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), max_run_seconds: 1 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_run_seconds: 0 }),
+      '/max_run_seconds',
+    );
+  });
+
+  it('max_run_seconds: max 604800 accepted, 604801 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), max_run_seconds: 604800 })).status).toBe(
+      201,
+    );
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), max_run_seconds: 604801 }),
+      '/max_run_seconds',
+    );
+  });
+
+  it('retry_attempts: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_attempts: '1' }),
+      '/retry_attempts',
+    );
+  });
+
+  it('retry_attempts: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { retry_attempts: null });
+    expect(res.status).toBe(200);
+    expect(res.body.retry_attempts).toBeNull();
+  });
+
+  it('retry_attempts: min 1 accepted, 0 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), retry_attempts: 1 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_attempts: 0 }),
+      '/retry_attempts',
+    );
+  });
+
+  it('retry_attempts: max 50 accepted, 51 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), retry_attempts: 50 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_attempts: 51 }),
+      '/retry_attempts',
+    );
+  });
+
+  it('retry_backoff_seconds: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_backoff_seconds: '1' }),
+      '/retry_backoff_seconds',
+    );
+  });
+
+  it('retry_backoff_seconds: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { retry_backoff_seconds: null });
+    expect(res.status).toBe(200);
+    expect(res.body.retry_backoff_seconds).toBeNull();
+  });
+
+  it('retry_backoff_seconds: min 1 accepted, 0 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), retry_backoff_seconds: 1 })).status).toBe(
+      201,
+    );
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_backoff_seconds: 0 }),
+      '/retry_backoff_seconds',
+    );
+  });
+
+  it('retry_backoff_seconds: max 86400 accepted, 86401 refused', async () => {
+    expect(
+      (await api.post('/raw-data-sources', { ...validBody(), retry_backoff_seconds: 86400 })).status,
+    ).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), retry_backoff_seconds: 86401 }),
+      '/retry_backoff_seconds',
+    );
+  });
+
+  it('deactivate_after_failures: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), deactivate_after_failures: '0' }),
+      '/deactivate_after_failures',
+    );
+  });
+
+  it('deactivate_after_failures: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { deactivate_after_failures: null });
+    expect(res.status).toBe(200);
+    expect(res.body.deactivate_after_failures).toBeNull();
+  });
+
+  it('deactivate_after_failures: min 0 accepted, -1 refused', async () => {
+    expect(
+      (await api.post('/raw-data-sources', { ...validBody(), deactivate_after_failures: 0 })).status,
+    ).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), deactivate_after_failures: -1 }),
+      '/deactivate_after_failures',
+    );
+  });
+
+  it('deactivate_after_failures: max 1000 accepted, 1001 refused', async () => {
+    expect(
+      (await api.post('/raw-data-sources', { ...validBody(), deactivate_after_failures: 1000 })).status,
+    ).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), deactivate_after_failures: 1001 }),
+      '/deactivate_after_failures',
+    );
+  });
+
+  it('concurrency_group: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), concurrency_group: 12345 }),
+      '/concurrency_group',
+    );
+  });
+
+  it('concurrency_group: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { concurrency_group: null });
+    expect(res.status).toBe(200);
+    expect(res.body.concurrency_group).toBeNull();
+  });
+
+  it('concurrency_group: max_length 200 accepted, 201 refused', async () => {
+    const ok = await api.post('/raw-data-sources', { ...validBody(), concurrency_group: longest(200) });
+    expect(ok.status).toBe(201);
+    expect(ok.body.concurrency_group).toHaveLength(200);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), concurrency_group: longest(201) }),
+      '/concurrency_group',
+    );
+  });
+
+  it('concurrency_limit: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: '0' }),
+      '/concurrency_limit',
+    );
+  });
+
+  it('concurrency_limit: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { concurrency_limit: null });
+    expect(res.status).toBe(200);
+    expect(res.body.concurrency_limit).toBeNull();
+  });
+
+  it('concurrency_limit: min 0 accepted, -1 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: 0 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: -1 }),
+      '/concurrency_limit',
+    );
+  });
+
+  it('concurrency_limit: max 10000 accepted, 10001 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: 10000 })).status).toBe(
+      201,
+    );
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: 10001 }),
+      '/concurrency_limit',
     );
   });
 
