@@ -46,6 +46,7 @@ import { RecordsRepository } from './records/records.repository';
 import { recordsRoutes } from './records/records.routes';
 import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
+import { AutoDeactivation } from './runs/auto-deactivation';
 import { SyncRunRepository } from './runs/sync-run.repository';
 import { syncPaths, syncSchemas } from './runs/sync.openapi';
 import { syncRoutes } from './runs/sync.routes';
@@ -146,6 +147,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     prefix: config.queuePrefix,
     logger,
     attempts: config.syncAttempts,
+    backoffMs: config.syncBackoffMs,
   });
   const events = new EventBus(redis, config.queuePrefix, config.eventsMaxLen, logger);
   const metrics = new Metrics({
@@ -177,7 +179,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   connectors.assertComplete(SOURCE_TYPES);
 
   const drafts = new SourceDrafts(knex, secrets);
-  const schedules = new ScheduleService(queues.sync, redis, { attempts: config.syncAttempts }, logger);
+  const schedules = new ScheduleService(queues.sync, redis, config, logger);
   const rules = sourceHooks({
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
@@ -196,7 +198,16 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
 
   // The run.
   const runs = new SyncRunRepository(knex);
-  const runLifecycle = new RunLifecycle(runs, events);
+  const deactivation = new AutoDeactivation({
+    sources: sourceStore,
+    events,
+    schedules,
+    logger,
+    defaultFailures: config.deactivateAfterFailures,
+  });
+  const runLifecycle = new RunLifecycle(runs, events, (sourceId, runId, error) =>
+    deactivation.afterFailure(sourceId, runId, error),
+  );
   const sync = new SyncService({
     redis,
     queues,
@@ -205,6 +216,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     logger,
     testWaitMs: config.testWaitMs,
     drafts,
+    retryDefaults: config,
   });
 
   // The records. Exports stream for as long as the client reads: they get connections of their own,

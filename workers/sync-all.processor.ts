@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { Job, JobsOptions } from 'bullmq';
 import type { Queues } from '../src/queue/queue-factory';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import type { OpenedPage } from '../src/runs/sync-run.repository';
@@ -16,7 +16,14 @@ export const FAN_OUT_PAGE = 2000;
  * failed page: the run reconciler closes them.
  */
 export class SyncAllProcessor {
-  constructor(private readonly deps: { queues: Queues; lifecycle: RunLifecycle }) {}
+  constructor(
+    private readonly deps: {
+      queues: Queues;
+      lifecycle: RunLifecycle;
+      /** Retry options of the page's sources that set their own (runs/run-policy); the rest take the queue's. */
+      retryOverrides?: (sourceIds: string[]) => Promise<Map<string, JobsOptions>>;
+    },
+  ) {}
 
   private openPage(batchId: string, afterId: string): Promise<OpenedPage> {
     return this.deps.lifecycle.runs.openSyncAllPage(batchId, afterId, FAN_OUT_PAGE);
@@ -41,11 +48,13 @@ export class SyncAllProcessor {
         // Should this page fail, the one read ahead must not become an unhandled rejection.
         next?.catch(() => undefined);
         if (!page.runs.length) continue;
+        const retry =
+          (await this.deps.retryOverrides?.(page.runs.map(([, sourceId]) => sourceId))) ?? new Map();
         await this.deps.queues.sync.addBulk(
           page.runs.map(([runId, sourceId]) => ({
             name: 'sync',
             data: { sourceId, runId, trigger: 'sync_all' } satisfies SyncJobData,
-            opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) } },
+            opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) }, ...retry.get(sourceId) },
           })),
         );
         // Events in page order, each page's after its jobs exist; best-effort, as publishing is.

@@ -6,7 +6,7 @@ import { RecordRetention } from '../src/records/record-retention';
 import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
 import { ConcurrencyGate } from '../src/runs/concurrency-gate';
-import { RunPolicies } from '../src/runs/run-policy';
+import { retryOverrides, RunPolicies } from '../src/runs/run-policy';
 import { SourcePurges } from '../src/sources/source-purges';
 import { PurgeProcessor } from './purge.processor';
 import { SyncAllProcessor } from './sync-all.processor';
@@ -58,7 +58,11 @@ export function createWorker(container: Container): SyncWorker {
         ...runPolicy(container),
       }),
       test: new TestProcessor({ sources, drafts, connectors, events: container.events, logger, ...reach }),
-      syncAll: new SyncAllProcessor({ queues, lifecycle }),
+      syncAll: new SyncAllProcessor({
+        queues,
+        lifecycle,
+        retryOverrides: (ids) => retryOverrides(sources, config, ids),
+      }),
       purge: {
         processor: new PurgeProcessor(
           { purges, sources, logger },

@@ -7,6 +7,7 @@ export const EVENT_TYPES = [
   'source.created',
   'source.updated',
   'source.deleted',
+  'source.deactivated',
   'sync.queued',
   'sync.started',
   'sync.succeeded',

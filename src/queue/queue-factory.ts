@@ -8,6 +8,8 @@ export interface QueueFactoryOptions {
   prefix: string;
   logger: Logger;
   attempts: number;
+  /** First retry delay of a job, doubling after (SYNC_BACKOFF_MS); 2 s unless given. */
+  backoffMs?: number;
 }
 
 /** Finished jobs stay long enough for GET /jobs/{id} to answer after completion, but bounded. */
@@ -26,7 +28,11 @@ export function createQueue<T>(
     prefix: options.prefix,
     // Producers answer HTTP requests: do not wait for a Redis that is down.
     skipWaitingForReady: true,
-    defaultJobOptions: { attempts: options.attempts, backoff: RETRY_BACKOFF, ...overrides },
+    defaultJobOptions: {
+      attempts: options.attempts,
+      backoff: options.backoffMs ? { ...RETRY_BACKOFF, delay: options.backoffMs } : RETRY_BACKOFF,
+      ...overrides,
+    },
   });
   queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'queue error'));
   return queue;

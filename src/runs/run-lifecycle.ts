@@ -30,6 +30,8 @@ export class RunLifecycle {
   constructor(
     readonly runs: SyncRunRepository,
     private readonly events: EventBus,
+    /** After `sync.failed`: the source's failure policy (runs/auto-deactivation). */
+    private readonly afterFailure?: (sourceId: string, runId: string, error: string) => Promise<unknown>,
   ) {}
 
   /** `sync.queued` for runs whose jobs now exist: one event, or one round trip for a sync-all page. */
@@ -105,6 +107,7 @@ export class RunLifecycle {
       run_id: runId,
       data: { error, ...(options.attempt !== undefined ? { attempt: options.attempt } : {}) },
     });
+    await this.afterFailure?.(closed.source_id, runId, error);
     return closed;
   }
 

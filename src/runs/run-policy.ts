@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import type { SourcePolicyRow } from '../sources/source-store';
+import type { SourcePolicyRow, SourceStore } from '../sources/source-store';
 import { PermanentSyncError } from '../connectors/connector';
 
 /** A source's own policy settings (the nullable columns of raw_data_sources); null = the global default. */
@@ -82,7 +82,9 @@ export function resolvePolicy(
   };
 }
 
-function retryOptionsOf(fields: PolicyFields, defaults: PolicyDefaults) {
+export type RetryDefaults = Pick<PolicyDefaults, 'syncAttempts' | 'syncBackoffMs'>;
+
+function retryOptionsOf(fields: PolicyFields, defaults: RetryDefaults) {
   return {
     attempts: fields.retry_attempts ?? defaults.syncAttempts,
     backoffMs:
@@ -97,7 +99,7 @@ function retryOptionsOf(fields: PolicyFields, defaults: PolicyDefaults) {
  */
 export function syncJobRetry(
   fields: PolicyFields,
-  defaults: PolicyDefaults,
+  defaults: RetryDefaults,
 ): { attempts: number; backoff: { type: 'exponential'; delay: number } } {
   const { attempts, backoffMs } = retryOptionsOf(fields, defaults);
   return { attempts, backoff: { type: 'exponential', delay: backoffMs } };
@@ -116,6 +118,16 @@ export class RunPolicies {
     // The masked form is enough: masking keeps scheme, host and port, so no secret is decrypted here.
     return row ? resolvePolicy(row, destinationOf(row.connection_string_masked), this.defaults) : undefined;
   }
+}
+
+/** BullMQ options per source for a page of sync jobs: only sources with their own retry settings are in it. */
+export async function retryOverrides(
+  store: Pick<SourceStore, 'retryOverrides'>,
+  defaults: RetryDefaults,
+  sourceIds: string[],
+): Promise<Map<string, ReturnType<typeof syncJobRetry>>> {
+  const rows = await store.retryOverrides(sourceIds);
+  return new Map(rows.map((row) => [row.id, syncJobRetry(row, defaults)]));
 }
 
 /** Why a run ended when its policy's maximum run time ran out: a permanent failure, not retried. */

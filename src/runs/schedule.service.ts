@@ -3,9 +3,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SchedulableSource } from '../sources/source-store';
 import type { Logger } from '../logger';
-import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
+import { syncJobRetry, type PolicyDefaults } from './run-policy';
 
 /** Where reconcile reads the active sources from, a page at a time (sources/source-store). */
 export interface SchedulablePages {
@@ -79,7 +79,8 @@ export class ScheduleService {
     private readonly queue: Queue,
     /** The queue's own connection (reads of BullMQ's keys during reconcile). */
     private readonly redis: Redis,
-    private readonly template: { attempts: number },
+    /** The global retry defaults a source without its own retry_attempts / retry_backoff_seconds ticks with. */
+    private readonly defaults: Pick<PolicyDefaults, 'syncAttempts' | 'syncBackoffMs'>,
     private readonly logger: Logger,
   ) {}
 
@@ -104,10 +105,13 @@ export class ScheduleService {
     return slot >= earliest ? slot : slot + everyMs;
   }
 
-  /** The whole template, every time: BullMQ replaces the stored one on each upsert. */
-  private jobTemplate(sourceId: string) {
-    const data: SyncJobData = { sourceId };
-    return { name: 'sync', data, opts: { attempts: this.template.attempts, backoff: RETRY_BACKOFF } };
+  /**
+   * The whole template, every time: BullMQ replaces the stored one on each upsert. Its opts are the
+   * source's retry policy (runs/run-policy), so a tick's job retries as its source says.
+   */
+  private jobTemplate(source: Pick<SchedulableSource, 'id' | 'retry_attempts' | 'retry_backoff_seconds'>) {
+    const data: SyncJobData = { sourceId: source.id };
+    return { name: 'sync', data, opts: syncJobRetry(source, this.defaults) };
   }
 
   async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
@@ -119,7 +123,7 @@ export class ScheduleService {
     await queue.upsertJobScheduler(
       schedulerId(source.id),
       { every, offset, startDate: ScheduleService.firstSlot(every, offset, Date.now()) },
-      this.jobTemplate(source.id),
+      this.jobTemplate(source),
     );
   }
 
@@ -210,22 +214,31 @@ export class ScheduleService {
     // What BullMQ stores as the template: queue defaults with ours on top, as upsertJobScheduler
     // merges them. Stored opts are the same string for every scheduler (one parse, then memoized);
     // stored data is the JSON we sent, compared as is before falling back to a parse.
-    const expectedOpts = canonical({ ...queue.defaultJobOptions, ...this.jobTemplate('').opts });
-    const optsSeen = new Map<string, boolean>();
-    const optsMatch = (stored: string | undefined) => {
+    // Per source since the retry policy is (most share the defaults: one expected string each).
+    const expected = new Map<string, string>();
+    const expectedOpts = (source: SchedulableSource) => {
+      const opts = this.jobTemplate(source).opts;
+      const key = `${opts.attempts}/${opts.backoff.delay}`;
+      let value = expected.get(key);
+      if (value === undefined)
+        expected.set(key, (value = canonical({ ...queue.defaultJobOptions, ...opts })));
+      return value;
+    };
+    // Stored opts are the same few strings over all schedulers: each parsed once, then memoized.
+    const parsed = new Map<string, string | undefined>();
+    const optsMatch = (stored: string | undefined, source: SchedulableSource) => {
       if (stored === undefined) return false;
-      let same = optsSeen.get(stored);
-      if (same === undefined) optsSeen.set(stored, (same = canonicalJson(stored) === expectedOpts));
-      return same;
+      if (!parsed.has(stored)) parsed.set(stored, canonicalJson(stored));
+      return parsed.get(stored) === expectedOpts(source);
     };
     const dataMatch = (stored: string | undefined, sourceId: string) => {
-      const data = this.jobTemplate(sourceId).data;
+      const data: SyncJobData = { sourceId };
       return stored === JSON.stringify(data) || canonicalJson(stored) === canonical(data);
     };
     const upToDate = (source: SchedulableSource, stored: StoredScheduler | undefined) =>
       stored !== undefined &&
       stored.every === source.refresh_interval * 1000 &&
-      optsMatch(stored.opts) &&
+      optsMatch(stored.opts, source) &&
       dataMatch(stored.data, source.id);
 
     const window = new TaskWindow(IN_FLIGHT);

@@ -9,6 +9,7 @@ import type { Queues } from '../queue/queue-factory';
 import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
 import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { RunLifecycle } from './run-lifecycle';
+import { syncJobRetry, type RetryDefaults } from './run-policy';
 import type { JobView, SyncAccepted, SyncAllAccepted, TestResult } from './sync.contracts';
 
 /**
@@ -26,6 +27,8 @@ export interface SyncServiceDeps {
   logger: Logger;
   testWaitMs: number;
   drafts: SourceDrafts;
+  /** Global retry defaults; a source's retry_attempts / retry_backoff_seconds go over them in its job. */
+  retryDefaults?: RetryDefaults;
 }
 
 export type TestOutcome = { done: true; result: TestResult } | { done: false; job_id: string };
@@ -89,6 +92,7 @@ export class SyncService {
         this.deps.queues.sync.add('sync', data, {
           jobId: runId,
           deduplication: { id: syncDedupId(sourceId) },
+          ...(this.deps.retryDefaults ? syncJobRetry(source, this.deps.retryDefaults) : {}),
         }),
         'enqueue sync',
       );

@@ -71,8 +71,12 @@ export function sourceLifecycle(deps: {
       const changed = (Object.keys(source) as (keyof RawDataSource)[]).filter(
         (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
       );
+      // The retry policy is part of the scheduler's job template.
       const retimed =
-        source.is_active !== before.is_active || source.refresh_interval !== before.refresh_interval;
+        source.is_active !== before.is_active ||
+        source.refresh_interval !== before.refresh_interval ||
+        source.retry_attempts !== before.retry_attempts ||
+        source.retry_backoff_seconds !== before.retry_backoff_seconds;
       await bounded('source.updated event / schedule update', source.id, () =>
         Promise.all([
           deps.events.publish('source.updated', {

@@ -47,6 +47,9 @@ export interface SchedulableSource {
   id: string;
   refresh_interval: number;
   is_active: boolean;
+  /** The source's retry policy, which its scheduler's job template carries (null: the defaults). */
+  retry_attempts?: number | null;
+  retry_backoff_seconds?: number | null;
 }
 
 /**
@@ -96,6 +99,42 @@ export class SourceStore {
     return { source: this.toSource(row), landing, state: row.state ?? undefined };
   }
 
+  /** Retry settings of those of `ids` that set any (the rest use the defaults): one query per sync-all page. */
+  async retryOverrides(
+    ids: string[],
+  ): Promise<Pick<SourcePolicyRow & { id: string }, 'id' | 'retry_attempts' | 'retry_backoff_seconds'>[]> {
+    if (!ids.length) return [];
+    return this.knex('raw_data_sources')
+      .select('id', 'retry_attempts', 'retry_backoff_seconds')
+      .whereIn('id', ids)
+      .where((q) => q.whereNotNull('retry_attempts').orWhereNotNull('retry_backoff_seconds'));
+  }
+
+  /**
+   * is_active=false when the source's last N finished (success or failed) runs all failed, N its
+   * deactivate_after_failures or `defaultFailures` (0: never). One statement that an inactive source
+   * never passes: returns N once, then undefined.
+   */
+  async deactivateAfterFailures(id: string, defaultFailures: number): Promise<{ failures: number } | undefined> {
+    const result = await this.knex.raw<{ rows: { failures: number }[] }>(
+      `WITH s AS (
+         SELECT id, coalesce(deactivate_after_failures, ?::int) AS n FROM raw_data_sources WHERE id = ? AND is_active
+       ), recent AS (
+         SELECT r.status FROM sync_runs r JOIN s ON r.source_id = s.id
+         WHERE r.status IN ('success', 'failed') ORDER BY r.queued_at DESC LIMIT (SELECT n FROM s)
+       )
+       UPDATE raw_data_sources t
+       SET is_active = false, updated_at = now(),
+           last_warning = 'deactivated: the last ' || s.n || ' runs failed (deactivate_after_failures)'
+       FROM s
+       WHERE t.id = s.id AND t.is_active AND s.n > 0
+         AND (SELECT count(*) FROM recent WHERE status = 'failed') = s.n
+       RETURNING s.n AS failures`,
+      [defaultFailures, id],
+    );
+    return result.rows[0];
+  }
+
   /** The run policy columns of a source and its masked connection string (host and port, no secret). */
   async policyRow(id: string): Promise<SourcePolicyRow | undefined> {
     return (await this.knex('raw_data_sources')
@@ -115,7 +154,7 @@ export class SourceStore {
   /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */
   async activeSchedulable(after: string, limit: number): Promise<SchedulableSource[]> {
     return this.knex('raw_data_sources')
-      .select('id', 'refresh_interval', 'is_active')
+      .select('id', 'refresh_interval', 'is_active', 'retry_attempts', 'retry_backoff_seconds')
       .where('is_active', true)
       .where('id', '>', after)
       .orderBy('id')
