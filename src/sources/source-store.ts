@@ -115,7 +115,10 @@ export class SourceStore {
    * deactivate_after_failures or `defaultFailures` (0: never). One statement that an inactive source
    * never passes: returns N once, then undefined.
    */
-  async deactivateAfterFailures(id: string, defaultFailures: number): Promise<{ failures: number } | undefined> {
+  async deactivateAfterFailures(
+    id: string,
+    defaultFailures: number,
+  ): Promise<{ failures: number } | undefined> {
     const result = await this.knex.raw<{ rows: { failures: number }[] }>(
       `WITH s AS (
          SELECT id, coalesce(deactivate_after_failures, ?::int) AS n FROM raw_data_sources WHERE id = ? AND is_active
