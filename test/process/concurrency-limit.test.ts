@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL } from '../helpers/test-env';
+import { sendJson, startHttpServer, type TestServer } from '../connectors/support/http-source';
+import {
+  killAll,
+  logTailsOnFailure,
+  track,
+  until,
+  waitForLog,
+  WORKER_READY_MS,
+  type Child,
+} from './process-kit';
+
+/** How long each peer holds a request: long enough that unlimited syncs overlap. */
+const HOLD_MS = 400;
+const ON_A = 12;
+const ON_B = 4;
+const LIMIT = 2;
+
+/** A loopback API peer that records how many requests it holds at once, and when each ended. */
+async function countingPeer(): Promise<TestServer & { inFlight: number; max: number; lastEnd: number }> {
+  const peer = { inFlight: 0, max: 0, lastEnd: 0 };
+  const server = await startHttpServer((_req, res) => {
+    peer.inFlight += 1;
+    peer.max = Math.max(peer.max, peer.inFlight);
+    setTimeout(() => {
+      peer.inFlight -= 1;
+      peer.lastEnd = Date.now();
+      sendJson(res, [{ n: 1 }, { n: 2 }]);
+    }, HOLD_MS);
+  });
+  return Object.assign(peer, server);
+}
+
+/**
+ * The concurrency gate across real worker processes: three `src/main.ts worker` processes (real
+ * api connector), 12 sources on one loopback host limited to 2 (CONCURRENCY_GROUP_LIMITS) and 4 on
+ * another host without a limit. The first peer never holds more than 2 requests at once; the
+ * second is not held to that limit; no sync spends a retry attempt on waiting for a slot.
+ */
+describe('concurrency limit per destination over three worker processes', () => {
+  let api: TestApi;
+  let a: Awaited<ReturnType<typeof countingPeer>>;
+  let b: Awaited<ReturnType<typeof countingPeer>>;
+  const workers: Child[] = [];
+
+  logTailsOnFailure();
+
+  beforeAll(async () => {
+    a = await countingPeer();
+    b = await countingPeer();
+    api = await startTestApi();
+    for (let i = 1; i <= 3; i += 1) {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: process.env.HOME ?? '/tmp',
+          NODE_ENV: 'test',
+          DATABASE_URL: api.database.url,
+          DATABASE_POOL_MAX: '4',
+          REDIS_URL: TEST_REDIS_URL,
+          ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+          QUEUE_PREFIX: api.container.config.queuePrefix,
+          SYNC_ATTEMPTS: '3',
+          WORKER_CONCURRENCY: '8',
+          CONCURRENCY_GROUP_LIMITS: `127.0.0.1:${a.port}=${LIMIT}`,
+          CONCURRENCY_WAIT_MS: '500',
+          LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      workers.push(track(`worker-${i}`, child));
+    }
+    await Promise.all(workers.map((w) => waitForLog(w, (l) => l.msg === 'worker started', WORKER_READY_MS)));
+  }, 150_000);
+
+  afterAll(async () => {
+    await killAll();
+    await api?.close();
+    await a?.close();
+    await b?.close();
+  });
+
+  it('the limited host never sees more than 2 syncs at once; the other host is not held to it', async () => {
+    const create = async (peer: TestServer, i: number) => {
+      const res = await api.post('/raw-data-sources', {
+        name: `gate-${peer.port}-${i}`,
+        source_type: 'api',
+        connection_string: `${peer.url}/items?source=${i}`,
+      });
+      expect(res.status, res.text).toBe(201);
+      return res.body.id as string;
+    };
+    const onA = await Promise.all(Array.from({ length: ON_A }, (_, i) => create(a, i)));
+    const onB = await Promise.all(Array.from({ length: ON_B }, (_, i) => create(b, i)));
+    // A first, so B's syncs queue behind all of A's: B finishing first shows A's limit does not hold B up.
+    for (const id of [...onA, ...onB])
+      expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(202);
+
+    const statuses = await until(
+      'every sync finished',
+      async () =>
+        (await api
+          .knex('raw_data_sources')
+          .select('id', 'sync_status')
+          .whereIn('id', [...onA, ...onB])) as {
+          sync_status: string;
+        }[],
+      (rows) => rows.every((r) => r.sync_status === 'success' || r.sync_status === 'failed'),
+      120_000,
+      200,
+    );
+    expect(statuses.every((r) => r.sync_status === 'success')).toBe(true);
+
+    expect(a.max).toBeLessThanOrEqual(LIMIT);
+    expect(a.max).toBe(LIMIT);
+    expect(a.requests.length).toBeGreaterThanOrEqual(ON_A);
+    expect(b.max).toBeGreaterThan(LIMIT);
+    expect(b.lastEnd).toBeLessThan(a.lastEnd);
+
+    // Waiting for a slot is no attempt: every run succeeded at its first.
+    const runs = await api.knex('sync_runs').select('attempt', 'status').whereIn('source_id', onA);
+    expect(runs.filter((r) => r.status === 'success').map((r) => r.attempt)).toEqual(Array(ON_A).fill(1));
+    // More than one process ran the limited host's syncs: the limit held across processes.
+    const ranA = workers.filter((w) =>
+      w.logs.some((l) => l.msg === 'sync started' && onA.includes(String(l.sourceId))),
+    );
+    expect(ranA.length).toBeGreaterThanOrEqual(2);
+    for (const w of workers) expect(w.logs.filter((l) => String(l.msg).includes('lease'))).toEqual([]);
+  }, 180_000);
+});
