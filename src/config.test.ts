@@ -266,3 +266,39 @@ describe('loadConfig: API keys, rate limits, CORS', () => {
     ]);
   });
 });
+
+describe('run policy defaults', () => {
+  it('reads the global run policy and per-group concurrency limits (host:port=limit)', () => {
+    const config = loadConfig({
+      ...minimal,
+      SYNC_MAX_RUN_SECONDS: '600',
+      SYNC_BACKOFF_MS: '500',
+      SYNC_DEACTIVATE_AFTER_FAILURES: '5',
+      CONCURRENCY_LIMIT: '4',
+      CONCURRENCY_GROUP_LIMITS: 'db.internal:5432=2, warehouse=1',
+    });
+    expect(config).toMatchObject({
+      syncMaxRunSeconds: 600,
+      syncBackoffMs: 500,
+      deactivateAfterFailures: 5,
+      concurrency: { defaultLimit: 4, groupLimits: { 'db.internal:5432': 2, warehouse: 1 }, leaseMs: 30000 },
+    });
+    expect(loadConfig(minimal)).toMatchObject({
+      syncMaxRunSeconds: 86400,
+      deactivateAfterFailures: 0,
+      concurrency: { defaultLimit: 0, groupLimits: {} },
+    });
+  });
+
+  it('names each bad policy variable', () => {
+    const problems = problemsOf({
+      ...minimal,
+      SYNC_MAX_RUN_SECONDS: '0',
+      CONCURRENCY_LIMIT: '-1',
+      CONCURRENCY_GROUP_LIMITS: 'db:5432=two,=3',
+    });
+    expect(problems.some((p) => p.startsWith('SYNC_MAX_RUN_SECONDS'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('CONCURRENCY_LIMIT'))).toBe(true);
+    expect(problems.filter((p) => p.startsWith('CONCURRENCY_GROUP_LIMITS'))).toHaveLength(2);
+  });
+});
