@@ -7,6 +7,7 @@ import { Landing } from '../src/runs/landing';
 import { RunReconciler } from '../src/runs/run-reconciler';
 import { SourcePurges } from '../src/sources/source-purges';
 import { PurgeProcessor } from './purge.processor';
+import { RunCancelListener } from './run-cancel-listener';
 import { SyncAllProcessor } from './sync-all.processor';
 import { SyncWorker } from './sync-worker';
 import { SyncProcessor } from './sync.processor';
@@ -66,6 +67,7 @@ export function createWorker(container: Container): SyncWorker {
       },
       metrics,
       retention: new RecordRetention(knex, { retentionDays: config.retentionDays, logger }),
+      cancels: new RunCancelListener(redis, config.queuePrefix, logger),
     },
     {
       redisUrl: config.redisUrl,

@@ -89,6 +89,33 @@ const FINISH_SQL = `
   )
   SELECT * FROM run`;
 
+/**
+ * cancelActive() in one statement: an active run → cancelled, and its source back to what it was
+ * before the run. "Before" is the outcome of the source's latest finished run (success or failed,
+ * with that run's error), or `pending` when it has none: a cancelled run says nothing about the
+ * source, so the source keeps saying what its last real outcome said. Only a source the run made
+ * `syncing` is touched (a queued run never did). No snapshot swap: a cancelled run never becomes
+ * a snapshot source's current one. The source's status before the update is returned too.
+ */
+const CANCEL_SQL = `
+  WITH run AS (
+    UPDATE ${RUNS} r SET status = 'cancelled', error = ?, finished_at = now()
+     WHERE r.id = ? AND ${isActive('r')}
+    RETURNING ${RETURNED}
+  ), prior AS (
+    SELECT p.status, p.error FROM ${RUNS} p JOIN run ON p.source_id = run.source_id
+     WHERE p.id <> run.id AND p.status IN ('success', 'failed')
+     ORDER BY p.queued_at DESC LIMIT 1
+  ), source AS (
+    UPDATE ${SOURCES} s
+       SET sync_status = coalesce((SELECT status FROM prior), 'pending'),
+           error_message = (SELECT error FROM prior)
+      FROM run WHERE s.id = run.source_id AND s.sync_status = 'syncing'
+    RETURNING s.sync_status
+  )
+  SELECT run.*, coalesce((SELECT sync_status FROM source), src.sync_status) AS source_status
+    FROM run JOIN ${SOURCES} src ON src.id = run.source_id`;
+
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : ((v as string | null) ?? null));
 
 function toRun(row: Record<string, unknown>): SyncRun {
@@ -294,6 +321,22 @@ export class SyncRunRepository {
       .whereIn('status', ACTIVE);
   }
 
+  /**
+   * A queued or running run → cancelled, its source back to its status before the run (see
+   * CANCEL_SQL). Undefined when the run is no longer active: it finished, or was cancelled already.
+   */
+  async cancelActive(
+    id: string,
+    reason: string,
+  ): Promise<{ run: SyncRun; sourceStatus: string } | undefined> {
+    const result = await this.knex.raw(CANCEL_SQL, [reason, id]);
+    const row = (result.rows as (Record<string, unknown> & { source_status: string })[])[0];
+    if (!row) return undefined;
+    const sourceStatus = row.source_status;
+    delete (row as Record<string, unknown>).source_status;
+    return { run: toRun(row), sourceStatus };
+  }
+
   /** A failed attempt that will be retried: the run stays running, the error is kept. */
   async noteRetry(id: string, error: string, attempt: number): Promise<void> {
     await this.knex(RUNS).update({ error }).where({ id, attempt, status: 'running' });
@@ -336,7 +379,11 @@ export class SyncRunRepository {
     const rows = await this.knex(SOURCES)
       .update({
         sync_status: 'failed',
-        error_message: 'sync was interrupted; it will run again at its next schedule',
+        // Only an active source has a schedule (schedule.service): an inactive one is promised nothing.
+        error_message: this.knex.raw(
+          `CASE WHEN is_active THEN 'sync was interrupted; it will run again at its next schedule'
+                ELSE 'sync was interrupted; the source is inactive, so it will not run again until it is activated' END`,
+        ),
       })
       .where({ sync_status: 'syncing' })
       .whereNotExists(
