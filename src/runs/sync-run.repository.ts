@@ -374,25 +374,36 @@ export class SyncRunRepository {
     return (await query).map(toRun);
   }
 
-  /** Sources marked syncing with no active run (a crash between two statements, or a manual edit). */
+  /**
+   * Sources marked syncing with no active run (a crash between two statements, a manual edit, or a
+   * run that START_SQL cancelled because its source had just been deactivated). One whose latest
+   * run was cancelled goes back to its status before that run, as a cancel leaves it (CANCEL_SQL);
+   * any other is failed, promising a next schedule only when it has one (an active source).
+   */
   async repairOrphanedSyncing(): Promise<string[]> {
-    const rows = await this.knex(SOURCES)
-      .update({
-        sync_status: 'failed',
-        // Only an active source has a schedule (schedule.service): an inactive one is promised nothing.
-        error_message: this.knex.raw(
-          `CASE WHEN is_active THEN 'sync was interrupted; it will run again at its next schedule'
-                ELSE 'sync was interrupted; the source is inactive, so it will not run again until it is activated' END`,
-        ),
-      })
-      .where({ sync_status: 'syncing' })
-      .whereNotExists(
-        this.knex(RUNS)
-          .select(this.knex.raw('1'))
-          .whereRaw(`${RUNS}.source_id = ${SOURCES}.id`)
-          .whereIn('status', ACTIVE),
-      )
-      .returning('id');
-    return rows.map((r: { id: string }) => r.id);
+    const result = await this.knex.raw(
+      `WITH orphan AS (
+         SELECT s.id FROM ${SOURCES} s
+          WHERE s.sync_status = 'syncing'
+            AND NOT EXISTS (SELECT 1 FROM ${RUNS} r WHERE r.source_id = s.id AND ${isActive('r')})
+       ), latest AS (
+         SELECT DISTINCT ON (r.source_id) r.source_id, r.status FROM ${RUNS} r JOIN orphan o ON o.id = r.source_id
+          ORDER BY r.source_id, r.queued_at DESC
+       ), prior AS (
+         SELECT DISTINCT ON (r.source_id) r.source_id, r.status, r.error FROM ${RUNS} r JOIN orphan o ON o.id = r.source_id
+          WHERE r.status IN ('success', 'failed') ORDER BY r.source_id, r.queued_at DESC
+       )
+       UPDATE ${SOURCES} s
+          SET sync_status = CASE WHEN l.status = 'cancelled' THEN coalesce(p.status, 'pending') ELSE 'failed' END,
+              error_message = CASE
+                WHEN l.status = 'cancelled' THEN p.error
+                WHEN s.is_active THEN 'sync was interrupted; it will run again at its next schedule'
+                ELSE 'sync was interrupted; the source is inactive, so it will not run again until it is activated' END
+         FROM orphan o LEFT JOIN latest l ON l.source_id = o.id LEFT JOIN prior p ON p.source_id = o.id
+        WHERE s.id = o.id AND s.sync_status = 'syncing'
+          AND NOT EXISTS (SELECT 1 FROM ${RUNS} r WHERE r.source_id = s.id AND ${isActive('r')})
+       RETURNING s.id`,
+    );
+    return (result.rows as { id: string }[]).map((r) => r.id);
   }
 }
