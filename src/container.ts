@@ -44,6 +44,7 @@ import { createQueues, type Queues } from './queue/queue-factory';
 import { recordsPaths, recordsSchemas } from './records/records.openapi';
 import { RecordsRepository } from './records/records.repository';
 import { recordsRoutes } from './records/records.routes';
+import { RunCancel } from './runs/run-cancel';
 import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
 import { AutoDeactivation } from './runs/auto-deactivation';
@@ -187,13 +188,20 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     schemaLimits: config.schemaLimits,
   });
   // A delete never destroys data silently: refused with counts unless ?purge=true (then purged later).
-  const deleteGuard = sourceDeleteHooks({ purges: new SourcePurges(knex), store: sourceStore });
+  // Deactivating or deleting a source cancels its active run (runCancel is built with the run, below).
+  const sourceRuns = { cancelActive: (id: string, reason: string) => runCancel.cancelActive(id, reason) };
+  const deleteGuard = sourceDeleteHooks({
+    purges: new SourcePurges(knex),
+    store: sourceStore,
+    runs: sourceRuns,
+  });
   const lifecycle = sourceLifecycle({
     events,
     schedules,
     queues,
     logger,
     redisReady: () => redis.status === 'ready',
+    runs: sourceRuns,
   });
 
   // The run.
@@ -208,6 +216,14 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const runLifecycle = new RunLifecycle(runs, events, (sourceId, runId, error) =>
     deactivation.afterFailure(sourceId, runId, error),
   );
+  const runCancel = new RunCancel({
+    lifecycle: runLifecycle,
+    queue: queues.sync,
+    redis,
+    prefix: config.queuePrefix,
+    logger,
+    syncStatusOf: async (id) => (await sources.get(id))?.sync_status ?? undefined,
+  });
   const sync = new SyncService({
     redis,
     queues,
@@ -289,6 +305,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
           rules,
         ),
         sourceExists: async (id) => Boolean(await sources.get(id)),
+        cancel: runCancel,
       }),
       recordsRoutes({ records, sourceExists: async (id) => Boolean(await sources.get(id)) }),
       webhookRoutes({
@@ -328,7 +345,13 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
   });
   routers.push(docsRoutes(openapi));
-  const middleware = [adminBoard(queues.all())];
+  const middleware = [
+    adminBoard(queues.all(), {
+      syncQueue: queues.sync.name,
+      cancelJob: (jobId) => runCancel.cancelJob(jobId, 'removed from the dashboard'),
+      cancelWaiting: () => runCancel.cancelWaiting('removed from the dashboard (queue emptied)'),
+    }),
+  ];
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -24,6 +24,9 @@ import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import { GroupFullError } from '../src/runs/concurrency-gate';
 import type { RecordRetention } from '../src/records/record-retention';
 import type { TestProcessor } from './test.processor';
+import { RUN_CANCELLED } from '../src/runs/run-cancel';
+import type { RunCancelListener } from './run-cancel-listener';
+import type { SyncResult } from './sync.processor';
 
 export interface SyncWorkerOptions {
   redisUrl: string;
@@ -58,6 +61,8 @@ export interface SyncWorkerDeps {
   metrics?: Metrics;
   /** Landing partitions kept ahead and retention applied, at start and then hourly. */
   retention?: Pick<RecordRetention, 'maintain'>;
+  /** Cancels published by any API process: a sync job this process holds is aborted (run-cancel.ts). */
+  cancels?: Pick<RunCancelListener, 'listen' | 'close'>;
 }
 
 /** How often (at most, across all workers) record partitions are kept ahead and retention applied. */
@@ -105,6 +110,8 @@ export class SyncWorker {
               if (signal?.aborted && String(signal.reason) === SHUTDOWN_REASON)
                 return this.handBack(job, token, scope);
               if (err instanceof GroupFullError) return this.waitForSlot(job, token, err);
+              // Its run was cancelled (and closed) by whoever asked: the job ends here, no retry.
+              if (signal?.aborted && String(signal.reason) === RUN_CANCELLED) return cancelledJob(job, scope);
               throw err;
             }
           },
@@ -161,6 +168,7 @@ export class SyncWorker {
         ),
       );
     }
+    await deps.cancels?.listen((jobId) => sync.cancelJob(jobId, RUN_CANCELLED));
     for (const w of this.workers)
       w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
@@ -340,6 +348,13 @@ export class SyncWorker {
       }, this.options.shutdownGraceMs);
       await Promise.all(this.workers.map((w) => w.close()));
       clearTimeout(grace);
+      await this.deps.cancels?.close();
     })());
   }
+}
+
+/** A sync job whose run was cancelled mid-run: completed (not failed, so never retried), with why. */
+function cancelledJob(job: Job<SyncJobData>, scope: JobScope): SyncResult {
+  scope.logger.info('sync cancelled: the job stopped');
+  return { runId: job.data.runId, status: 'skipped', reason: 'the run was cancelled' };
 }

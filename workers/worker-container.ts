@@ -9,6 +9,7 @@ import { ConcurrencyGate } from '../src/runs/concurrency-gate';
 import { retryOverrides, RunPolicies } from '../src/runs/run-policy';
 import { SourcePurges } from '../src/sources/source-purges';
 import { PurgeProcessor } from './purge.processor';
+import { RunCancelListener } from './run-cancel-listener';
 import { SyncAllProcessor } from './sync-all.processor';
 import { SyncWorker } from './sync-worker';
 import { SyncProcessor } from './sync.processor';
@@ -73,6 +74,7 @@ export function createWorker(container: Container): SyncWorker {
       },
       metrics,
       retention: new RecordRetention(knex, { retentionDays: config.retentionDays, logger }),
+      cancels: new RunCancelListener(redis, config.queuePrefix, logger),
     },
     {
       redisUrl: config.redisUrl,

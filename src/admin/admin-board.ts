@@ -85,18 +85,54 @@ const boundReads: BeforeHook = async ({ route, request }) => {
   };
 };
 
+/** What the dashboard's removals of sync jobs do to their runs (runs/run-cancel.ts). */
+export interface BoardCancels {
+  /** The sync queue's name, as the board's routes carry it. */
+  syncQueue: string;
+  /** Cancels the job's run (if still active) and waits, bounded, for a worker holding it to let go. */
+  cancelJob(jobId: string): Promise<unknown>;
+  /** Cancels the runs of every job `empty` is about to remove (waiting, delayed, prioritized). */
+  cancelWaiting?(): Promise<unknown>;
+}
+
+/**
+ * Removing a sync job on the board (its "Remove"/clean action, bull-board's
+ * `PUT /api/queues/:queueName/:jobId/clean`; "Empty" on the whole queue) is a cancel of its run:
+ * the run ends `cancelled` with its event and its source goes back to its status before the run,
+ * instead of the run sitting `queued` until the reconciler fails it as lost. An active job is
+ * first stopped by its worker, so the board's removal then succeeds instead of answering "active".
+ */
+function cancelOnRemove(cancels: BoardCancels): BeforeHook {
+  return async ({ route, request }) => {
+    const params = request.params as { queueName?: string; jobId?: string };
+    // The router has decoded the path parameters already.
+    if (params.queueName !== cancels.syncQueue) return;
+    if (route === '/api/queues/:queueName/:jobId/clean' && params.jobId)
+      await cancels.cancelJob(params.jobId);
+    else if (route === '/api/queues/:queueName/empty') await cancels.cancelWaiting?.();
+  };
+}
+
 /**
  * The Bull dashboard for our queues. Counts are per-state cardinalities and job lists are pages,
  * so 100k scheduler-delayed jobs cost no more than a few; the two reads that would load them all
  * are bounded by `boundReads`.
  */
-export function adminBoard(queues: Queue[]): Middleware {
+export function adminBoard(queues: Queue[], cancels?: BoardCancels): Middleware {
   const serverAdapter = new KoaAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({
     queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Sluice jobs' }, handlerHooks: { before: boundReads } },
+    options: {
+      uiConfig: { boardTitle: 'Sluice jobs' },
+      handlerHooks: {
+        before: async (context) => {
+          if (cancels) await cancelOnRemove(cancels)(context);
+          return boundReads(context);
+        },
+      },
+    },
   });
   return serverAdapter.registerPlugin() as Middleware;
 }

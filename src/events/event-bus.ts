@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'sync.partial',
   'sync.failed',
   'sync.retrying',
+  'sync.cancelled',
   'sync.repaired',
   'connection.tested',
   'schema.drift_detected',

@@ -22,7 +22,8 @@ export type Drift = Record<string, unknown>;
  *   queued ──start──▶ running ──succeed──▶ success    (sync.partial too when records were quarantined)
  *     │                 │  └──fail──────▶ failed     (also: lost job, repaired by the reconciler)
  *     │                 └──retrying──▶ running       (error noted, the job retries)
- *     └──cancelUnqueued──▶ cancelled                 (never reached a worker)
+ *     ├──cancelUnqueued──▶ cancelled                 (never reached a worker)
+ *     └──cancel (from queued or running) ──▶ cancelled (asked for: runs/run-cancel.ts)
  *
  * docs/ARCHITECTURE.md draws the same machine with the events of each arrow.
  */
@@ -124,6 +125,22 @@ export class RunLifecycle {
   /** A run that never reached a worker (its enqueue failed or was deduplicated): closed quietly, the source untouched. */
   async cancelUnqueued(runId: string, reason: string): Promise<void> {
     await this.runs.cancel(runId, reason);
+  }
+
+  /**
+   * queued|running → cancelled, the source back to its status before the run, and
+   * `sync.cancelled` (reason, the source's status now). Undefined when the run was no longer
+   * active, so a second cancel publishes nothing. Stopping the job is runs/run-cancel.ts's part.
+   */
+  async cancel(runId: string, reason: string): Promise<SyncRun | undefined> {
+    const done = await this.runs.cancelActive(runId, reason);
+    if (!done) return undefined;
+    await this.events.publish('sync.cancelled', {
+      source_id: done.run.source_id,
+      run_id: runId,
+      data: { reason, source_status: done.sourceStatus },
+    });
+    return done.run;
   }
 
   /** Sources left `syncing` with no active run go to failed, each with `sync.repaired`; returns their ids. */

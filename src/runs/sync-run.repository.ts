@@ -89,6 +89,33 @@ const FINISH_SQL = `
   )
   SELECT * FROM run`;
 
+/**
+ * cancelActive() in one statement: an active run → cancelled, and its source back to what it was
+ * before the run. "Before" is the outcome of the source's latest finished run (success or failed,
+ * with that run's error), or `pending` when it has none: a cancelled run says nothing about the
+ * source, so the source keeps saying what its last real outcome said. Only a source the run made
+ * `syncing` is touched (a queued run never did). No snapshot swap: a cancelled run never becomes
+ * a snapshot source's current one. The source's status before the update is returned too.
+ */
+const CANCEL_SQL = `
+  WITH run AS (
+    UPDATE ${RUNS} r SET status = 'cancelled', error = ?, finished_at = now()
+     WHERE r.id = ? AND ${isActive('r')}
+    RETURNING ${RETURNED}
+  ), prior AS (
+    SELECT p.status, p.error FROM ${RUNS} p JOIN run ON p.source_id = run.source_id
+     WHERE p.id <> run.id AND p.status IN ('success', 'failed')
+     ORDER BY p.queued_at DESC LIMIT 1
+  ), source AS (
+    UPDATE ${SOURCES} s
+       SET sync_status = coalesce((SELECT status FROM prior), 'pending'),
+           error_message = (SELECT error FROM prior)
+      FROM run WHERE s.id = run.source_id AND s.sync_status = 'syncing'
+    RETURNING s.sync_status
+  )
+  SELECT run.*, coalesce((SELECT sync_status FROM source), src.sync_status) AS source_status
+    FROM run JOIN ${SOURCES} src ON src.id = run.source_id`;
+
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : ((v as string | null) ?? null));
 
 function toRun(row: Record<string, unknown>): SyncRun {
@@ -294,6 +321,22 @@ export class SyncRunRepository {
       .whereIn('status', ACTIVE);
   }
 
+  /**
+   * A queued or running run → cancelled, its source back to its status before the run (see
+   * CANCEL_SQL). Undefined when the run is no longer active: it finished, or was cancelled already.
+   */
+  async cancelActive(
+    id: string,
+    reason: string,
+  ): Promise<{ run: SyncRun; sourceStatus: string } | undefined> {
+    const result = await this.knex.raw(CANCEL_SQL, [reason, id]);
+    const row = (result.rows as (Record<string, unknown> & { source_status: string })[])[0];
+    if (!row) return undefined;
+    const sourceStatus = row.source_status;
+    delete (row as Record<string, unknown>).source_status;
+    return { run: toRun(row), sourceStatus };
+  }
+
   /** A failed attempt that will be retried: the run stays running, the error is kept. */
   async noteRetry(id: string, error: string, attempt: number): Promise<void> {
     await this.knex(RUNS).update({ error }).where({ id, attempt, status: 'running' });
@@ -331,21 +374,36 @@ export class SyncRunRepository {
     return (await query).map(toRun);
   }
 
-  /** Sources marked syncing with no active run (a crash between two statements, or a manual edit). */
+  /**
+   * Sources marked syncing with no active run (a crash between two statements, a manual edit, or a
+   * run that START_SQL cancelled because its source had just been deactivated). One whose latest
+   * run was cancelled goes back to its status before that run, as a cancel leaves it (CANCEL_SQL);
+   * any other is failed, promising a next schedule only when it has one (an active source).
+   */
   async repairOrphanedSyncing(): Promise<string[]> {
-    const rows = await this.knex(SOURCES)
-      .update({
-        sync_status: 'failed',
-        error_message: 'sync was interrupted; it will run again at its next schedule',
-      })
-      .where({ sync_status: 'syncing' })
-      .whereNotExists(
-        this.knex(RUNS)
-          .select(this.knex.raw('1'))
-          .whereRaw(`${RUNS}.source_id = ${SOURCES}.id`)
-          .whereIn('status', ACTIVE),
-      )
-      .returning('id');
-    return rows.map((r: { id: string }) => r.id);
+    const result = await this.knex.raw(
+      `WITH orphan AS (
+         SELECT s.id FROM ${SOURCES} s
+          WHERE s.sync_status = 'syncing'
+            AND NOT EXISTS (SELECT 1 FROM ${RUNS} r WHERE r.source_id = s.id AND ${isActive('r')})
+       ), latest AS (
+         SELECT DISTINCT ON (r.source_id) r.source_id, r.status FROM ${RUNS} r JOIN orphan o ON o.id = r.source_id
+          ORDER BY r.source_id, r.queued_at DESC
+       ), prior AS (
+         SELECT DISTINCT ON (r.source_id) r.source_id, r.status, r.error FROM ${RUNS} r JOIN orphan o ON o.id = r.source_id
+          WHERE r.status IN ('success', 'failed') ORDER BY r.source_id, r.queued_at DESC
+       )
+       UPDATE ${SOURCES} s
+          SET sync_status = CASE WHEN l.status = 'cancelled' THEN coalesce(p.status, 'pending') ELSE 'failed' END,
+              error_message = CASE
+                WHEN l.status = 'cancelled' THEN p.error
+                WHEN s.is_active THEN 'sync was interrupted; it will run again at its next schedule'
+                ELSE 'sync was interrupted; the source is inactive, so it will not run again until it is activated' END
+         FROM orphan o LEFT JOIN latest l ON l.source_id = o.id LEFT JOIN prior p ON p.source_id = o.id
+        WHERE s.id = o.id AND s.sync_status = 'syncing'
+          AND NOT EXISTS (SELECT 1 FROM ${RUNS} r WHERE r.source_id = s.id AND ${isActive('r')})
+       RETURNING s.id`,
+    );
+    return (result.rows as { id: string }[]).map((r) => r.id);
   }
 }

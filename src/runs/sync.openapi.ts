@@ -52,6 +52,26 @@ export const syncPaths: Record<string, PathItem> = {
       },
     },
   },
+  '/raw-data-sources/{id}/cancel': {
+    post: {
+      tags,
+      operationId: 'cancelRawDataSourceSync',
+      summary: "Cancel the source's queued or running sync",
+      description:
+        'The run ends `cancelled` (its `error` says who asked) and `sync.cancelled` is published. A queued job ' +
+        'is removed from the queue; a running one is stopped by the worker process holding it, whichever it ' +
+        'is, within about a second. The source goes back at once to its status before the run (the outcome ' +
+        'of its latest finished run, or `pending`). Batches the run had already landed are kept, as a failed ' +
+        "run's are, with the source's incremental state that came with them; a snapshot source's cancelled " +
+        'run never becomes its current snapshot. A source with nothing queued or running answers 409 ' +
+        '(`reason: no_active_run`), so a second cancel is harmless.',
+      parameters: [idParam],
+      responses: {
+        '200': { description: 'The cancelled run', content: json(ref('SyncRun')) },
+        ...problems(400, 404, 409, 503),
+      },
+    },
+  },
   '/raw-data-sources/{id}/test': {
     post: {
       tags,

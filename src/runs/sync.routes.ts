@@ -7,6 +7,7 @@ import { queryValidator } from '../http/validation';
 import type { SyncRunRepository } from './sync-run.repository';
 import { runsQuerySchema, type JobAccepted } from './sync.contracts';
 import type { SyncService, TestOutcome } from './sync.service';
+import type { RunCancel } from './run-cancel';
 
 const JOB_ID = /^[A-Za-z0-9:_-]{1,200}$/;
 
@@ -21,6 +22,7 @@ export function syncRoutes(deps: {
   sync: SyncService;
   runs: SyncRunRepository;
   sourceExists(id: string): Promise<boolean>;
+  cancel: Pick<RunCancel, 'cancelSource'>;
 }): Router {
   const router = new Router();
   const validateRunsQuery = queryValidator<{ limit: number; offset: number }>(runsQuerySchema);
@@ -33,6 +35,11 @@ export function syncRoutes(deps: {
   router.post('/raw-data-sources/:id/sync', async (ctx) => {
     ctx.status = 202;
     ctx.body = await deps.sync.requestSync(uuidParam(ctx), requestIdOf(ctx));
+  });
+
+  router.post('/raw-data-sources/:id/cancel', async (ctx) => {
+    const reason = `cancelled by request${requestIdOf(ctx) ? ` ${requestIdOf(ctx)}` : ''}`;
+    ctx.body = await deps.cancel.cancelSource(uuidParam(ctx), reason);
   });
 
   const answerTest = (ctx: Context, outcome: TestOutcome) => {

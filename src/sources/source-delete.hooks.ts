@@ -3,6 +3,7 @@ import { ConflictError, ValidationError } from '../http/errors';
 import type { RawDataSource } from '../generated';
 import type { SourcePurges } from './source-purges';
 import type { SourceStore } from './source-store';
+import type { SourceRuns } from './source-lifecycle';
 
 const PATH = '/raw-data-sources';
 
@@ -42,6 +43,8 @@ export const sourceDeleteDocs: CrudDocs = {
 export function sourceDeleteHooks(deps: {
   purges: SourcePurges;
   store: Pick<SourceStore, 'nameOf'>;
+  /** Cancels the source's active run before its row (and its runs) go. */
+  runs?: SourceRuns;
 }): Pick<ResourceHooks<RawDataSource>, 'beforeDelete' | 'docs'> {
   return {
     docs: sourceDeleteDocs,
@@ -61,6 +64,8 @@ export function sourceDeleteHooks(deps: {
           { ...data, purge: `DELETE ${PATH}/${id}?purge=true` },
         );
       await deps.purges.request(id, name);
+      // While the run still exists: it ends cancelled with its event, and its worker stops now.
+      await deps.runs?.cancelActive(id, 'source was deleted');
       return { audit: { purge, ...data } };
     },
   };

@@ -18,6 +18,14 @@ export interface SourceSchedule {
 }
 
 /**
+ * What stops a source's queued or running sync when the source is deactivated or deleted
+ * (runs/run-cancel.ts implements it; handed in by the composition root like SourceSchedule).
+ */
+export interface SourceRuns {
+  cancelActive(sourceId: string, reason: string): Promise<unknown>;
+}
+
+/**
  * Follows source changes with their side effects: an event for each, and the source's schedule
  * kept in step. Redis trouble must not fail the write that already committed, so these are
  * best-effort with a bound; the worker's reconcile repairs any schedule they could not set.
@@ -28,6 +36,8 @@ export function sourceLifecycle(deps: {
   queues: Queues;
   logger: Logger;
   redisReady(): boolean;
+  /** Deactivation cancels the source's active run (absent: the run goes on, as before). */
+  runs?: SourceRuns;
 }): Pick<ResourceHooks<RawDataSource>, 'afterCreate' | 'afterUpdate' | 'afterDelete'> {
   const bounded = async (what: string, sourceId: string, work: () => Promise<unknown>) => {
     let timer: NodeJS.Timeout | undefined;
@@ -77,6 +87,16 @@ export function sourceLifecycle(deps: {
         source.refresh_interval !== before.refresh_interval ||
         source.retry_attempts !== before.retry_attempts ||
         source.retry_backoff_seconds !== before.retry_backoff_seconds;
+      // Deactivated: its queued or running sync ends now (cancelled), not at its next retry.
+      if (before.is_active && !source.is_active)
+        await deps.runs
+          ?.cancelActive(source.id, 'source was deactivated')
+          .catch((err) =>
+            deps.logger.warn(
+              { sourceId: source.id, err: (err as Error).message },
+              'cancelling the run failed',
+            ),
+          );
       await bounded('source.updated event / schedule update', source.id, () =>
         Promise.all([
           deps.events.publish('source.updated', {
