@@ -4,6 +4,7 @@ import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL } from '../helpers/test-env';
 import { sendJson, startHttpServer, type TestServer } from '../connectors/support/http-source';
 import {
+  kill,
   killAll,
   logTailsOnFailure,
   track,
@@ -14,22 +15,37 @@ import {
 } from './process-kit';
 
 /** How long each peer holds a request: long enough that unlimited syncs overlap. */
-const HOLD_MS = 400;
+const hold = { ms: 400 };
+/** Workers' lease on a slot: short, so a killed worker's slot frees itself within the test. */
+const LEASE_MS = 3000;
+const BARRIER_MS = 15_000;
 const ON_A = 12;
 const ON_B = 4;
 const LIMIT = 2;
 
-/** A loopback API peer that records how many requests it holds at once, and when each ended. */
-async function countingPeer(): Promise<TestServer & { inFlight: number; max: number; lastEnd: number }> {
+/**
+ * A loopback API peer that records how many requests it holds at once, and when each ended. With
+ * `barrier`, it answers only once it has held that many at once (or after BARRIER_MS): a peer whose
+ * syncs were wrongly held to another host's limit never gets there.
+ */
+async function countingPeer(
+  barrier = 0,
+): Promise<TestServer & { inFlight: number; max: number; lastEnd: number }> {
   const peer = { inFlight: 0, max: 0, lastEnd: 0 };
   const server = await startHttpServer((_req, res) => {
     peer.inFlight += 1;
     peer.max = Math.max(peer.max, peer.inFlight);
-    setTimeout(() => {
+    // A session ends when its response is sent or its client goes away (a killed worker).
+    res.once('close', () => {
       peer.inFlight -= 1;
       peer.lastEnd = Date.now();
-      sendJson(res, [{ n: 1 }, { n: 2 }]);
-    }, HOLD_MS);
+    });
+    const started = Date.now();
+    const answer = () => {
+      if (peer.max < barrier && Date.now() - started < BARRIER_MS) return void setTimeout(answer, 20);
+      if (!res.destroyed) sendJson(res, [{ n: 1 }, { n: 2 }]);
+    };
+    setTimeout(answer, hold.ms);
   });
   return Object.assign(peer, server);
 }
@@ -50,7 +66,7 @@ describe('concurrency limit per destination over three worker processes', () => 
 
   beforeAll(async () => {
     a = await countingPeer();
-    b = await countingPeer();
+    b = await countingPeer(LIMIT + 1);
     api = await startTestApi();
     for (let i = 1; i <= 3; i += 1) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
@@ -68,6 +84,9 @@ describe('concurrency limit per destination over three worker processes', () => 
           WORKER_CONCURRENCY: '8',
           CONCURRENCY_GROUP_LIMITS: `127.0.0.1:${a.port}=${LIMIT}`,
           CONCURRENCY_WAIT_MS: '500',
+          CONCURRENCY_LEASE_MS: String(LEASE_MS),
+          WORKER_LOCK_DURATION_MS: '3000',
+          WORKER_STALLED_INTERVAL_MS: '2000',
           LOG_LEVEL: 'info',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -130,5 +149,52 @@ describe('concurrency limit per destination over three worker processes', () => 
     );
     expect(ranA.length).toBeGreaterThanOrEqual(2);
     for (const w of workers) expect(w.logs.filter((l) => String(l.msg).includes('lease'))).toEqual([]);
+  }, 180_000);
+
+  it("a worker killed while holding a slot loses it when its lease expires; the others finish the host's syncs", async () => {
+    hold.ms = 2500;
+    a.max = 0;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const res = await api.post('/raw-data-sources', {
+        name: `gate-crash-${i}`,
+        source_type: 'api',
+        connection_string: `${a.url}/items?crash=${i}`,
+      });
+      ids.push(res.body.id as string);
+    }
+    for (const id of ids) expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(202);
+    await until(
+      'two syncs on host A',
+      async () => a.inFlight,
+      (n) => n === LIMIT,
+      60_000,
+      50,
+    );
+    // A worker running one of them, killed without a chance to release its slot.
+    const holder = workers.find((w) =>
+      w.logs.some((l) => l.msg === 'sync started' && ids.includes(String(l.sourceId))),
+    );
+    expect(holder).toBeDefined();
+    await kill(holder!);
+    const statuses = await until(
+      'every sync finished after the kill',
+      async () =>
+        (await api.knex('raw_data_sources').select('sync_status').whereIn('id', ids)) as {
+          sync_status: string;
+        }[],
+      (rows) => rows.every((r) => r.sync_status === 'success' || r.sync_status === 'failed'),
+      120_000,
+      200,
+    );
+    expect(statuses.every((r) => r.sync_status === 'success')).toBe(true);
+    expect(a.max).toBeLessThanOrEqual(LIMIT);
+    // Nothing holds a slot of host A any more.
+    const holders = await api.container.redis.zrangebyscore(
+      `${api.container.config.queuePrefix}:gate:127.0.0.1:${a.port}`,
+      Date.now(),
+      '+inf',
+    );
+    expect(holders).toEqual([]);
   }, 180_000);
 });
