@@ -34,7 +34,7 @@ describe('cancelling a sync (two worker processes, a slow loopback peer)', () =>
   let peer: TestServer;
   let workers: Child[];
   /** Per source name: `fast` answers page 3 empty (the listing ends), `slow` holds it until the client goes. */
-  const mode = new Map<string, 'fast' | 'slow'>();
+  const mode = new Map<string, 'fast' | 'slow' | 'broken'>();
   /** Per source name: when the held page-3 request arrived and when its socket closed. */
   const held = new Map<string, { at: number; closedAt?: number }>();
 
@@ -45,6 +45,11 @@ describe('cancelling a sync (two worker processes, a slow loopback peer)', () =>
       const name = url.pathname.split('/')[2] ?? '';
       const page = Number(url.searchParams.get('page') ?? '1');
       const items = Array.from({ length: PAGE_SIZE }, (_, i) => ({ id: (page - 1) * PAGE_SIZE + i, name }));
+      if (mode.get(name) === 'broken') {
+        // Not retried by the HTTP client, not permanent either: the sync fails an attempt and retries.
+        res.writeHead(501).end();
+        return;
+      }
       if (page <= 2 || mode.get(name) === 'fast') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ items: page <= 2 ? items : [] }));
@@ -271,6 +276,52 @@ describe('cancelling a sync (two worker processes, a slow loopback peer)', () =>
     const cancelled = (await events(runId)).filter((e) => e.type === 'sync.cancelled');
     expect(cancelled.map((e) => e.data)).toEqual([
       { reason: 'source was deactivated', source_status: 'success' },
+    ]);
+  }, 120_000);
+
+  it('deactivating a source between retries: cancelled at once, its delayed job removed, never failed later', async () => {
+    const name = `retrying-${process.pid}`;
+    const sourceId = await createSource(name);
+    mode.set(name, 'broken');
+    const queued = await api.post(`/raw-data-sources/${sourceId}/sync`);
+    expect(queued.status, queued.text).toBe(202);
+    const runId = queued.body.run_id as string;
+    await until(
+      'the first attempt failed and will be retried',
+      async () => (await events(runId)).map((e) => e.type),
+      (types) => types.includes('sync.retrying'),
+      30_000,
+      50,
+    );
+    // Delayed (BullMQ's backoff, 2 s), then frozen: the retry cannot start before the deactivation.
+    await until(
+      'the job waits for its retry',
+      async () => api.container.queues.sync.getJobState(runId),
+      (state) => state === 'delayed',
+      30_000,
+      20,
+    );
+    freeze(workers);
+    try {
+      expect((await api.get(`/raw-data-sources/${sourceId}`)).body.sync_status).toBe('syncing');
+      const res = await api.put(`/raw-data-sources/${sourceId}`, { is_active: false });
+      expect(res.status, res.text).toBe(200);
+      const source = (await api.get(`/raw-data-sources/${sourceId}`)).body;
+      expect(source).toMatchObject({ is_active: false, sync_status: 'pending', error_message: null });
+      const run = (await api.get(`/raw-data-sources/${sourceId}/runs`)).body.data[0];
+      expect(run).toMatchObject({ id: runId, status: 'cancelled', error: 'source was deactivated' });
+      // The delayed retry is gone: nothing can run it again or fail it later.
+      expect(await api.container.queues.sync.getJob(runId)).toBeUndefined();
+    } finally {
+      thaw(workers);
+    }
+    // A repair pass finds nothing to fix (the source is not syncing): no "next schedule" message.
+    expect(await api.container.runs.repairOrphanedSyncing()).not.toContain(sourceId);
+    expect((await events(runId)).map((e) => e.type)).toEqual([
+      'sync.queued',
+      'sync.started',
+      'sync.retrying',
+      'sync.cancelled',
     ]);
   }, 120_000);
 
