@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SchedulableSource } from '../sources/source-store';
+import { cronPattern } from '../sources/source-schedule';
 import type { Logger } from '../logger';
 import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
@@ -19,9 +20,11 @@ export interface ReconcileReport {
   ms: number;
 }
 
-/** What reconcile reads back of a scheduler: its interval and the template it would fire with. */
+/** What reconcile reads back of a scheduler: its timing and the template it would fire with. */
 interface StoredScheduler {
   every?: number;
+  pattern?: string;
+  tz?: string;
   opts?: string;
   data?: string;
 }
@@ -110,8 +113,34 @@ export class ScheduleService {
     return { name: 'sync', data, opts: { attempts: this.template.attempts, backoff: RETRY_BACKOFF } };
   }
 
+  /**
+   * How a source's scheduler fires: a cron source on its pattern (jitter applied) in its zone, any
+   * other on its interval. Reconcile compares a stored scheduler with exactly this.
+   */
+  static timingOf(source: SchedulableSource): { every: number } | { pattern: string; tz: string } {
+    if (source.schedule_cron)
+      return {
+        pattern: cronPattern(source.id, source.schedule_cron, source.schedule_jitter ?? 0),
+        tz: source.schedule_timezone ?? 'UTC',
+      };
+    return { every: source.refresh_interval * 1000 };
+  }
+
   async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
     if (!source.is_active) return this.remove(source.id);
+    const timing = ScheduleService.timingOf(source);
+    if ('pattern' in timing) {
+      // BullMQ's own strategy (cron-parser, the zone's rules, DST included) picks each fire. The
+      // first is the first fire after startDate, so a new or changed cron never runs at once either.
+      // After downtime the one pending tick runs late, once; the next is computed from the time it
+      // is taken, so missed fires are not replayed (see "Schedules" in README).
+      await queue.upsertJobScheduler(
+        schedulerId(source.id),
+        { ...timing, startDate: Date.now() + FIRST_RUN_MIN_DELAY_MS },
+        this.jobTemplate(source.id),
+      );
+      return;
+    }
     const every = source.refresh_interval * 1000;
     const offset = ScheduleService.offsetFor(source.id, every);
     // BullMQ reads startDate only when the scheduler is new or its `every` changed; an upsert
@@ -148,15 +177,17 @@ export class ScheduleService {
       for (const id of ids) out.set(id, {});
       if (!ids.length) continue;
       const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'opts', 'data');
+      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'pattern', 'tz', 'opts', 'data');
       batches.push(
         pipeline.exec().then((replies) =>
           ids.forEach((id, i) => {
             const [err, fields] = replies?.[i] ?? [];
             if (err || !Array.isArray(fields)) return;
-            const [every, opts, data] = fields as (string | null)[];
+            const [every, pattern, tz, opts, data] = fields as (string | null)[];
             out.set(id, {
               every: every ? Number(every) : undefined,
+              pattern: pattern ?? undefined,
+              tz: tz ?? undefined,
               opts: opts ?? undefined,
               data: data ?? undefined,
             });
@@ -222,9 +253,15 @@ export class ScheduleService {
       const data = this.jobTemplate(sourceId).data;
       return stored === JSON.stringify(data) || canonicalJson(stored) === canonical(data);
     };
+    const timingMatch = (source: SchedulableSource, stored: StoredScheduler) => {
+      const timing = ScheduleService.timingOf(source);
+      return 'pattern' in timing
+        ? stored.every === undefined && stored.pattern === timing.pattern && stored.tz === timing.tz
+        : stored.pattern === undefined && stored.every === timing.every;
+    };
     const upToDate = (source: SchedulableSource, stored: StoredScheduler | undefined) =>
       stored !== undefined &&
-      stored.every === source.refresh_interval * 1000 &&
+      timingMatch(source, stored) &&
       optsMatch(stored.opts) &&
       dataMatch(stored.data, source.id);
 

@@ -4,6 +4,7 @@ import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { purgeDedupId, syncDedupId, type PurgeJobData } from '../queue/queue-names';
+import { SCHEDULE_FIELDS } from './source-schedule';
 import type { SchedulableSource } from './source-store';
 
 const SCHEDULE_TIMEOUT_MS = 2000;
@@ -71,8 +72,7 @@ export function sourceLifecycle(deps: {
       const changed = (Object.keys(source) as (keyof RawDataSource)[]).filter(
         (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
       );
-      const retimed =
-        source.is_active !== before.is_active || source.refresh_interval !== before.refresh_interval;
+      const retimed = (['is_active', ...SCHEDULE_FIELDS] as const).some((f) => source[f] !== before[f]);
       await bounded('source.updated event / schedule update', source.id, () =>
         Promise.all([
           deps.events.publish('source.updated', {
