@@ -104,10 +104,11 @@ const sent = (
 /**
  * How refresh_interval and schedule_cron coexist, checked against the source as it will be saved
  * (an omitted field keeps its stored value): a source with schedule_cron runs on it, one without on
- * refresh_interval. A request may not change a field that would not drive the source, so a value is
- * never silently ignored: refresh_interval with a schedule_cron in place (send `schedule_cron: null`
- * to switch back), schedule_timezone or schedule_jitter without one. Resending a stored value is
- * fine (a client that PUTs back what it read).
+ * refresh_interval. refresh_interval always holds a value (the spec's default), so it stays stored
+ * under a cron as the fallback that drives again when schedule_cron is set to null; it may be sent
+ * beside a cron (a client PUTting back what it read, the contract's full bodies). schedule_timezone
+ * and schedule_jitter describe a cron only: changing them on a source without one is refused, so a
+ * zone is never accepted and silently unused. Resending a stored value is fine.
  */
 export function scheduleProblems(
   input: Record<string, unknown>,
@@ -124,13 +125,6 @@ export function scheduleProblems(
   const errors: FieldError[] = [];
   const cron = typeof saved.schedule_cron === 'string' ? saved.schedule_cron : null;
   if (cron !== null) {
-    if (sent(input, 'refresh_interval', before))
-      errors.push(
-        problem(
-          'refresh_interval',
-          'does not drive a source with schedule_cron; send one or the other (schedule_cron: null switches back to refresh_interval)',
-        ),
-      );
     const parsed = parseCron(cron, saved.schedule_timezone);
     if ('problem' in parsed) {
       errors.push({ pointer: parsed.pointer, in: 'body', message: parsed.problem });

@@ -72,7 +72,6 @@ describe('cron schedules: validation and the scheduler they make', () => {
       [{ schedule_cron: '0 0 30 2 *' }, '/schedule_cron', /./],
       [{ schedule_cron: 'H 2 * * *' }, '/schedule_cron', /hashed/],
       [{ schedule_cron: '0 2 * * *', schedule_timezone: 'Mars/Olympus_Mons' }, '/schedule_timezone', /IANA/],
-      [{ schedule_cron: '0 2 * * *', refresh_interval: 600 }, '/refresh_interval', /does not drive/],
       [{ schedule_timezone: 'Europe/Berlin' }, '/schedule_timezone', /only to a source with schedule_cron/],
       [{ schedule_jitter: 30 }, '/schedule_jitter', /only to a source with schedule_cron/],
       [{ schedule_cron: '30 0 2 * * *', schedule_jitter: 45 }, '/schedule_jitter', /at most 30/],
@@ -139,12 +138,13 @@ describe('cron schedules: validation and the scheduler they make', () => {
       `repeat:source-${source.id}:${s.next}`,
     ]);
 
-    // The interval cannot be changed while the cron drives; resending the stored value is fine.
-    await refused(
-      await api.put(`/raw-data-sources/${source.id}`, { refresh_interval: 900 }),
-      '/refresh_interval',
-    );
-    expect((await api.put(`/raw-data-sources/${source.id}`, { refresh_interval: 600 })).status).toBe(200);
+    // The stored interval is the fallback: changing it under a cron is kept, and the cron still drives.
+    res = await api.put(`/raw-data-sources/${source.id}`, { refresh_interval: 900 });
+    expect(res.body).toMatchObject({ schedule_cron: '30 6 * * *', refresh_interval: 900 });
+    const still = (await schedulerOf(queue, source.id))!;
+    expect(still).toMatchObject({ pattern: '30 6 * * *', tz: 'UTC', next: s.next });
+    expect(still.every).toBeUndefined();
+    expect((await pendingOf(queue, source.id)).length).toBe(1);
 
     res = await api.put(`/raw-data-sources/${source.id}`, { schedule_timezone: 'Asia/Tokyo' });
     expect(res.status, res.text).toBe(200);
