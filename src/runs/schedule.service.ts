@@ -7,6 +7,7 @@ import type { Logger } from '../logger';
 import { RETRY_BACKOFF } from '../queue/queue-factory';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
+import { cachedCronStrategy } from './cron-next';
 
 /** Where reconcile reads the active sources from, a page at a time (sources/source-store). */
 export interface SchedulablePages {
@@ -40,6 +41,7 @@ const SCAN_COUNT = 1000;
 const IN_FLIGHT = 256;
 /** A scheduler (re)created or re-timed never fires sooner than this (or one interval, if shorter). */
 export const FIRST_RUN_MIN_DELAY_MS = 10_000;
+const MINUTE_MS = 60_000;
 
 /** JSON with sorted keys: the stored template is written by Lua's cjson, whose key order is not ours. */
 function canonical(value: unknown): string {
@@ -126,7 +128,12 @@ export class ScheduleService {
     return { every: source.refresh_interval * 1000 };
   }
 
-  async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
+  /**
+   * `cronStart`: the earliest first fire of a cron scheduler (now + FIRST_RUN_MIN_DELAY_MS by
+   * default); reconcile passes one bound for all, so their next fires are computed once per
+   * expression and zone (cron-next.ts).
+   */
+  async apply(source: SchedulableSource, queue: Queue = this.queue, cronStart?: number): Promise<void> {
     if (!source.is_active) return this.remove(source.id);
     const timing = ScheduleService.timingOf(source);
     if ('pattern' in timing) {
@@ -136,7 +143,7 @@ export class ScheduleService {
       // is taken, so missed fires are not replayed (see "Schedules" in README).
       await queue.upsertJobScheduler(
         schedulerId(source.id),
-        { ...timing, startDate: Date.now() + FIRST_RUN_MIN_DELAY_MS },
+        { ...timing, startDate: cronStart ?? Date.now() + FIRST_RUN_MIN_DELAY_MS },
         this.jobTemplate(source.id),
       );
       return;
@@ -213,6 +220,7 @@ export class ScheduleService {
       connection,
       prefix: this.queue.opts.prefix,
       defaultJobOptions: this.queue.defaultJobOptions,
+      settings: { repeatStrategy: cachedCronStrategy() },
     });
     // Failures reach reconcile through its calls; these only keep the emitters from throwing.
     const warn = (err: Error) => this.logger.warn({ err: err.message }, 'reconcile connection error');
@@ -265,6 +273,11 @@ export class ScheduleService {
       optsMatch(stored.opts) &&
       dataMatch(stored.data, source.id);
 
+    // One first-fire bound for every cron scheduler this reconcile writes: a whole minute at least
+    // FIRST_RUN_MIN_DELAY_MS plus a minute away, so it is still ahead when the last one is written
+    // and every next fire is one computation per expression and zone. A fire inside that lead is
+    // skipped once, for re-created schedulers only (an up-to-date one is not touched).
+    const cronStart = Math.ceil((Date.now() + FIRST_RUN_MIN_DELAY_MS + MINUTE_MS) / MINUTE_MS) * MINUTE_MS;
     const window = new TaskWindow(IN_FLIGHT);
     let upserted = 0;
     let sources = 0;
@@ -280,7 +293,7 @@ export class ScheduleService {
         existing.delete(id);
         if (upToDate(source, stored)) continue;
         upserted += 1;
-        await window.run(() => this.apply(source, queue));
+        await window.run(() => this.apply(source, queue, cronStart));
       }
     }
     // Whatever is left has no active source behind it.

@@ -87,6 +87,19 @@ export function jitterFor(sourceId: string, jitter: number): number {
 export function cronPattern(sourceId: string, cron: string, jitter: number): string {
   const offset = jitterFor(sourceId, jitter);
   if (!offset) return cron.trim();
+  // A fleet shares few expressions: parse each (expression, offset) once, not once per source.
+  const key = `${offset}\n${cron}`;
+  let pattern = patterns.get(key);
+  if (pattern === undefined) {
+    if (patterns.size >= 10_000) patterns.clear();
+    patterns.set(key, (pattern = shiftSeconds(cron, offset)));
+  }
+  return pattern;
+}
+
+const patterns = new Map<string, string>();
+
+function shiftSeconds(cron: string, offset: number): string {
   const parsed = CronExpressionParser.parse(cron);
   const second = parsed.fields.second.values[0] as number;
   // stringify(true) writes all six fields from what was parsed (aliases expanded), same meaning.
