@@ -64,7 +64,8 @@ function canonicalJson(text: string | undefined): string | undefined {
 }
 
 /**
- * One BullMQ Job Scheduler per active source, `every` = refresh_interval. Designed around the
+ * One BullMQ Job Scheduler per active source: `every` = refresh_interval, or `pattern` + `tz` for a
+ * source with schedule_cron (timingOf; its rules are in sources/source-schedule). Designed around the
  * BullMQ 6 pitfalls: each source ticks at a stable phase of its interval (`offset`, hashed from
  * its id), so a mass creation is spread over the interval instead of bursting; a scheduler that
  * is created or re-timed gets a `startDate` at the first slot of that phase at least

@@ -191,6 +191,14 @@ describe('cron schedules: validation and the scheduler they make', () => {
       '2027-03-29T07:00:00.000Z',
     ]);
     expect(walk('2027-10-30T12:00:00Z', 2)).toEqual(['2027-10-31T08:00:00.000Z', '2027-11-01T08:00:00.000Z']);
+    // A skipped wall-clock time fires an hour later that day; a repeated one fires once, the first time.
+    const at0230 = { pattern: '30 2 * * *', tz: 'Europe/Berlin' };
+    expect(new Date(getNextMillis(Date.parse('2027-03-27T12:00:00Z'), at0230)!).toISOString()).toBe(
+      '2027-03-28T01:30:00.000Z',
+    );
+    const autumn = getNextMillis(Date.parse('2027-10-30T12:00:00Z'), at0230)!;
+    expect(new Date(autumn).toISOString()).toBe('2027-10-31T00:30:00.000Z');
+    expect(new Date(getNextMillis(autumn, at0230)!).toISOString()).toBe('2027-11-01T01:30:00.000Z');
     // The scheduler itself, started the day before the spring change: its stored next is CEST 09:00.
     await queue.upsertJobScheduler(
       `source-${source.id}`,
