@@ -21,6 +21,8 @@ export interface SyncResult {
   runId?: string;
   status: 'success' | 'skipped';
   reason?: string;
+  /** A tick that found its source busy: the overlap policy applied, and the run holding the source. */
+  overlap?: { policy: 'skip'; activeRunId: string };
   records?: number;
   bytes?: number;
 }
@@ -39,6 +41,21 @@ export interface SyncProcessorDeps {
   gate?: ConcurrencyGate;
   /** Base wait of a job that found its group full (jittered; a release wakes it sooner). */
   gateWaitMs?: number;
+}
+
+/**
+ * A tick that opened no run. Overlap policy: skip while running. A source holds one active run at
+ * most (the busy rule in sync-run.repository), so a tick that fires during a run is dropped, not
+ * queued behind it; the result says so and names the run.
+ */
+function skippedTick(active: { id: string } | undefined): SyncResult {
+  if (!active)
+    return { status: 'skipped', reason: 'source is inactive or deleted, or its active run just ended' };
+  return {
+    status: 'skipped',
+    reason: `overlap: the source is still syncing (run ${active.id}); schedule overlap policy is skip while running`,
+    overlap: { policy: 'skip', activeRunId: active.id },
+  };
 }
 
 /** The worker side of a sync: open or resume the run, stream batches into landing, record the outcome. */
@@ -85,7 +102,7 @@ export class SyncProcessor {
     if (!runId) {
       // A scheduler tick: open its run now, unless the source is busy or gone (overlapping ticks).
       const run = await lifecycle.runs.createForTick(randomUUID(), sourceId, job.id ?? '');
-      if (!run) return { status: 'skipped', reason: 'source is inactive, deleted or already syncing' };
+      if (!run) return skippedTick(await lifecycle.runs.activeRun(sourceId));
       runId = run.id;
       if (scope) scope.logger = scope.logger.child({ runId });
       // A tick's template carries the source id only; the job, once running, says what it is.

@@ -18,6 +18,11 @@ export interface FieldSpec {
   sensitive?: boolean;
   auto_now?: boolean;
   auto_now_add?: boolean;
+  /**
+   * A valid value, for fields whose values the entity's own rules check beyond the schema (a cron
+   * expression, a time zone): the generated contract tests send it instead of a generic sample.
+   */
+  example?: string | number | boolean;
 }
 
 export interface IndexSpec {
@@ -92,6 +97,7 @@ const specFileSchema = {
                 sensitive: { type: 'boolean' },
                 auto_now: { type: 'boolean' },
                 auto_now_add: { type: 'boolean' },
+                example: { type: ['string', 'number', 'boolean'] },
               },
             },
           },

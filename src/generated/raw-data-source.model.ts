@@ -14,6 +14,9 @@ export class RawDataSourceModel extends EntityModel {
   declare connection_string_masked: string | null;
   declare schema_definition: Record<string, unknown> | null;
   declare refresh_interval: number;
+  declare schedule_cron: string | null;
+  declare schedule_timezone: string;
+  declare schedule_jitter: number;
   declare is_active: boolean;
   declare last_sync_at: Date | null;
   declare sync_status: 'pending' | 'syncing' | 'success' | 'failed';

@@ -32,6 +32,23 @@ export const rawDataSourceCreateSchema = {
       maximum: 2147483647,
       default: 3600,
     },
+    schedule_cron: {
+      type: ['string', 'null'],
+      maxLength: 120,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+    },
+    schedule_timezone: {
+      type: 'string',
+      maxLength: 64,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+      default: 'UTC',
+    },
+    schedule_jitter: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 60,
+      default: 0,
+    },
     is_active: {
       type: 'boolean',
       default: true,
@@ -120,6 +137,23 @@ export const rawDataSourceUpdateSchema = {
       maximum: 2147483647,
       default: 3600,
     },
+    schedule_cron: {
+      type: ['string', 'null'],
+      maxLength: 120,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+    },
+    schedule_timezone: {
+      type: 'string',
+      maxLength: 64,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+      default: 'UTC',
+    },
+    schedule_jitter: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 60,
+      default: 0,
+    },
     is_active: {
       type: 'boolean',
       default: true,
@@ -188,6 +222,9 @@ export const rawDataSourceSchema = {
     'has_connection_string',
     'schema_definition',
     'refresh_interval',
+    'schedule_cron',
+    'schedule_timezone',
+    'schedule_jitter',
     'is_active',
     'last_sync_at',
     'sync_status',
@@ -235,6 +272,19 @@ export const rawDataSourceSchema = {
       type: 'integer',
       minimum: 60,
       maximum: 2147483647,
+    },
+    schedule_cron: {
+      type: ['string', 'null'],
+      maxLength: 120,
+    },
+    schedule_timezone: {
+      type: 'string',
+      maxLength: 64,
+    },
+    schedule_jitter: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 60,
     },
     is_active: {
       type: 'boolean',

@@ -9,6 +9,9 @@ export interface RawDataSource {
   has_connection_string: boolean;
   schema_definition: Record<string, unknown> | null;
   refresh_interval: number;
+  schedule_cron: string | null;
+  schedule_timezone: string;
+  schedule_jitter: number;
   is_active: boolean;
   last_sync_at: string | null;
   sync_status: 'pending' | 'syncing' | 'success' | 'failed';
@@ -35,6 +38,9 @@ export interface RawDataSourceCreate {
   connection_string?: string | null;
   schema_definition?: Record<string, unknown> | null;
   refresh_interval?: number;
+  schedule_cron?: string | null;
+  schedule_timezone?: string;
+  schedule_jitter?: number;
   is_active?: boolean;
   metadata?: Record<string, unknown> | null;
   sync_mode?: 'append' | 'snapshot' | 'dedup';

@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SchedulableSource } from '../sources/source-store';
+import { cronPattern } from '../sources/source-schedule';
 import type { Logger } from '../logger';
 import { schedulerId, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
 import { syncJobRetry, type PolicyDefaults } from './run-policy';
+import { cachedCronStrategy } from './cron-next';
 
 /** Where reconcile reads the active sources from, a page at a time (sources/source-store). */
 export interface SchedulablePages {
@@ -19,9 +21,11 @@ export interface ReconcileReport {
   ms: number;
 }
 
-/** What reconcile reads back of a scheduler: its interval and the template it would fire with. */
+/** What reconcile reads back of a scheduler: its timing and the template it would fire with. */
 interface StoredScheduler {
   every?: number;
+  pattern?: string;
+  tz?: string;
   opts?: string;
   data?: string;
 }
@@ -37,6 +41,7 @@ const SCAN_COUNT = 1000;
 const IN_FLIGHT = 256;
 /** A scheduler (re)created or re-timed never fires sooner than this (or one interval, if shorter). */
 export const FIRST_RUN_MIN_DELAY_MS = 10_000;
+const MINUTE_MS = 60_000;
 
 /** JSON with sorted keys: the stored template is written by Lua's cjson, whose key order is not ours. */
 function canonical(value: unknown): string {
@@ -59,7 +64,8 @@ function canonicalJson(text: string | undefined): string | undefined {
 }
 
 /**
- * One BullMQ Job Scheduler per active source, `every` = refresh_interval. Designed around the
+ * One BullMQ Job Scheduler per active source: `every` = refresh_interval, or `pattern` + `tz` for a
+ * source with schedule_cron (timingOf; its rules are in sources/source-schedule). Designed around the
  * BullMQ 6 pitfalls: each source ticks at a stable phase of its interval (`offset`, hashed from
  * its id), so a mass creation is spread over the interval instead of bursting; a scheduler that
  * is created or re-timed gets a `startDate` at the first slot of that phase at least
@@ -114,8 +120,39 @@ export class ScheduleService {
     return { name: 'sync', data, opts: syncJobRetry(source, this.defaults) };
   }
 
-  async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
+  /**
+   * How a source's scheduler fires: a cron source on its pattern (jitter applied) in its zone, any
+   * other on its interval. Reconcile compares a stored scheduler with exactly this.
+   */
+  static timingOf(source: SchedulableSource): { every: number } | { pattern: string; tz: string } {
+    if (source.schedule_cron)
+      return {
+        pattern: cronPattern(source.id, source.schedule_cron, source.schedule_jitter ?? 0),
+        tz: source.schedule_timezone ?? 'UTC',
+      };
+    return { every: source.refresh_interval * 1000 };
+  }
+
+  /**
+   * `cronStart`: the earliest first fire of a cron scheduler (now + FIRST_RUN_MIN_DELAY_MS by
+   * default); reconcile passes one bound for all, so their next fires are computed once per
+   * expression and zone (cron-next.ts).
+   */
+  async apply(source: SchedulableSource, queue: Queue = this.queue, cronStart?: number): Promise<void> {
     if (!source.is_active) return this.remove(source.id);
+    const timing = ScheduleService.timingOf(source);
+    if ('pattern' in timing) {
+      // BullMQ's own strategy (cron-parser, the zone's rules, DST included) picks each fire. The
+      // first is the first fire after startDate, so a new or changed cron never runs at once either.
+      // After downtime the one pending tick runs late, once; the next is computed from the time it
+      // is taken, so missed fires are not replayed (see "Schedules" in README).
+      await queue.upsertJobScheduler(
+        schedulerId(source.id),
+        { ...timing, startDate: cronStart ?? Date.now() + FIRST_RUN_MIN_DELAY_MS },
+        this.jobTemplate(source),
+      );
+      return;
+    }
     const every = source.refresh_interval * 1000;
     const offset = ScheduleService.offsetFor(source.id, every);
     // BullMQ reads startDate only when the scheduler is new or its `every` changed; an upsert
@@ -152,15 +189,17 @@ export class ScheduleService {
       for (const id of ids) out.set(id, {});
       if (!ids.length) continue;
       const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'opts', 'data');
+      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'pattern', 'tz', 'opts', 'data');
       batches.push(
         pipeline.exec().then((replies) =>
           ids.forEach((id, i) => {
             const [err, fields] = replies?.[i] ?? [];
             if (err || !Array.isArray(fields)) return;
-            const [every, opts, data] = fields as (string | null)[];
+            const [every, pattern, tz, opts, data] = fields as (string | null)[];
             out.set(id, {
               every: every ? Number(every) : undefined,
+              pattern: pattern ?? undefined,
+              tz: tz ?? undefined,
               opts: opts ?? undefined,
               data: data ?? undefined,
             });
@@ -186,6 +225,7 @@ export class ScheduleService {
       connection,
       prefix: this.queue.opts.prefix,
       defaultJobOptions: this.queue.defaultJobOptions,
+      settings: { repeatStrategy: cachedCronStrategy() },
     });
     // Failures reach reconcile through its calls; these only keep the emitters from throwing.
     const warn = (err: Error) => this.logger.warn({ err: err.message }, 'reconcile connection error');
@@ -235,12 +275,23 @@ export class ScheduleService {
       const data: SyncJobData = { sourceId };
       return stored === JSON.stringify(data) || canonicalJson(stored) === canonical(data);
     };
+    const timingMatch = (source: SchedulableSource, stored: StoredScheduler) => {
+      const timing = ScheduleService.timingOf(source);
+      return 'pattern' in timing
+        ? stored.every === undefined && stored.pattern === timing.pattern && stored.tz === timing.tz
+        : stored.pattern === undefined && stored.every === timing.every;
+    };
     const upToDate = (source: SchedulableSource, stored: StoredScheduler | undefined) =>
       stored !== undefined &&
-      stored.every === source.refresh_interval * 1000 &&
+      timingMatch(source, stored) &&
       optsMatch(stored.opts, source) &&
       dataMatch(stored.data, source.id);
 
+    // One first-fire bound for every cron scheduler this reconcile writes: a whole minute at least
+    // FIRST_RUN_MIN_DELAY_MS plus a minute away, so it is still ahead when the last one is written
+    // and every next fire is one computation per expression and zone. A fire inside that lead is
+    // skipped once, for re-created schedulers only (an up-to-date one is not touched).
+    const cronStart = Math.ceil((Date.now() + FIRST_RUN_MIN_DELAY_MS + MINUTE_MS) / MINUTE_MS) * MINUTE_MS;
     const window = new TaskWindow(IN_FLIGHT);
     let upserted = 0;
     let sources = 0;
@@ -256,7 +307,7 @@ export class ScheduleService {
         existing.delete(id);
         if (upToDate(source, stored)) continue;
         upserted += 1;
-        await window.run(() => this.apply(source, queue));
+        await window.run(() => this.apply(source, queue, cronStart));
       }
     }
     // Whatever is left has no active source behind it.

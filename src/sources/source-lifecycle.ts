@@ -4,6 +4,7 @@ import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
 import { purgeDedupId, syncDedupId, type PurgeJobData } from '../queue/queue-names';
+import { SCHEDULE_FIELDS } from './source-schedule';
 import type { SchedulableSource } from './source-store';
 
 const SCHEDULE_TIMEOUT_MS = 2000;
@@ -82,11 +83,9 @@ export function sourceLifecycle(deps: {
         (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
       );
       // The retry policy is part of the scheduler's job template.
-      const retimed =
-        source.is_active !== before.is_active ||
-        source.refresh_interval !== before.refresh_interval ||
-        source.retry_attempts !== before.retry_attempts ||
-        source.retry_backoff_seconds !== before.retry_backoff_seconds;
+      const retimed = (
+        ['is_active', ...SCHEDULE_FIELDS, 'retry_attempts', 'retry_backoff_seconds'] as const
+      ).some((f) => source[f] !== before[f]);
       // Deactivated: its queued or running sync ends now (cancelled), not at its next retry.
       if (before.is_active && !source.is_active)
         await deps.runs

@@ -46,6 +46,12 @@ export interface SourcePolicyRow {
 export interface SchedulableSource {
   id: string;
   refresh_interval: number;
+  /** When set, the source runs on this cron expression instead of refresh_interval (source-schedule.ts). */
+  schedule_cron?: string | null;
+  /** IANA zone of schedule_cron (UTC when absent). */
+  schedule_timezone?: string;
+  /** Seconds, [0, 60]: the source fires at a hashed offset within them (source-schedule.ts). */
+  schedule_jitter?: number;
   is_active: boolean;
   /** The source's retry policy, which its scheduler's job template carries (null: the defaults). */
   retry_attempts?: number | null;
@@ -157,7 +163,16 @@ export class SourceStore {
   /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */
   async activeSchedulable(after: string, limit: number): Promise<SchedulableSource[]> {
     return this.knex('raw_data_sources')
-      .select('id', 'refresh_interval', 'is_active', 'retry_attempts', 'retry_backoff_seconds')
+      .select(
+        'id',
+        'refresh_interval',
+        'schedule_cron',
+        'schedule_timezone',
+        'schedule_jitter',
+        'is_active',
+        'retry_attempts',
+        'retry_backoff_seconds',
+      )
       .where('is_active', true)
       .where('id', '>', after)
       .orderBy('id')

@@ -9,6 +9,7 @@ import {
   type SchemaLimits,
 } from './schema-definition';
 import type { SourceCounts } from './source-counts';
+import { SCHEDULE_FIELDS, scheduleProblems, type ScheduleSettings } from './source-schedule';
 import { syncModeProblems } from './sync-mode';
 
 /** What a source type's connector says about valid settings (from the connector registry). */
@@ -20,7 +21,7 @@ export interface TypeRules {
 }
 
 /** What an update is checked against besides its body: the source as stored. */
-export interface StoredSettings {
+export interface StoredSettings extends Partial<ScheduleSettings> {
   source_type: string | null;
   metadata: Record<string, unknown> | null;
   sync_mode: string | null;
@@ -71,8 +72,12 @@ export function sourceHooks({
         errors.push(...schemaDefinitionErrors(schema as Record<string, unknown>, schemaLimits));
       const touchesTypeRules =
         'metadata' in input || 'connection_string' in input || 'source_type' in input || 'sync_mode' in input;
-      if (!touchesTypeRules) return errors;
+      const touchesSchedule = SCHEDULE_FIELDS.some((f) => f in input);
+      if (!touchesTypeRules && !touchesSchedule) return errors;
       const before = id ? await stored?.(id) : undefined;
+      // refresh_interval or schedule_cron, never both (source-schedule.ts).
+      if (touchesSchedule) errors.push(...scheduleProblems(input, before));
+      if (!touchesTypeRules) return errors;
       const type =
         'source_type' in input ? (input.source_type as string | null) : (before?.source_type ?? null);
       // A type change keeps the stored connection string, which was checked against the old type's

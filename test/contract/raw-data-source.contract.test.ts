@@ -11,6 +11,9 @@ const validBody = (): Record<string, unknown> => ({
   connection_string: 'postgres://contract_user:Contract-S3cret-Value@127.0.0.1:5432/warehouse',
   schema_definition: { sample: true },
   refresh_interval: 3600,
+  schedule_cron: '0 2 * * *',
+  schedule_timezone: 'Europe/Berlin',
+  schedule_jitter: 0,
   is_active: true,
   metadata: { sample: true },
   sync_mode: 'append',
@@ -63,6 +66,9 @@ describe('RawDataSource contract', () => {
       'retention_days',
       'retry_attempts',
       'retry_backoff_seconds',
+      'schedule_cron',
+      'schedule_jitter',
+      'schedule_timezone',
       'schema_definition',
       'source_type',
       'sync_mode',
@@ -284,6 +290,100 @@ describe('RawDataSource contract', () => {
     const res = await api.post('/raw-data-sources', body);
     expect(res.status).toBe(201);
     expect(res.body.refresh_interval).toBe(3600);
+  });
+
+  it('schedule_cron: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_cron: 12345 }),
+      '/schedule_cron',
+    );
+  });
+
+  it('schedule_cron: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { schedule_cron: null });
+    expect(res.status).toBe(200);
+    expect(res.body.schedule_cron).toBeNull();
+  });
+
+  it('schedule_cron: max_length 120, 121 refused', async () => {
+    const ok = await api.post('/raw-data-sources', validBody());
+    expect(ok.status).toBe(201);
+    expect(ok.body.schedule_cron).toBe('0 2 * * *');
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_cron: longest(121) }),
+      '/schedule_cron',
+    );
+  });
+
+  it('schedule_timezone: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_timezone: 12345 }),
+      '/schedule_timezone',
+    );
+  });
+
+  it('schedule_timezone: null is refused', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    await expectInvalid(
+      await api.put(`/raw-data-sources/${body.id}`, { schedule_timezone: null }),
+      '/schedule_timezone',
+    );
+  });
+
+  it('schedule_timezone: max_length 64, 65 refused', async () => {
+    const ok = await api.post('/raw-data-sources', validBody());
+    expect(ok.status).toBe(201);
+    expect(ok.body.schedule_timezone).toBe('Europe/Berlin');
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_timezone: longest(65) }),
+      '/schedule_timezone',
+    );
+  });
+
+  it('schedule_timezone: defaults to UTC', async () => {
+    const { schedule_timezone: _omitted, ...body } = validBody();
+    const res = await api.post('/raw-data-sources', body);
+    expect(res.status).toBe(201);
+    expect(res.body.schedule_timezone).toBe('UTC');
+  });
+
+  it('schedule_jitter: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_jitter: '0' }),
+      '/schedule_jitter',
+    );
+  });
+
+  it('schedule_jitter: null is refused', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    await expectInvalid(
+      await api.put(`/raw-data-sources/${body.id}`, { schedule_jitter: null }),
+      '/schedule_jitter',
+    );
+  });
+
+  it('schedule_jitter: min 0 accepted, -1 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), schedule_jitter: 0 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_jitter: -1 }),
+      '/schedule_jitter',
+    );
+  });
+
+  it('schedule_jitter: max 60 accepted, 61 refused', async () => {
+    expect((await api.post('/raw-data-sources', { ...validBody(), schedule_jitter: 60 })).status).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), schedule_jitter: 61 }),
+      '/schedule_jitter',
+    );
+  });
+
+  it('schedule_jitter: defaults to 0', async () => {
+    const { schedule_jitter: _omitted, ...body } = validBody();
+    const res = await api.post('/raw-data-sources', body);
+    expect(res.status).toBe(201);
+    expect(res.body.schedule_jitter).toBe(0);
   });
 
   it('is_active: a value of the wrong type is a 400 naming the field', async () => {
