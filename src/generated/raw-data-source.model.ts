@@ -23,6 +23,7 @@ export class RawDataSourceModel extends EntityModel {
   declare max_invalid_ratio: number | null;
   declare last_warning: string | null;
   declare retention_days: number | null;
+  declare freshness_target_seconds: number | null;
   declare created_at: Date;
   declare updated_at: Date;
 }

@@ -55,6 +55,11 @@ export const rawDataSourceCreateSchema = {
       minimum: 1,
       maximum: 36500,
     },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
+    },
   },
 } as const;
 
@@ -113,6 +118,11 @@ export const rawDataSourceUpdateSchema = {
       minimum: 1,
       maximum: 36500,
     },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
+    },
   },
 } as const;
 
@@ -137,6 +147,7 @@ export const rawDataSourceSchema = {
     'max_invalid_ratio',
     'last_warning',
     'retention_days',
+    'freshness_target_seconds',
     'created_at',
     'updated_at',
   ],
@@ -207,6 +218,11 @@ export const rawDataSourceSchema = {
       type: ['integer', 'null'],
       minimum: 1,
       maximum: 36500,
+    },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
     },
     created_at: {
       type: 'string',

@@ -18,6 +18,7 @@ export interface RawDataSource {
   max_invalid_ratio: number | null;
   last_warning: string | null;
   retention_days: number | null;
+  freshness_target_seconds: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -34,6 +35,7 @@ export interface RawDataSourceCreate {
   sync_mode?: 'append' | 'snapshot' | 'dedup';
   max_invalid_ratio?: number | null;
   retention_days?: number | null;
+  freshness_target_seconds?: number | null;
 }
 
 /** Body of PUT /raw-data-sources/{id}: fields left out keep their value. */

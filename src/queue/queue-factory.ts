@@ -8,6 +8,8 @@ export interface QueueFactoryOptions {
   prefix: string;
   logger: Logger;
   attempts: number;
+  /** Tries per notification delivery and the first retry delay (NOTIFY_ATTEMPTS, NOTIFY_BACKOFF_MS). */
+  notify?: { attempts: number; backoffMs: number };
 }
 
 /** Finished jobs stay long enough for GET /jobs/{id} to answer after completion, but bounded. */
@@ -37,6 +39,7 @@ export interface Queues {
   test: Queue;
   syncAll: Queue;
   purge: Queue;
+  notify: Queue;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -64,16 +67,22 @@ export function createQueues(options: QueueFactoryOptions): Queues {
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   });
+  // A delivery retries on the receiver's 5xx and network trouble, each wait twice the one before.
+  const notify = createQueue(QUEUES.notify, options, {
+    attempts: options.notify?.attempts ?? 8,
+    backoff: { type: 'exponential', delay: options.notify?.backoffMs ?? 10_000 },
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  });
+  const all = [sync, test, syncAll, purge, notify];
   let closing: Promise<void> | undefined;
   return {
     sync,
     test,
     syncAll,
     purge,
-    all: () => [sync, test, syncAll, purge],
-    close: () =>
-      (closing ??= Promise.all([sync.close(), test.close(), syncAll.close(), purge.close()]).then(
-        () => undefined,
-      )),
+    notify,
+    all: () => all,
+    close: () => (closing ??= Promise.all(all.map((q) => q.close())).then(() => undefined)),
   };
 }
