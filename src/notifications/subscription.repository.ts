@@ -55,7 +55,8 @@ export class SubscriptionRepository {
     return this.secrets.encrypt(secret, associatedData(SUBSCRIPTIONS_TABLE, 'secret', id));
   }
 
-  async create(input: SubscriptionCreate): Promise<Subscription> {
+  /** `enabled` defaults to true (the request schema fills it in; other callers may omit it). */
+  async create(input: Omit<SubscriptionCreate, 'enabled'> & { enabled?: boolean }): Promise<Subscription> {
     const id = randomUUID();
     const [row] = await this.knex(SUBSCRIPTIONS_TABLE)
       .insert({
