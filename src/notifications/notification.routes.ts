@@ -55,7 +55,7 @@ export function notificationRoutes(deps: {
     const input = validateCreate(jsonBody(ctx));
     checkUrl(input.url);
     const created = await deps.subscriptions.create(input);
-    ctx.state.audit = { detail: { event_types: created.event_types } };
+    ctx.state.audit = { targetId: created.id, detail: { event_types: created.event_types } };
     ctx.status = 201;
     ctx.set('Location', `${SUBSCRIPTIONS_PATH}/${created.id}`);
     ctx.body = created;
