@@ -74,6 +74,13 @@ export class DeliveryRepository {
     return row ? { id: row.id, subscriptionId: row.subscription_id, payload: row.payload } : undefined;
   }
 
+  /** Closes a delivery that will not be attempted (its subscription was disabled meanwhile). */
+  async abandon(id: string): Promise<void> {
+    await this.knex(DELIVERIES)
+      .where({ id, status: 'pending' })
+      .update({ status: 'failed', finished_at: this.knex.fn.now() });
+  }
+
   /**
    * Logs one attempt and, when it ends the delivery (succeeded or failed), closes the delivery;
    * then trims the subscription's log to its newest `logMax` attempts (and drops the deliveries

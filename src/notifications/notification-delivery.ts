@@ -36,7 +36,11 @@ export class NotificationDelivery {
     const delivery = await deliveries.pending(deliveryId);
     if (!delivery) return 'skipped';
     const target = await subscriptions.target(delivery.subscriptionId);
-    if (!target) return 'skipped';
+    if (!target) {
+      // Disabled since the event: nothing is sent, and the delivery is not left pending forever.
+      await deliveries.abandon(deliveryId);
+      return 'skipped';
+    }
     const result = await sender.send({
       url: target.url,
       secret: target.secret,

@@ -22,8 +22,9 @@ const age = (s: string) => `coalesce(${lastSuccess(s)}, ${s}.created_at)`;
  * is older than that target. An inactive source is not synced, so it is not watched either.
  */
 export const staleCondition = (s: string) =>
-  `(${s}.freshness_target_seconds IS NOT NULL AND ${s}.is_active AND ` +
-  `${age(s)} < now() - ${s}.freshness_target_seconds * interval '1 second')`;
+  // coalesce: a null is_active must not make the condition null (then NOT would not hold either).
+  `coalesce(${s}.freshness_target_seconds IS NOT NULL AND ${s}.is_active AND ` +
+  `${age(s)} < now() - ${s}.freshness_target_seconds * interval '1 second', false)`;
 
 /** GET /raw-data-sources?stale=true|false (a source without a target is never stale). */
 export const staleListFilter: ListFilter = {

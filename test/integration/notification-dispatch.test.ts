@@ -4,6 +4,9 @@ import { rewrapSecrets } from '../../src/crypto/rewrap';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { DISPATCH_GROUP, NotificationDispatcher } from '../../src/notifications/notification-dispatcher';
 import { SubscriptionRepository } from '../../src/notifications/subscription.repository';
+import { NotificationDelivery } from '../../src/notifications/notification-delivery';
+import { DeliverySender } from '../../src/notifications/delivery-sender';
+import { Outbound } from '../../src/connectors/outbound';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/test-env';
 
@@ -116,5 +119,40 @@ describe('notification dispatcher', () => {
     // Readable with the new key alone.
     const target = await new SubscriptionRepository(knex, new SecretBox(fresh)).target(sub.id);
     expect(target?.secret).toBe('rotate-me-please-0123');
+  });
+
+  it('skips (and closes) a delivery whose subscription was disabled after the event', async () => {
+    const { knex, notifications, logger } = api.container;
+    const sub = await notifications.subscriptions.create({
+      url: 'https://hooks.example.com/disabled',
+      event_types: ['sync.failed'],
+      secret: 'a-secret-of-enough-length',
+    });
+    const [deliveryId] = await notifications.deliveries.open(
+      {
+        id: '1-1',
+        type: 'sync.failed',
+        source_id: null,
+        run_id: null,
+        at: new Date().toISOString(),
+        data: {},
+      },
+      [sub.id],
+    );
+    await notifications.subscriptions.update(sub.id, { enabled: false });
+    // A resolver that must not be asked: nothing is sent for a disabled subscription.
+    const outbound = new Outbound(undefined, () => Promise.reject(new Error('resolver called')));
+    const delivery = new NotificationDelivery({
+      ...notifications,
+      sender: new DeliverySender(outbound, 1000),
+      logger,
+    });
+    expect(await delivery.deliver(deliveryId!, 1, 3)).toBe('skipped');
+    expect(await knex('notification_deliveries').where({ id: deliveryId }).first()).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+    });
+    expect(await delivery.deliver(deliveryId!, 2, 3)).toBe('skipped');
+    expect((await notifications.deliveries.log(sub.id, 10, 0)).total).toBe(0);
   });
 });
