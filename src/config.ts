@@ -119,6 +119,23 @@ export interface Config {
   httpKeepAliveTimeoutMs: number;
   /** Time allowed for a request's headers; must exceed the keep-alive timeout. */
   httpHeadersTimeoutMs: number;
+  /** Webhook notifications (src/notifications) and the freshness check that raises some of them. */
+  notify: NotifyConfig;
+}
+
+export interface NotifyConfig {
+  /** Tries per delivery (NOTIFY_ATTEMPTS), the first included; then it is logged as failed. */
+  attempts: number;
+  /** First retry delay (NOTIFY_BACKOFF_MS), doubled at each further try. */
+  backoffMs: number;
+  /** One delivery attempt, connect to the end of the answer (NOTIFY_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Attempts kept in each subscription's delivery log (NOTIFY_LOG_MAX); older ones are trimmed. */
+  logMax: number;
+  /** Deliveries one worker sends at once (NOTIFY_CONCURRENCY). */
+  concurrency: number;
+  /** How often (at most, across all workers) source freshness is checked (FRESHNESS_CHECK_INTERVAL_MS). */
+  freshnessIntervalMs: number;
 }
 
 export const API_SCOPES = ['read', 'write', 'admin'] as const;
@@ -301,6 +318,14 @@ export function loadConfig(env: Env = process.env): Config {
     eventsMaxClientsPerKey: int('EVENTS_MAX_CLIENTS_PER_KEY', 5, 1, 100000),
     httpKeepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 65000, 1000, 3600000),
     httpHeadersTimeoutMs: 0,
+    notify: {
+      attempts: int('NOTIFY_ATTEMPTS', 8, 1, 100),
+      backoffMs: int('NOTIFY_BACKOFF_MS', 10000, 10, 3600000),
+      timeoutMs: int('NOTIFY_TIMEOUT_MS', 10000, 100, 300000),
+      logMax: int('NOTIFY_LOG_MAX', 200, 1, 100000),
+      concurrency: int('NOTIFY_CONCURRENCY', 10, 1, 1000),
+      freshnessIntervalMs: int('FRESHNESS_CHECK_INTERVAL_MS', 60000, 100, 86400000),
+    },
   };
   // Node closes a keep-alive connection whose next request's headers take longer than
   // headersTimeout: it must outlast the idle keep-alive, or the idle socket is cut first.

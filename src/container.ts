@@ -64,6 +64,12 @@ import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
 import { WebhookReplayGuard } from './sources/webhook-replay-guard';
 import { closeInOrder } from './close-in-order';
+import { DeliveryRepository } from './notifications/delivery.repository';
+import { notificationPaths, notificationSchemas } from './notifications/notification.openapi';
+import { notificationRoutes } from './notifications/notification.routes';
+import { SubscriptionRepository } from './notifications/subscription.repository';
+import { SourceFreshness, staleListFilter } from './sources/source-freshness';
+import { registerStalenessMetric } from './sources/source-staleness-metric';
 
 export const VERSION = '0.1.0';
 /** Exports streaming at once; one more waits up to 5 s for a free connection, then gets a 503. */
@@ -99,6 +105,10 @@ export interface Container {
   sync: SyncService;
   /** This container's Prometheus registry and series (API and worker alike). */
   metrics: Metrics;
+  /** Webhook subscriptions and their deliveries (src/notifications). */
+  notifications: { subscriptions: SubscriptionRepository; deliveries: DeliveryRepository };
+  /** Sources against their freshness_target_seconds: the worker's check, the list filter, the metric. */
+  freshness: SourceFreshness;
   routers: Router[];
   /** Middleware that is not a router (the Bull dashboard). */
   middleware: Middleware[];
@@ -149,6 +159,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     logger,
     attempts: config.syncAttempts,
     backoffMs: config.syncBackoffMs,
+    notify: config.notify,
   });
   const events = new EventBus(redis, config.queuePrefix, config.eventsMaxLen, logger);
   const metrics = new Metrics({
@@ -195,6 +206,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     store: sourceStore,
     runs: sourceRuns,
   });
+  const freshness = new SourceFreshness(knex, events, logger);
+  registerStalenessMetric(metrics.registry, freshness, { timeoutMs: config.readyTimeoutMs, logger });
   const lifecycle = sourceLifecycle({
     events,
     schedules,
@@ -275,8 +288,13 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       rateLimits.middleware(),
     ],
   };
+  const notifications = {
+    subscriptions: new SubscriptionRepository(knex, secrets),
+    deliveries: new DeliveryRepository(knex, config.notify.logMax),
+  };
   const routers: Router[] = [
     apiKeysRoutes({ keys: apiKeys, verifier: keyVerifier, audit }),
+    notificationRoutes(notifications),
     healthRoutes({ knex, redis, timeoutMs: config.readyTimeoutMs }),
     metricsRoutes(metrics),
   ];
@@ -288,7 +306,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   for (const resource of served) {
     if (resource === rawDataSourceResource) {
       repositories.set(resource, sources as CrudRepository<object>);
-      routers.push(crudRoutes(sources, { ...rules, ...lifecycle, ...deleteGuard }));
+      routers.push(
+        crudRoutes(sources, { ...rules, ...lifecycle, ...deleteGuard, listFilters: [staleListFilter] }),
+      );
       continue;
     }
     const repository = new CrudRepository<object>(resource, knex, secrets);
@@ -334,15 +354,24 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       ...healthPaths,
       ...authPaths,
       ...metricsPaths,
+      ...notificationPaths,
       ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
     },
     schemas: {
       ...authSchemas,
+      ...notificationSchemas,
       ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
     },
     version: VERSION,
     isPublic: isPublicPath,
-    crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
+    crudDocs: {
+      [rawDataSourceResource.entity]: {
+        ...deleteGuard.docs,
+        list: {
+          parameters: [{ name: 'stale', in: 'query', required: false, schema: staleListFilter.schema }],
+        },
+      },
+    },
   });
   routers.push(docsRoutes(openapi));
   const middleware = [
@@ -385,6 +414,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     schedules,
     sync,
     metrics,
+    notifications,
+    freshness,
     routers,
     middleware,
     apiKeys,

@@ -63,6 +63,8 @@ export interface SyncWorkerDeps {
   retention?: Pick<RecordRetention, 'maintain'>;
   /** Cancels published by any API process: a sync job this process holds is aborted (run-cancel.ts). */
   cancels?: Pick<RunCancelListener, 'listen' | 'close'>;
+  /** Other long-lived parts of the worker role (notifications): started after the queues, closed with them. */
+  services?: { start(): Promise<void>; close(): Promise<void> }[];
 }
 
 /** How often (at most, across all workers) record partitions are kept ahead and retention applied. */
@@ -172,6 +174,7 @@ export class SyncWorker {
     for (const w of this.workers)
       w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    await Promise.all((deps.services ?? []).map((s) => s.start()));
     void this.reconcileSchedules();
     void this.maintainRecords();
     this.timer = setInterval(() => void this.repair(), options.reconcileIntervalMs);
@@ -346,7 +349,10 @@ export class SyncWorker {
       const grace = setTimeout(() => {
         for (const w of this.workers) w.cancelAllJobs(SHUTDOWN_REASON);
       }, this.options.shutdownGraceMs);
-      await Promise.all(this.workers.map((w) => w.close()));
+      await Promise.all([
+        ...this.workers.map((w) => w.close()),
+        ...(this.deps.services ?? []).map((s) => s.close()),
+      ]);
       clearTimeout(grace);
       await this.deps.cancels?.close();
     })());

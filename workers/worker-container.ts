@@ -14,6 +14,10 @@ import { SyncAllProcessor } from './sync-all.processor';
 import { SyncWorker } from './sync-worker';
 import { SyncProcessor } from './sync.processor';
 import { TestProcessor } from './test.processor';
+import { DeliverySender } from '../src/notifications/delivery-sender';
+import { NotificationDelivery } from '../src/notifications/notification-delivery';
+import { NotificationDispatcher } from '../src/notifications/notification-dispatcher';
+import { NotifyWorker } from './notify-worker';
 
 /**
  * The worker role's composition: its processors, landing and reconciler over the collaborators the
@@ -39,6 +43,34 @@ export function createWorker(container: Container): SyncWorker {
     ),
     timeoutMs: config.connectTimeoutMs,
   };
+  const { subscriptions, deliveries } = container.notifications;
+  const notify = new NotifyWorker(
+    {
+      redis,
+      logger,
+      // XREADGROUP BLOCK holds its connection: the dispatcher gets one of its own (closed with it).
+      dispatcher: new NotificationDispatcher(
+        { redis: redis.duplicate(), subscriptions, deliveries, queue: queues.notify, logger },
+        { key: container.events.key },
+      ),
+      delivery: new NotificationDelivery({
+        deliveries,
+        subscriptions,
+        // The same outbound policy as api sources: a subscription URL reaches no more than a source can.
+        sender: new DeliverySender(reach.outbound, config.notify.timeoutMs),
+        logger,
+      }),
+      freshness: container.freshness,
+      metrics,
+    },
+    {
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      concurrency: config.notify.concurrency,
+      attempts: config.notify.attempts,
+      freshnessIntervalMs: config.notify.freshnessIntervalMs,
+    },
+  );
   return new SyncWorker(
     {
       redis,
@@ -75,6 +107,7 @@ export function createWorker(container: Container): SyncWorker {
       metrics,
       retention: new RecordRetention(knex, { retentionDays: config.retentionDays, logger }),
       cancels: new RunCancelListener(redis, config.queuePrefix, logger),
+      services: [notify],
     },
     {
       redisUrl: config.redisUrl,

@@ -8,8 +8,12 @@ const RANK: Record<ApiScope, number> = { read: 1, write: 2, admin: 3 };
 
 export const scopeCovers = (have: ApiScope, need: ApiScope): boolean => RANK[have] >= RANK[need];
 
-/** Paths under these need admin whatever the method: the job dashboard, the audit log, key management. */
-const ADMIN_PREFIXES = [ADMIN_QUEUES_PATH, '/audit', '/api-keys'];
+/**
+ * Paths under these need admin whatever the method: the job dashboard, the audit log, key
+ * management, and webhook subscriptions (they make Sluice send event data to a URL of the
+ * caller's choosing, and their delivery logs show what receivers answered).
+ */
+const ADMIN_PREFIXES = [ADMIN_QUEUES_PATH, '/audit', '/api-keys', '/notification-subscriptions'];
 
 const under = (path: string, prefix: string) =>
   path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`);

@@ -10,8 +10,14 @@ interface SealedTable {
   fields: string[];
 }
 
-/** Sealed tables the spec does not generate: unsaved configurations under test (SourceDrafts). */
-const HAND_WRITTEN: SealedTable[] = [{ table: 'source_drafts', fields: ['connection_string'] }];
+/**
+ * Sealed tables the spec does not generate: unsaved configurations under test (SourceDrafts) and
+ * webhook notification signing secrets (SubscriptionRepository).
+ */
+const HAND_WRITTEN: SealedTable[] = [
+  { table: 'source_drafts', fields: ['connection_string'] },
+  { table: 'notification_subscriptions', fields: ['secret'] },
+];
 
 /** Failures kept by id in the report; all are counted, but a broken keyring must not fill memory. */
 const MAX_REPORTED = 1000;

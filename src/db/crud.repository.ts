@@ -77,16 +77,24 @@ export class CrudRepository<T = Row> {
     return where;
   }
 
+  /** `narrow`: hand-written filters (ResourceHooks.listFilters), applied to the page and its count. */
   async list(
     query: Row & { limit: number; offset: number },
     count?: (filters: Row) => Promise<number>,
+    narrow: (builder: Knex.QueryBuilder) => void = () => undefined,
   ): Promise<Page<T>> {
     const where = this.filterWhere(query);
-    const page = this.select().where(where).orderBy(this.orderBy).limit(query.limit).offset(query.offset);
+    const page = this.select()
+      .where(where)
+      .modify(narrow)
+      .orderBy(this.orderBy)
+      .limit(query.limit)
+      .offset(query.offset);
     const total = count
       ? count(where)
       : this.knex(this.resource.table)
           .where(where)
+          .modify(narrow)
           .count({ total: '*' })
           .then((rows) => Number(rows[0]?.total ?? 0));
     const [rows, n] = await Promise.all([page, total]);

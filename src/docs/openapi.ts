@@ -82,18 +82,22 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, PathItem> {
   const tag = r.entity;
   const query = r.schemas.listQuery as { properties: Record<string, Schema> };
-  const parameters = Object.entries(query.properties).map(([name, schema]) => ({
-    name,
-    in: 'query',
-    required: false,
-    schema: toComponent(schema),
-  }));
+  const parameters = [
+    ...Object.entries(query.properties).map(([name, schema]) => ({
+      name,
+      in: 'query',
+      required: false,
+      schema: toComponent(schema),
+    })),
+    ...(docs.list?.parameters ?? []),
+  ];
   return {
     [r.path]: {
       get: {
         tags: [tag],
         operationId: `list${r.entity}`,
         summary: `List ${r.entity} items, newest first`,
+        ...(docs.list?.description && { description: docs.list.description }),
         parameters,
         responses: {
           '200': { description: 'A page', content: json(ref(`${r.entity}List`)) },

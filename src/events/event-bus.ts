@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   'sync.repaired',
   'connection.tested',
   'schema.drift_detected',
+  'freshness.breached',
+  'freshness.recovered',
 ] as const;
 
 /** One event as the stream carries it: one schema for the type here and the OpenAPI component. */

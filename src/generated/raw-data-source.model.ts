@@ -32,6 +32,7 @@ export class RawDataSourceModel extends EntityModel {
   declare deactivate_after_failures: number | null;
   declare concurrency_group: string | null;
   declare concurrency_limit: number | null;
+  declare freshness_target_seconds: number | null;
   declare created_at: Date;
   declare updated_at: Date;
 }

@@ -212,6 +212,14 @@ export const rawDataSourceResource = defineResource<
       autoNow: false,
     },
     {
+      name: 'freshness_target_seconds',
+      type: 'integer',
+      nullable: true,
+      readOnly: false,
+      sensitive: false,
+      autoNow: false,
+    },
+    {
       name: 'created_at',
       type: 'datetime',
       nullable: false,

@@ -102,6 +102,11 @@ export const rawDataSourceCreateSchema = {
       minimum: 0,
       maximum: 10000,
     },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
+    },
   },
 } as const;
 
@@ -207,6 +212,11 @@ export const rawDataSourceUpdateSchema = {
       minimum: 0,
       maximum: 10000,
     },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
+    },
   },
 } as const;
 
@@ -240,6 +250,7 @@ export const rawDataSourceSchema = {
     'deactivate_after_failures',
     'concurrency_group',
     'concurrency_limit',
+    'freshness_target_seconds',
     'created_at',
     'updated_at',
   ],
@@ -352,6 +363,11 @@ export const rawDataSourceSchema = {
       type: ['integer', 'null'],
       minimum: 0,
       maximum: 10000,
+    },
+    freshness_target_seconds: {
+      type: ['integer', 'null'],
+      minimum: 60,
+      maximum: 31536000,
     },
     created_at: {
       type: 'string',

@@ -27,6 +27,7 @@ export interface RawDataSource {
   deactivate_after_failures: number | null;
   concurrency_group: string | null;
   concurrency_limit: number | null;
+  freshness_target_seconds: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -52,6 +53,7 @@ export interface RawDataSourceCreate {
   deactivate_after_failures?: number | null;
   concurrency_group?: string | null;
   concurrency_limit?: number | null;
+  freshness_target_seconds?: number | null;
 }
 
 /** Body of PUT /raw-data-sources/{id}: fields left out keep their value. */

@@ -10,6 +10,8 @@ export interface QueueFactoryOptions {
   attempts: number;
   /** First retry delay of a job, doubling after (SYNC_BACKOFF_MS); 2 s unless given. */
   backoffMs?: number;
+  /** Tries per notification delivery and the first retry delay (NOTIFY_ATTEMPTS, NOTIFY_BACKOFF_MS). */
+  notify?: { attempts: number; backoffMs: number };
 }
 
 /** Finished jobs stay long enough for GET /jobs/{id} to answer after completion, but bounded. */
@@ -43,6 +45,7 @@ export interface Queues {
   test: Queue;
   syncAll: Queue;
   purge: Queue;
+  notify: Queue;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -70,16 +73,22 @@ export function createQueues(options: QueueFactoryOptions): Queues {
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   });
+  // A delivery retries on the receiver's 5xx and network trouble, each wait twice the one before.
+  const notify = createQueue(QUEUES.notify, options, {
+    attempts: options.notify?.attempts ?? 8,
+    backoff: { type: 'exponential', delay: options.notify?.backoffMs ?? 10_000 },
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  });
+  const all = [sync, test, syncAll, purge, notify];
   let closing: Promise<void> | undefined;
   return {
     sync,
     test,
     syncAll,
     purge,
-    all: () => [sync, test, syncAll, purge],
-    close: () =>
-      (closing ??= Promise.all([sync.close(), test.close(), syncAll.close(), purge.close()]).then(
-        () => undefined,
-      )),
+    notify,
+    all: () => all,
+    close: () => (closing ??= Promise.all(all.map((q) => q.close())).then(() => undefined)),
   };
 }

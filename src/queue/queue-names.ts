@@ -1,5 +1,12 @@
 /** The queues Sluice runs; job payloads carry ids only, never a secret. */
-export const QUEUES = { sync: 'sync', test: 'test', syncAll: 'sync-all', purge: 'source-purge' } as const;
+export const QUEUES = {
+  sync: 'sync',
+  test: 'test',
+  syncAll: 'sync-all',
+  purge: 'source-purge',
+  /** Webhook notification deliveries (src/notifications): `{deliveryId}`. */
+  notify: 'notify',
+} as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export type SyncTrigger = 'manual' | 'schedule' | 'sync_all';

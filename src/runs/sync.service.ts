@@ -178,8 +178,9 @@ export class SyncService {
 
   async getJob(jobId: string): Promise<JobView | undefined> {
     this.ensureRedis();
-    // Purge jobs are the worker's own housekeeping, never handed out as a job id.
-    for (const queue of this.deps.queues.all().filter((q) => q !== this.deps.queues.purge)) {
+    // Purge and notification jobs are the worker's own housekeeping, never handed out as a job id.
+    const internal = [this.deps.queues.purge, this.deps.queues.notify];
+    for (const queue of this.deps.queues.all().filter((q) => !internal.includes(q))) {
       const job = await this.enqueue(queue.getJob(jobId), 'read job');
       if (job) return this.view(queue, job);
     }

@@ -25,6 +25,7 @@ const validBody = (): Record<string, unknown> => ({
   deactivate_after_failures: 0,
   concurrency_group: 'sample concurrency_group',
   concurrency_limit: 0,
+  freshness_target_seconds: 60,
 });
 const requiredBody = (): Record<string, unknown> => {
   const body = validBody();
@@ -53,6 +54,7 @@ describe('RawDataSource contract', () => {
       'created_at',
       'deactivate_after_failures',
       'error_message',
+      'freshness_target_seconds',
       'has_connection_string',
       'id',
       'is_active',
@@ -751,6 +753,40 @@ describe('RawDataSource contract', () => {
     await expectInvalid(
       await api.post('/raw-data-sources', { ...validBody(), concurrency_limit: 10001 }),
       '/concurrency_limit',
+    );
+  });
+
+  it('freshness_target_seconds: a value of the wrong type is a 400 naming the field', async () => {
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), freshness_target_seconds: '60' }),
+      '/freshness_target_seconds',
+    );
+  });
+
+  it('freshness_target_seconds: is nullable, and PUT null clears it', async () => {
+    const { body } = await api.post('/raw-data-sources', validBody());
+    const res = await api.put(`/raw-data-sources/${body.id}`, { freshness_target_seconds: null });
+    expect(res.status).toBe(200);
+    expect(res.body.freshness_target_seconds).toBeNull();
+  });
+
+  it('freshness_target_seconds: min 60 accepted, 59 refused', async () => {
+    expect(
+      (await api.post('/raw-data-sources', { ...validBody(), freshness_target_seconds: 60 })).status,
+    ).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), freshness_target_seconds: 59 }),
+      '/freshness_target_seconds',
+    );
+  });
+
+  it('freshness_target_seconds: max 31536000 accepted, 31536001 refused', async () => {
+    expect(
+      (await api.post('/raw-data-sources', { ...validBody(), freshness_target_seconds: 31536000 })).status,
+    ).toBe(201);
+    await expectInvalid(
+      await api.post('/raw-data-sources', { ...validBody(), freshness_target_seconds: 31536001 }),
+      '/freshness_target_seconds',
     );
   });
 

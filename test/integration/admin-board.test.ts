@@ -63,7 +63,7 @@ describe('Bull dashboard', () => {
     );
     const { queues: list } = await queues();
     const named = byName(list);
-    expect(Object.keys(named).sort()).toEqual(['source-purge', 'sync', 'sync-all', 'test']);
+    expect(Object.keys(named).sort()).toEqual(['notify', 'source-purge', 'sync', 'sync-all', 'test']);
     for (const q of list)
       expect(q.counts).toMatchObject({
         active: expect.any(Number),

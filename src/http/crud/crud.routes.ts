@@ -1,9 +1,10 @@
 import Router from '@koa/router';
+import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { jsonBody, uuidParam } from '../request';
 import { bodyValidator, queryValidator } from '../validation';
 import { CrudRepository, UniqueViolation } from '../../db/crud.repository';
-import type { ResourceHooks, Row } from './resource';
+import type { ListFilter, ResourceHooks, Row } from './resource';
 
 /**
  * The five CRUD routes of a generated resource: validate → repository → present. Entity-specific
@@ -16,7 +17,10 @@ export function crudRoutes<T extends object>(
   const resource = repository.resource;
   const validateCreate = bodyValidator<Row>(resource.schemas.create, resource.readOnly);
   const validateUpdate = bodyValidator<Row>(resource.schemas.update, resource.readOnly);
-  const validateQuery = queryValidator<Row & { limit: number; offset: number }>(resource.schemas.listQuery);
+  const listFilters = hooks.listFilters ?? [];
+  const validateQuery = queryValidator<Row & { limit: number; offset: number }>(
+    withListFilters(resource.schemas.listQuery, listFilters),
+  );
   const router = new Router({ prefix: resource.path });
   const notFound = () => new NotFoundError(`${resource.entity} not found.`);
 
@@ -34,7 +38,11 @@ export function crudRoutes<T extends object>(
 
   router.get('/', async (ctx) => {
     const query = validateQuery(ctx.query);
-    const page = await repository.list(query, hooks.count);
+    const used = listFilters.filter((f) => query[f.name] !== undefined);
+    const narrow = used.length
+      ? (builder: Knex.QueryBuilder) => used.forEach((f) => f.apply(builder, query[f.name]))
+      : undefined;
+    const page = await repository.list(query, narrow ? undefined : hooks.count, narrow);
     ctx.body = {
       data: page.data,
       pagination: { total: page.total, limit: query.limit, offset: query.offset },
@@ -78,4 +86,18 @@ export function crudRoutes<T extends object>(
   });
 
   return router;
+}
+
+/** The generated list query with the hooks' filters added (its own $id: the validator caches by id). */
+export function withListFilters(
+  listQuery: Readonly<Record<string, unknown>>,
+  filters: readonly ListFilter[],
+): Readonly<Record<string, unknown>> {
+  if (!filters.length) return listQuery;
+  const { $id, properties } = listQuery as { $id?: string; properties: Record<string, unknown> };
+  return {
+    ...listQuery,
+    $id: `${$id ?? 'ListQuery'}_with_${filters.map((f) => f.name).join('_')}`,
+    properties: { ...properties, ...Object.fromEntries(filters.map((f) => [f.name, f.schema])) },
+  };
 }

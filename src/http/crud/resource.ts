@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { FieldType } from '../../schema/field-types';
 import type { EntityModel } from '../../db/entity-model';
 import type { FieldError } from '../errors';
@@ -57,6 +58,12 @@ export interface ResourceHooks<T = Row> {
   validate?(input: Row, mode: 'create' | 'update', id?: string): FieldError[] | Promise<FieldError[]>;
   /** Counts the filtered set faster than count(*) where the entity keeps its own counters. */
   count?(filters: Row): Promise<number>;
+  /**
+   * List filters the spec cannot say (a condition over other tables, not a column's value): each
+   * is one more query parameter, validated and documented with the generated ones. A list that
+   * uses one is counted with count(*), not `count`.
+   */
+  listFilters?: readonly ListFilter[];
   afterCreate?(item: T): void | Promise<void>;
   afterUpdate?(item: T, before: T): void | Promise<void>;
   /**
@@ -67,6 +74,16 @@ export interface ResourceHooks<T = Row> {
   afterDelete?(item: T): void | Promise<void>;
   /** What these hooks add to the operations' OpenAPI (parameters, responses). */
   docs?: CrudDocs;
+}
+
+/** One hand-written list filter (ResourceHooks.listFilters). */
+export interface ListFilter {
+  /** The query parameter. */
+  name: string;
+  /** Its JSON Schema (query strings are coerced: `{type: 'boolean'}` takes "true"). */
+  schema: JsonSchema;
+  /** Narrows the list (and its count) to the rows matching `value` (already validated). */
+  apply(builder: Knex.QueryBuilder, value: unknown): void;
 }
 
 /** What a beforeDelete hook hands back to the route. */
@@ -85,4 +102,5 @@ type OperationExtras = {
 /** OpenAPI additions per CRUD operation. */
 export interface CrudDocs {
   delete?: OperationExtras;
+  list?: OperationExtras;
 }
