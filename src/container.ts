@@ -131,7 +131,7 @@ export interface ContainerOverrides {
  * (workers/worker-container.ts).
  */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
   // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
   // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
