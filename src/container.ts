@@ -299,23 +299,26 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         maxClientsPerKey: config.eventsMaxClientsPerKey,
       }),
     );
-  const openapi = buildOpenApi({
-    resources: served,
-    paths: {
-      ...healthPaths,
-      ...authPaths,
-      ...metricsPaths,
-      ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
-    },
-    schemas: {
-      ...authSchemas,
-      ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
-    },
-    version: VERSION,
-    isPublic: isPublicPath,
-    crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
-  });
-  routers.push(docsRoutes(openapi));
+  // Built on first use (GET /openapi.json): most processes never serve it, and it is a big object.
+  let openapi: object | undefined;
+  const openapiDocument = () =>
+    (openapi ??= buildOpenApi({
+      resources: served,
+      paths: {
+        ...healthPaths,
+        ...authPaths,
+        ...metricsPaths,
+        ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
+      },
+      schemas: {
+        ...authSchemas,
+        ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
+      },
+      version: VERSION,
+      isPublic: isPublicPath,
+      crudDocs: { [rawDataSourceResource.entity]: deleteGuard.docs },
+    }));
+  routers.push(docsRoutes(openapiDocument));
   const middleware = [adminBoard(queues.all())];
 
   let closing: Promise<void> | undefined;
@@ -357,7 +360,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     audit,
     rejected,
     security,
-    openapi,
+    get openapi() {
+      return openapiDocument();
+    },
     createHttpApp: () =>
       createApp({ logger, bodyLimit: config.bodyLimit, routers, middleware, metrics, security }),
     close,

@@ -1,7 +1,4 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { BeforeHook } from '@bull-board/api/typings/app';
-import { KoaAdapter } from '@bull-board/koa';
 import type { Context, Middleware } from 'koa';
 import type { Queue } from 'bullmq';
 import { ForbiddenError } from '../http/errors';
@@ -85,12 +82,13 @@ const boundReads: BeforeHook = async ({ route, request }) => {
   };
 };
 
-/**
- * The Bull dashboard for our queues. Counts are per-state cardinalities and job lists are pages,
- * so 100k scheduler-delayed jobs cost no more than a few; the two reads that would load them all
- * are bounded by `boundReads`.
- */
-export function adminBoard(queues: Queue[]): Middleware {
+/** Builds the board: bull-board's packages are imported here, on the first dashboard request. */
+async function loadBoard(queues: Queue[]): Promise<Middleware> {
+  const [{ createBullBoard }, { BullMQAdapter }, { KoaAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/koa'),
+  ]);
   const serverAdapter = new KoaAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({
@@ -99,4 +97,24 @@ export function adminBoard(queues: Queue[]): Middleware {
     options: { uiConfig: { boardTitle: 'Sluice jobs' }, handlerHooks: { before: boundReads } },
   });
   return serverAdapter.registerPlugin() as Middleware;
+}
+
+/**
+ * The Bull dashboard for our queues. Counts are per-state cardinalities and job lists are pages,
+ * so 100k scheduler-delayed jobs cost no more than a few; the two reads that would load them all
+ * are bounded by `boundReads`. Built on the first request under /admin/queues: bull-board, its UI
+ * and their routes weigh on the heap (and on every garbage collection) of an API that may never
+ * show the dashboard (docs/RESULTS.md, start-up memory).
+ */
+export function adminBoard(queues: Queue[]): Middleware {
+  let board: Promise<Middleware> | undefined;
+  return async (ctx, next) => {
+    // The board's router is not case-sensitive either: /Admin/Queues reaches it too.
+    if (!ctx.path.toLowerCase().startsWith(ADMIN_QUEUES_PATH)) return next();
+    board ??= loadBoard(queues).catch((err: unknown) => {
+      board = undefined; // the next request tries again
+      throw err;
+    });
+    return (await board)(ctx, next);
+  };
 }
