@@ -23,8 +23,9 @@ help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 dev: deps env-file services database migrate data-dir ## set up everything (deps, .env, Postgres, Redis, database, migrations, data/), then start Sluice
+	@echo '==> starting: $(START)'
 	@# Ctrl-C (SIGINT) is how one stops it: a clean close after it is a success, not an error.
-	$(RUN) $(START) || { status=$$?; ((status == 130)) || exit $$status; }
+	@$(RUN) $(START) || { status=$$?; ((status == 130)) || exit $$status; }
 
 test: deps services chromium generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
 
