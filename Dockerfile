@@ -1,21 +1,30 @@
-# Sluice image for the API and the worker (docker-compose.yml runs both from it).
-# TypeScript runs through tsx, as in development: there is no build step.
-FROM node:20-slim
+# Sluice image for the API and the worker (docker-compose.yml runs both from it): the TypeScript is
+# compiled to JavaScript (`npm run build`, dist/) in a build stage, and node runs it without tsx.
 
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+
+FROM node:20-slim
 ENV NODE_ENV=production
 WORKDIR /app
 
-# Dependencies first, so this layer is rebuilt only when the lockfile changes. tsx is a runtime
-# dependency; dev tools (vitest, eslint, tsc) stay out of the image.
+# Dependencies first, so this layer is rebuilt only when the lockfile changes. Dev tools (tsx,
+# TypeScript, vitest, eslint, pino-pretty) stay out of the image: logs are JSON.
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Sources stay owned by root and read-only for the process user.
-COPY . .
+# The compiled tree (dist/src, dist/workers, dist/scripts, dist/migrations) only: no TypeScript
+# sources. Owned by root and read-only for the process user.
+COPY --from=build /app/dist ./dist
 
 USER node
 ENV HOST=0.0.0.0 PORT=3000
 EXPOSE 3000
 
-# Compose overrides this: migrate then start:api, or start:worker.
-CMD ["npm", "run", "start:api"]
+# Compose overrides this: migrate then the API, or the worker. Straight to node (not npm), so that
+# SIGTERM reaches Sluice and its graceful shutdown.
+CMD ["node", "dist/src/main.js", "api"]

@@ -9,22 +9,31 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 RUN := bash scripts/with-env.sh
-# What `make dev` starts once everything is ready. `npm start` runs the API today and API + worker
-# in one process once the worker lands; override to run something else: make dev START='npm run start:api'
-START ?= npm start
+# What `make dev` starts once everything is ready: the API and a worker in one process, what
+# `npm start` runs. Run directly, not through npm: npm answers Ctrl-C with exit 130 even when Sluice
+# closed cleanly. Override to run something else: make dev START='npm run start:api'
+START ?= node --import tsx src/main.ts all
 
-.PHONY: help dev test generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
-	deps env-file services database chromium services-status services-stop
+.PHONY: help dev test test-unit build generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
+	deps env-file services database data-dir chromium services-status services-stop
 
 help: ## list the targets
 	@echo 'Sluice. First time here: `make dev` (runs it), `make test` (checks it).'
 	@echo
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-dev: deps env-file services database migrate ## set up everything (deps, .env, Postgres, Redis, database, migrations), then start Sluice
-	$(RUN) $(START)
+dev: deps env-file services database migrate data-dir ## set up everything (deps, .env, Postgres, Redis, database, migrations, data/), then start Sluice
+	@echo '==> starting: $(START)'
+	@# Ctrl-C (SIGINT) is how one stops it: a clean close after it is a success, not an error.
+	@$(RUN) $(START) || { status=$$?; ((status == 130)) || exit $$status; }
 
 test: deps services chromium generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
+
+test-unit: deps ## only the tests that need no Postgres, Redis or browser (src/**/*.test.ts), in well under a minute
+	$(RUN) env NODE_ENV=test npm run test:unit
+
+build: deps ## compile to JavaScript in dist/ (what production runs: npm run start:prod)
+	$(RUN) npm run build
 
 generate: deps ## regenerate code, migrations and contract tests from specs/entities.json
 	$(RUN) npm run generate
@@ -79,6 +88,9 @@ services-stop: ## stop the private Postgres/Redis (keeps .data/)
 
 database: ## create the database DATABASE_URL names if it is missing
 	@bash scripts/create-database.sh
+
+data-dir: ## create data/, where file sources may read in development (the default FILE_ROOTS)
+	@mkdir -p data
 
 chromium: ## make sure Chromium is there for the browser tests (installs Debian's as root)
 	@bash scripts/chromium.sh

@@ -2,17 +2,32 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    globalSetup: ['test/global-setup.ts'],
-    include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each file has its own database, so files run in parallel; two cores → two workers.
     maxWorkers: 2,
+    // Short: a dot per test, then every failure in full and one summary. `--reporter=default` lists
+    // each file and its slow tests.
+    reporters: ['dot'],
+    // `npm run test:unit` (make test-unit) runs the first project alone: no Postgres, Redis or browser.
+    // Each project names its own files (an `include` up here would be added to both).
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['src/**/*.test.ts', 'workers/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        // One migrated template database per run, copied by every file (test/helpers/test-database.ts).
+        test: { name: 'services', include: ['test/**/*.test.ts'], globalSetup: ['test/global-setup.ts'] },
+      },
+    ],
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts', 'workers/**/*.ts'],
       exclude: ['src/**/*.test.ts'],
-      reporter: ['text-summary', 'text', 'json-summary'],
+      // The totals only (and json-summary for tools): the per-file table is hundreds of lines.
+      reporter: ['text-summary', 'json-summary'],
       thresholds: { lines: 80 },
     },
   },

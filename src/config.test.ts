@@ -37,6 +37,21 @@ describe('loadConfig', () => {
     });
   });
 
+  it('in development logs pretty and reads files below ./data unless told otherwise; elsewhere JSON and no files', () => {
+    expect(loadConfig(minimal)).toMatchObject({ logFormat: 'pretty', fileRoots: [`${process.cwd()}/data`] });
+    expect(loadConfig({ ...minimal, FILE_ROOTS: '', LOG_FORMAT: 'json' })).toMatchObject({
+      logFormat: 'json',
+      fileRoots: [`${process.cwd()}/data`],
+    });
+    expect(loadConfig({ ...minimal, FILE_ROOTS: '/srv/in/' })).toMatchObject({ fileRoots: ['/srv/in'] });
+    for (const NODE_ENV of ['test', 'production'])
+      expect(loadConfig({ ...minimal, NODE_ENV, API_KEYS: `admin:${'t'.repeat(40)}` })).toMatchObject({
+        logFormat: 'json',
+        fileRoots: [],
+      });
+    expect(problemsOf({ ...minimal, LOG_FORMAT: 'fancy' })).toContain('LOG_FORMAT must be pretty or json');
+  });
+
   it('reads and trims every value it is given', () => {
     const config = loadConfig({
       ...minimal,

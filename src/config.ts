@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { cidrProblem } from './net/cidr';
 import { DEFAULT_SCHEMA_LIMITS, type SchemaLimits } from './schema/schema-limits';
 
@@ -16,6 +17,8 @@ export interface Config {
   redisUrl: string;
   encryptionKeys: string;
   logLevel: string;
+  /** pretty (pino-pretty, for a person at a terminal; the default in development) or json (one object a line). */
+  logFormat: 'pretty' | 'json';
   workerConcurrency: number;
   bodyLimit: string;
   readyTimeoutMs: number;
@@ -226,6 +229,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('OUTBOUND_PRIVATE must be allow or deny');
   const logLevel = str('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = str('LOG_FORMAT', nodeEnv === 'development' ? 'pretty' : 'json');
+  if (logFormat !== 'pretty' && logFormat !== 'json') problems.push('LOG_FORMAT must be pretty or json');
   const bodyLimit = str('BODY_LIMIT', '1mb');
   if (!/^\d+(b|kb|mb)$/i.test(bodyLimit)) problems.push('BODY_LIMIT must look like 512kb or 1mb');
   const encryptionKeys = str('ENCRYPTION_KEYS');
@@ -240,6 +245,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     encryptionKeys,
     logLevel,
+    logFormat: logFormat === 'pretty' ? 'pretty' : 'json',
     workerConcurrency: int('WORKER_CONCURRENCY', 10, 1, 1000),
     bodyLimit: bodyLimit.toLowerCase(),
     readyTimeoutMs: int('READY_TIMEOUT_MS', 1000, 50, 60000),
@@ -275,7 +281,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxCompressionRatio: int('MAX_COMPRESSION_RATIO', 100, 2, 100000),
     },
     workerMaxStalled: int('WORKER_MAX_STALLED', 1, 0, 100),
-    fileRoots: list('FILE_ROOTS').map((dir) => {
+    // Development reads files below the checkout's data/ (`make dev` creates it) unless told otherwise.
+    fileRoots: (list('FILE_ROOTS').length || nodeEnv !== 'development'
+      ? list('FILE_ROOTS')
+      : [resolve('data')]
+    ).map((dir) => {
       if (!dir.startsWith('/')) problems.push(`FILE_ROOTS entries must be absolute paths (got "${dir}")`);
       return dir.replace(/\/+$/, '') || '/';
     }),

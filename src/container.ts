@@ -143,7 +143,7 @@ export interface ContainerOverrides {
  * (workers/worker-container.ts).
  */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
   // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
   // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
@@ -348,32 +348,35 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         maxClientsPerKey: config.eventsMaxClientsPerKey,
       }),
     );
-  const openapi = buildOpenApi({
-    resources: served,
-    paths: {
-      ...healthPaths,
-      ...authPaths,
-      ...metricsPaths,
-      ...notificationPaths,
-      ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
-    },
-    schemas: {
-      ...authSchemas,
-      ...notificationSchemas,
-      ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
-    },
-    version: VERSION,
-    isPublic: isPublicPath,
-    crudDocs: {
-      [rawDataSourceResource.entity]: {
-        ...deleteGuard.docs,
-        list: {
-          parameters: [{ name: 'stale', in: 'query', required: false, schema: staleListFilter.schema }],
+  // Built on first use (GET /openapi.json): most processes never serve it, and it is a big object.
+  let openapi: object | undefined;
+  const openapiDocument = () =>
+    (openapi ??= buildOpenApi({
+      resources: served,
+      paths: {
+        ...healthPaths,
+        ...authPaths,
+        ...metricsPaths,
+        ...notificationPaths,
+        ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
+      },
+      schemas: {
+        ...authSchemas,
+        ...notificationSchemas,
+        ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
+      },
+      version: VERSION,
+      isPublic: isPublicPath,
+      crudDocs: {
+        [rawDataSourceResource.entity]: {
+          ...deleteGuard.docs,
+          list: {
+            parameters: [{ name: 'stale', in: 'query', required: false, schema: staleListFilter.schema }],
+          },
         },
       },
-    },
-  });
-  routers.push(docsRoutes(openapi));
+    }));
+  routers.push(docsRoutes(openapiDocument));
   const middleware = [
     adminBoard(queues.all(), {
       syncQueue: queues.sync.name,
@@ -423,7 +426,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     audit,
     rejected,
     security,
-    openapi,
+    get openapi() {
+      return openapiDocument();
+    },
     createHttpApp: () =>
       createApp({ logger, bodyLimit: config.bodyLimit, routers, middleware, metrics, security }),
     close,

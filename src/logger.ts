@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { scrub, scrubLine } from './connectors/kit/secret-scrubber';
 
@@ -34,11 +35,36 @@ export function batchedStdout(): Destination {
 }
 
 /**
+ * Standard output for a person: pino-pretty's one coloured line per entry (a dev dependency, so a
+ * production install without it falls back to JSON). Loaded with require, only when asked for, so
+ * that production never reads it; it writes synchronously, so lines keep their order with stderr.
+ */
+function prettyStdout(): DestinationStream | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const pretty = require('pino-pretty') as (options: object) => DestinationStream;
+    return pretty({
+      destination: 1,
+      sync: true,
+      translateTime: 'HH:MM:ss.l',
+      singleLine: true,
+      ignore: 'pid,hostname,service',
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Structured JSON logs with secrets removed before they are written: every logged object is
  * walked, so a connection string is censored at any depth, inside errors too,
  * and the finished line is scrubbed once more for credentials inside free text such as `msg`.
  */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export function createLogger(
+  level: string,
+  destination?: DestinationStream,
+  format: 'pretty' | 'json' = 'json',
+): Logger {
   return pino(
     {
       level,
@@ -52,6 +78,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       serializers: { err: (err: unknown) => err },
       hooks: { streamWrite: scrubLine },
     },
-    destination ?? batchedStdout(),
+    destination ?? (format === 'pretty' ? prettyStdout() : undefined) ?? batchedStdout(),
   );
 }

@@ -5,9 +5,10 @@
  * flight, then close queues, Redis and Postgres.
  */
 import type { Server } from 'node:http';
-import { ensureUsableKey, NoApiKeyError } from './auth/bootstrap-key';
+import { ensureUsableKey, NoApiKeyError, type BootstrapKey } from './auth/bootstrap-key';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContainer, type ContainerOverrides } from './container';
+import { devBanner } from './dev-banner';
 import { applyHttpTimeouts } from './http/server-timeouts';
 import { startMetricsServer } from './metrics/metrics-server';
 import type { SyncWorker } from '../workers/sync-worker';
@@ -42,8 +43,9 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
   let metricsServer: Server | undefined;
 
   // Before anything starts: an API nobody can call (or everybody could) is not started at all.
+  let created: BootstrapKey | undefined;
   if (role !== 'worker')
-    await ensureUsableKey(config, container.apiKeys, logger).catch((err: unknown) => {
+    created = await ensureUsableKey(config, container.apiKeys, logger).catch((err: unknown) => {
       if (!(err instanceof NoApiKeyError)) throw err;
       console.error(err.message);
       process.exit(78); // EX_CONFIG, like a configuration error
@@ -66,9 +68,15 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
     });
   if (role !== 'worker') {
     const app = container.createHttpApp();
-    server = app.listen(config.port, config.host, () =>
-      logger.info({ host: config.host, port: config.port, role }, 'api listening'),
-    );
+    server = app.listen(config.port, config.host, () => {
+      logger.info({ host: config.host, port: config.port, role }, 'api listening');
+      if (config.env !== 'development') return;
+      // Last on the screen: the batched log lines first, then where to go and which key to use.
+      logger.flush();
+      const address = server?.address();
+      const port = address && typeof address === 'object' ? address.port : config.port;
+      process.stderr.write(`${devBanner({ config, host: config.host, port, role, created })}\n`);
+    });
     applyHttpTimeouts(server, config);
     server.on('error', (err) => {
       logger.fatal({ err }, 'api could not listen');

@@ -1,7 +1,4 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { BeforeHook } from '@bull-board/api/typings/app';
-import { KoaAdapter } from '@bull-board/koa';
 import type { Context, Middleware } from 'koa';
 import type { Queue } from 'bullmq';
 import { ForbiddenError } from '../http/errors';
@@ -113,12 +110,13 @@ function cancelOnRemove(cancels: BoardCancels): BeforeHook {
   };
 }
 
-/**
- * The Bull dashboard for our queues. Counts are per-state cardinalities and job lists are pages,
- * so 100k scheduler-delayed jobs cost no more than a few; the two reads that would load them all
- * are bounded by `boundReads`.
- */
-export function adminBoard(queues: Queue[], cancels?: BoardCancels): Middleware {
+/** Builds the board: bull-board's packages are imported here, on the first dashboard request. */
+async function loadBoard(queues: Queue[], cancels?: BoardCancels): Promise<Middleware> {
+  const [{ createBullBoard }, { BullMQAdapter }, { KoaAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/koa'),
+  ]);
   const serverAdapter = new KoaAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({
@@ -135,4 +133,24 @@ export function adminBoard(queues: Queue[], cancels?: BoardCancels): Middleware 
     },
   });
   return serverAdapter.registerPlugin() as Middleware;
+}
+
+/**
+ * The Bull dashboard for our queues. Counts are per-state cardinalities and job lists are pages,
+ * so 100k scheduler-delayed jobs cost no more than a few; the two reads that would load them all
+ * are bounded by `boundReads`. Built on the first request under /admin/queues: bull-board, its UI
+ * and their routes weigh on the heap (and on every garbage collection) of an API that may never
+ * show the dashboard (docs/RESULTS.md, start-up memory).
+ */
+export function adminBoard(queues: Queue[], cancels?: BoardCancels): Middleware {
+  let board: Promise<Middleware> | undefined;
+  return async (ctx, next) => {
+    // The board's router is not case-sensitive either: /Admin/Queues reaches it too.
+    if (!ctx.path.toLowerCase().startsWith(ADMIN_QUEUES_PATH)) return next();
+    board ??= loadBoard(queues, cancels).catch((err: unknown) => {
+      board = undefined; // the next request tries again
+      throw err;
+    });
+    return (await board)(ctx, next);
+  };
 }

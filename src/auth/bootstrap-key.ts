@@ -15,17 +15,22 @@ export class NoApiKeyError extends Error {
   }
 }
 
+/** The key made for development: its token exists only here, to be shown once (src/dev-banner.ts). */
+export interface BootstrapKey {
+  name: string;
+  token: string;
+}
+
 /**
  * The secure default: an API with no usable key refuses to start in production; in development it
- * makes an admin key (only its hash is stored) and prints the token once, to stderr. Tests pass
- * API_KEYS themselves, so in test nothing is generated.
+ * makes an admin key (only its hash is stored) and returns it, for the start-up banner to show its
+ * token once. Tests pass API_KEYS themselves, so in test nothing is generated.
  */
 export async function ensureUsableKey(
   config: Pick<Config, 'env' | 'apiKeys'>,
   keys: ApiKeyRepository,
   logger: Logger,
-  print: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-): Promise<void> {
+): Promise<BootstrapKey | undefined> {
   if (config.apiKeys.length) return;
   let usable: number;
   try {
@@ -48,10 +53,6 @@ export async function ensureUsableKey(
   // A revoked dev-bootstrap keeps its name (audit rows refer to it).
   for (let n = 2; (await keys.exists(name)) && n < 100; n += 1) name = `${BOOTSTRAP_KEY_NAME}-${n}`;
   const created = await keys.create(name, 'admin');
-  print(
-    `\nNo API key was configured, so an admin key named "${created.name}" was created for development.\n` +
-      `Its token is shown this once (only its hash is stored):\n\n  ${created.token}\n\n` +
-      `Send it as: Authorization: Bearer <token>. Revoke it with: npm run keys -- revoke ${created.name}\n`,
-  );
   logger.info({ name: created.name, prefix: created.prefix }, 'development admin key created');
+  return { name: created.name, token: created.token };
 }

@@ -10,9 +10,14 @@ interface MigrationModule {
   down(knex: Knex): Promise<void>;
 }
 
+/** A migration's file: TypeScript, or the JavaScript `npm run build` compiled it to (dist/migrations). */
+const MIGRATION_FILE = /^\d{14}_[a-z0-9_]+\.(ts|js)$/;
+
 /**
  * Loads migrations with the runtime's own `import()`, so TypeScript migrations run the same under
- * tsx, vitest and the CLI; names sort by their timestamp prefix.
+ * tsx, vitest and the CLI, and compiled ones under plain node; names sort by their timestamp prefix.
+ * A migration keeps its .ts name when compiled: knex_migrations records names, and a database
+ * migrated in development must read as up to date in production, and the other way round.
  */
 export class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   constructor(private readonly dirs: string[]) {}
@@ -20,13 +25,12 @@ export class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   async getMigrations(): Promise<string[]> {
     const files: string[] = [];
     for (const dir of this.dirs)
-      for (const name of await readdir(dir))
-        if (/^\d{14}_[a-z0-9_]+\.ts$/.test(name)) files.push(join(dir, name));
+      for (const name of await readdir(dir)) if (MIGRATION_FILE.test(name)) files.push(join(dir, name));
     return files.sort((a, b) => this.getMigrationName(a).localeCompare(this.getMigrationName(b)));
   }
 
   getMigrationName(file: string): string {
-    return file.slice(file.lastIndexOf('/') + 1);
+    return file.slice(file.lastIndexOf('/') + 1).replace(/\.js$/, '.ts');
   }
 
   async getMigration(file: string): Promise<MigrationModule> {

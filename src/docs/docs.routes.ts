@@ -2,19 +2,16 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import Router from '@koa/router';
-import { koaSwagger } from 'koa2-swagger-ui';
+import type { Middleware } from 'koa';
 import { SWAGGER_ASSETS } from './swagger-assets';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_DIST = join(require.resolve('swagger-ui-dist/package.json'), '..');
 
-/**
- * /openapi.json and Swagger UI at /docs, served entirely from this process: the page's scripts and
- * styles come from swagger-ui-dist in node_modules, so the docs work with no internet.
- */
-export function docsRoutes(spec: object): Router {
-  const router = new Router();
-  const page = koaSwagger({
+/** The Swagger UI page's handler: koa2-swagger-ui (and its template engine) loaded when first asked for. */
+async function loadPage(): Promise<Middleware> {
+  const { koaSwagger } = await import('koa2-swagger-ui');
+  return koaSwagger({
     routePrefix: '/docs',
     title: 'Sluice API',
     swaggerCdnUrl: '/docs',
@@ -29,14 +26,32 @@ export function docsRoutes(spec: object): Router {
       // non-localhost host, which is both a leak and a request to the internet.
       validatorUrl: null,
     },
-  });
+  }) as Middleware;
+}
+
+/**
+ * /openapi.json and Swagger UI at /docs, served entirely from this process: the page's scripts and
+ * styles come from swagger-ui-dist in node_modules, so the docs work with no internet. The document
+ * and the page are made on their first request and kept: most API processes never serve either, and
+ * both sat on the heap of every one (docs/RESULTS.md, start-up memory).
+ */
+export function docsRoutes(buildSpec: () => object): Router {
+  const router = new Router();
+  let spec: object | undefined;
+  let page: Promise<Middleware> | undefined;
 
   router.get('/openapi.json', (ctx) => {
-    ctx.body = spec;
+    ctx.body = spec ??= buildSpec();
   });
   // '/docs' also matches '/docs/' (the router is not strict about trailing slashes).
   router.get('/docs', async (ctx, next) => {
-    await page(ctx, next);
+    page ??= loadPage().catch((err: unknown) => {
+      page = undefined; // the next request tries again
+      throw err;
+    });
+    await (
+      await page
+    )(ctx, next);
     // The template also links web fonts from a CDN; the UI falls back to system fonts without them.
     if (typeof ctx.body === 'string')
       ctx.body = ctx.body.replace(/<link[^>]+fonts\.googleapis\.com[^>]*>/g, '');
