@@ -1,8 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
-import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncBatch } from '../connectors/connector';
 
 const INSERT_CHUNK = 1000;
@@ -109,36 +105,6 @@ const landBatchSql = (dedup?: DedupRules) => `WITH held AS (
   )
   SELECT count(*)::int AS held FROM held`;
 
-/**
- * A batch without dedup lands by COPY: Postgres inserts its rows in bulk (multi-insert, fewer WAL
- * records) instead of row by row as INSERT … SELECT does. Writing is the slower half of a sync
- * (a database sync's worker waited on its INSERTs for ~95% of the wall time, reads ~3%: measured
- * in bench/landing); Landing.write alone landed ~5% more rows/s this way with batches of 1,000 rows
- * and ~27% more with 10,000 (loaded machine, 4 alternating rounds), at the price of 5 round trips
- * a batch instead of 1. Dedup keeps the INSERT: it needs the
- * new rows' ids (RETURNING) for raw_current in the same statement.
- * CSV with the control characters 0x02 (delimiter) and 0x01 (quote) and newline-ended rows:
- * JSON.stringify writes every character below U+0020 as an escape and UTF-8 never uses bytes
- * below 0x80 inside a multi-byte character, so a JSON text never contains a delimiter, a quote or
- * a row end, and needs no escaping at all. An empty provenance field is NULL.
- */
-const COPY_ROWS = `COPY raw_records (source_id, run_id, payload, provenance) FROM STDIN
-  (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
-const COPY_SEPARATOR = '\x02';
-/** Characters of COPY rows per piece of text (see PreparedBatch.copy). */
-const COPY_PIECE_CHARS = 32 * 1024;
-
-/** The run's counters, only while this attempt holds the run; answers the run's id when it does. */
-const HOLD_RUN = `UPDATE sync_runs SET records = records + $1::bigint, bytes = bytes + $2::bigint,
-    invalid = invalid + $3::bigint
-  WHERE id = $4::uuid AND attempt = $5::int AND status = 'running'
-  RETURNING id`;
-
-const SAVE_STATE = `INSERT INTO source_sync_state (source_id, state, run_id, updated_at)
-  VALUES ($1::uuid, $2::jsonb, $3::uuid, now())
-  ON CONFLICT (source_id) DO UPDATE
-    SET state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at`;
-
 /** The usual statements, built once: only dedup's depend on the source's key paths. */
 const LAND_BATCH = landBatchSql();
 
@@ -186,16 +152,6 @@ export interface PreparedBatch {
   runId: string;
   /** How many records land in raw_records. */
   records: number;
-  /**
-   * Without dedup: the COPY rows of the records (see COPY_ROWS) as text, in pieces of at most about
-   * COPY_PIECE_CHARS (one record may exceed it alone); `chunks` and `provenanceChunks` are then
-   * empty. Small pieces of text, not one Buffer: a piece stays an ordinary young heap object (a
-   * string over ~128 KB goes to the large-object space), and its bytes are encoded only as they are
-   * written, into Buffers that die at once. Buffers made here lived as long as the batch waited its
-   * turn, got promoted, and their memory came back only with a full GC: ~60 MB of the worker's
-   * RSS during a sync was such garbage (bench/landing with BENCH_MEMORY_TRACE=1).
-   */
-  copy?: string[];
   /**
    * Their JSON texts, newline-joined and UTF-8 encoded, one INSERT each. Bytes, not a string: a
    * string this large would live in V8's large-object space, which only a full GC empties, and a
@@ -327,7 +283,6 @@ export class Landing {
     const valid: string[] = [];
     const quarantined: QuarantinedRow[] = [];
     const provenanceText = provenanceWriter(batch);
-    const sharedProvenance = batch.provenance ? JSON.stringify(batch.provenance) : '';
     const validProvenance: string[] | undefined = batch.recordProvenance ? [] : undefined;
     const quarantine = (i: number, payload: string, errors: string) =>
       quarantined.push({
@@ -356,31 +311,6 @@ export class Landing {
       validProvenance?.push(provenanceText(i)!);
       bytes += Buffer.byteLength(payload);
     }
-    if (!dedup) {
-      // COPY rows: the ids, the payload, its provenance (empty: NULL), as COPY_ROWS reads them.
-      const head = `${sourceId}${COPY_SEPARATOR}${runId}${COPY_SEPARATOR}`;
-      const copy: string[] = [];
-      let text = '';
-      for (let i = 0; i < valid.length; i++) {
-        text += `${head}${valid[i]}${COPY_SEPARATOR}${validProvenance?.[i] ?? sharedProvenance}\n`;
-        if (text.length >= COPY_PIECE_CHARS) {
-          copy.push(text);
-          text = '';
-        }
-      }
-      if (text) copy.push(text);
-      return {
-        sourceId,
-        runId,
-        records: valid.length,
-        copy,
-        chunks: [],
-        provenance: null,
-        quarantined,
-        bytes,
-        state: batch.state === undefined ? undefined : JSON.stringify(batch.state),
-      };
-    }
     const ranges = chunkRanges(valid);
     return {
       sourceId,
@@ -400,16 +330,14 @@ export class Landing {
 
   /**
    * Writes a prepared batch: its records, the run's counters and the source's state, atomically.
-   * Without dedup by COPY (writeByCopy). With dedup, a usual batch (one INSERT's worth, nothing
-   * quarantined) is one statement, LAND_BATCH, in one round trip; otherwise the same statement
-   * opens a transaction that the rest joins.
+   * A usual batch (one INSERT's worth, nothing quarantined) is one statement, LAND_BATCH, in one
+   * round trip; otherwise the same statement opens a transaction that the rest joins.
    *
    * `attempt` fences the batch: a worker that froze past its lock (GC pause, VM stall) while another
    * took the job over and resumed from the committed state must not land its in-memory batches too.
    * The run row is updated first, so its row lock orders this batch against the other worker's start.
    */
   async write(batch: PreparedBatch, attempt: number): Promise<Landed> {
-    if (batch.copy) return this.writeByCopy(batch, batch.copy, attempt);
     const { sourceId, runId, quarantined, bytes, dedup, provenance } = batch;
     const [first = EMPTY, ...rest] = batch.chunks;
     const own = batch.provenanceChunks;
@@ -446,48 +374,6 @@ export class Landing {
     // A single statement is atomic on its own: no BEGIN and COMMIT round trips around it.
     if (!rest.length && !quarantined.length) await land(this.knex);
     else await this.knex.transaction(land);
-    return { records: batch.records, bytes, invalid: quarantined.length };
-  }
-
-  /**
-   * write() for a batch without dedup, in one transaction on a connection of knex's pool: the run's
-   * counters first (the fence, as in LAND_BATCH: nothing lands unless this attempt holds the run),
-   * then the rows by COPY, the quarantined ones, and the source's state.
-   */
-  private async writeByCopy(batch: PreparedBatch, copy: string[], attempt: number): Promise<Landed> {
-    const { sourceId, runId, quarantined, bytes } = batch;
-    const client = this.knex.client as {
-      acquireConnection(): Promise<pg.Client>;
-      releaseConnection(c: pg.Client): Promise<void>;
-    };
-    const conn = await client.acquireConnection();
-    let open = false;
-    try {
-      await conn.query('BEGIN');
-      open = true;
-      const held = await conn.query(HOLD_RUN, [batch.records, bytes, quarantined.length, runId, attempt]);
-      if (!held.rowCount) throw new RunTakenOverError(runId, attempt);
-      if (batch.records) await pipeline(Readable.from(copy), conn.query(copyFrom(COPY_ROWS)));
-      for (let i = 0; i < quarantined.length; i += INSERT_CHUNK) {
-        const { sql, bindings } = this.knex('quarantined_records')
-          .insert(quarantined.slice(i, i + INSERT_CHUNK))
-          .toSQL()
-          .toNative();
-        await conn.query(sql, bindings as unknown[]);
-      }
-      if (batch.state !== undefined) await conn.query(SAVE_STATE, [sourceId, batch.state, runId]);
-      await conn.query('COMMIT');
-      open = false;
-    } catch (err) {
-      if (open)
-        await conn.query('ROLLBACK').catch((rollback: unknown) => {
-          // Not back to a clean state: the pool must not hand this connection out again.
-          (conn as unknown as { __knex__disposed?: unknown }).__knex__disposed = rollback;
-        });
-      throw err;
-    } finally {
-      await client.releaseConnection(conn);
-    }
     return { records: batch.records, bytes, invalid: quarantined.length };
   }
 }
