@@ -14,12 +14,16 @@
  * - Baseline: COPY raw_records (source_id, run_id, payload) FROM STDIN on one connection, timed
  *   from the first byte to COPY's completion. From the file: its lines streamed in, each prefixed
  *   with the two ids. From the table: COPY (SELECT ids, row_to_json(t) FROM orders t ORDER BY id)
- *   TO STDOUT on the scratch database piped into it (bench/lib/landing-copy.ts).
+ *   TO STDOUT on the scratch database piped into it (bench/lib/landing-copy.ts). The baseline reads
+ *   the table through the same loopback forward as the worker (see below): both read the source
+ *   over the same path, and neither pays for a hop the other does not take.
  * Before every round raw_records and quarantined_records are truncated, the source's sync state
  * is removed (the table is read whole again) and Postgres checkpoints, so no round pays for
  * another's dirty pages. BENCH_LANDING_ROUNDS (3) alternating rounds per source, no warm-up (the
  * data is fresh in cache from its creation); medians of rows/s. BENCH_CPU_PROF=dir profiles the worker;
- * BENCH_WORKER_NODE_OPTIONS adds node flags to it (e.g. --max-semi-space-size=4).
+ * BENCH_WORKER_NODE_OPTIONS adds node flags to it (e.g. --max-semi-space-size=4);
+ * BENCH_MEMORY_TRACE=1 has it write the peaks of its heap and off-heap memory per sync;
+ * BENCH_LANDING_KINDS=database (or file) measures one source only.
  */
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
@@ -77,19 +81,22 @@ async function measure(data: LandingData, db: BenchDatabase, loadBefore: string)
   const container = benchContainer(env);
   const redis = new Redis(BENCH_REDIS_URL);
   const bench = new pg.Client({ connectionString: db.url });
-  const source = new pg.Client({ connectionString: data.sourceUrl });
+  // The baseline reads the source through the same loopback forward as the worker (below).
+  let source: pg.Client | undefined;
   // A connection Postgres ends (an operator, another tool) fails the current query, not the process.
-  for (const client of [bench, source]) client.on('error', () => undefined);
+  bench.on('error', () => undefined);
   let worker: ChildProcess | undefined;
   let rss: RssSampler | undefined;
   // The source table lives in the same PostgreSQL server as Sluice's own database, which the
   // outbound policy never lets a source reach (whatever OUTBOUND_ALLOW says): the worker reads it
-  // through a loopback forward, as it would read any other server. The forward runs in this
-  // process, not the worker's, so the worker's figures do not pay for it.
+  // through a loopback forward, as it would read any other server, and so does the baseline's COPY
+  // TO STDOUT. The forward runs in this process, not the worker's.
   const forward = await startTcpForward(Number(new URL(data.sourceUrl).port || 5432));
   const forwardedUrl = new URL(data.sourceUrl);
   forwardedUrl.port = String(forward.port);
   try {
+    source = new pg.Client({ connectionString: forwardedUrl.toString() });
+    source.on('error', () => undefined);
     await Promise.all([bench.connect(), source.connect()]);
     await deleteKeys(redis, `${PREFIX}:*`);
     const common = { refresh_interval: 86400, is_active: true } as const;
@@ -177,13 +184,13 @@ async function measure(data: LandingData, db: BenchDatabase, loadBefore: string)
       const copied =
         kind === 'file'
           ? await copyFileIn(bench, data.file, ids[kind], runId)
-          : await copyTableIn(source, bench, ids[kind], runId);
+          : await copyTableIn(source!, bench, ids[kind], runId);
       const seconds = (performance.now() - started) / 1000;
       if (copied !== ROWS) throw new Error(`COPY of the ${kind} rows copied ${copied}, expected ${ROWS}`);
       return { rate: ROWS / seconds, seconds };
     };
 
-    const kinds: Kind[] = ['database', 'file'];
+    const kinds = (process.env.BENCH_LANDING_KINDS?.split(',') ?? ['database', 'file']) as Kind[];
     const rates = Object.fromEntries(
       kinds.map((k) => [k, { sluice: [] as number[], baseline: [] as number[] }]),
     );
@@ -240,7 +247,7 @@ async function measure(data: LandingData, db: BenchDatabase, loadBefore: string)
     await worker?.stop();
     await deleteKeys(redis, `${PREFIX}:*`).catch(() => 0);
     redis.disconnect();
-    await Promise.all([bench.end(), source.end()]).catch(() => undefined);
+    await Promise.all([bench.end(), source?.end()]).catch(() => undefined);
     await forward.close();
     await container.close();
   }

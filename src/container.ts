@@ -60,6 +60,7 @@ import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
 import { sourceDeleteHooks } from './sources/source-delete.hooks';
 import { SourcePurges } from './sources/source-purges';
+import { clearWhatNoLongerApplies } from './sources/sync-mode-change';
 import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
 import { WebhookReplayGuard } from './sources/webhook-replay-guard';
@@ -173,7 +174,13 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
 
   // The source.
-  const sources = new CrudRepository<RawDataSource>(rawDataSourceResource, knex, secrets, sourceSecretMask);
+  const sources = new CrudRepository<RawDataSource>(
+    rawDataSourceResource,
+    knex,
+    secrets,
+    sourceSecretMask,
+    clearWhatNoLongerApplies,
+  );
   const sourceStore = new SourceStore(sources, knex, secrets);
   const counts = new SourceCounts(knex, logger);
   // Overrides (test doubles) replace the built-in connector of their type.

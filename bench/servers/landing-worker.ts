@@ -21,8 +21,26 @@ async function stop(): Promise<void> {
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop());
+// BENCH_MEMORY_TRACE=1: where the worker's memory is (V8 heap, off-heap buffers), the peak of each
+// part every 50 ms, written to stderr and reset whenever the parent asks for CPU time (once before
+// and once after each sync).
+const MB = 2 ** 20;
+const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+if (process.env.BENCH_MEMORY_TRACE === '1')
+  setInterval(() => {
+    const now = process.memoryUsage();
+    for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], now[k]);
+  }, 50).unref();
 process.on('message', (message) => {
   if (message !== 'cpu') return;
+  if (process.env.BENCH_MEMORY_TRACE === '1') {
+    process.stderr.write(
+      `  worker memory peaks: ${Object.entries(peaks)
+        .map(([k, v]) => `${k} ${(v / MB).toFixed(0)}`)
+        .join(', ')} MB\n`,
+    );
+    for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = 0;
+  }
   const { user, system } = process.cpuUsage();
   process.send?.({ cpuMicros: user + system });
 });

@@ -39,6 +39,11 @@ export class CrudRepository<T = Row> {
     private readonly knex: Knex,
     private readonly secrets: SecretBox,
     private readonly masks: SecretMask = MASK_BY_SHAPE,
+    /**
+     * Runs in an update's transaction after the row changed (the row is locked FOR UPDATE): what
+     * must change with it or not at all. Rows as stored, not presented.
+     */
+    private readonly inUpdate?: (trx: Knex.Transaction, id: string, before: Row, after: Row) => Promise<void>,
   ) {
     this.columns = resource.fields.flatMap((f) => (f.sensitive ? [`${f.name}_masked`] : [f.name]));
     this.shown = resource.fields.map((f) =>
@@ -136,6 +141,7 @@ export class CrudRepository<T = Row> {
         if (!before) return undefined;
         this.remask(id, { ...before, ...patch }, patch, changes, remask);
         const [after] = await model.query(trx).patch(changes).where({ id }).returning(this.columns);
+        await this.inUpdate?.(trx, id, before, after as unknown as Row);
         return {
           before: this.present(before),
           after: this.present(after as unknown as Row),

@@ -37,6 +37,11 @@ const INSERT_ROWS = (runId: string) => `INSERT INTO raw_records (source_id, run_
  * raw_current after the rows just landed (`landed`): the last version of each key in the batch
  * replaces the current one, or removes it when it is a delete. Two changes of one statement may
  * not touch one row twice, hence DISTINCT ON the key; upsert and delete touch disjoint keys.
+ *
+ * Only while the source is still dedup by the same key (`dedup_still`): a run reads its settings
+ * when it starts, and a source switched to another mode or key meanwhile must not get current rows
+ * back that the switch cleared (sources/sync-mode-change.ts). FOR SHARE orders the batch against the
+ * switch, which locks the source row FOR UPDATE: whichever comes second sees the other committed.
  */
 const currentCtes = (dedup: DedupRules) => {
   const key =
@@ -46,9 +51,15 @@ const currentCtes = (dedup: DedupRules) => {
   const deleted = dedup.deleteMarker
     ? `coalesce(l.payload #> ?::text[], 'null'::jsonb) NOT IN ('null'::jsonb, 'false'::jsonb)`
     : 'false';
-  return `latest AS (
+  return `dedup_still AS (
+    SELECT 1 FROM raw_data_sources
+    WHERE id = ?::uuid AND sync_mode = 'dedup' AND CASE jsonb_typeof(metadata -> 'primary_key')
+        WHEN 'string' THEN jsonb_build_array(metadata -> 'primary_key') ELSE metadata -> 'primary_key' END = ?::jsonb
+    FOR SHARE
+  ), latest AS (
     SELECT DISTINCT ON (record_key) * FROM (
-      SELECT l.id, l.run_id, l.payload, l.provenance, ${key} AS record_key, ${deleted} AS deleted FROM landed l
+      SELECT l.id, l.run_id, l.payload, l.provenance, ${key} AS record_key, ${deleted} AS deleted
+      FROM landed l WHERE EXISTS (SELECT 1 FROM dedup_still)
     ) k ORDER BY record_key, id DESC
   ), upserted AS (
     INSERT INTO raw_current (source_id, record_key, run_id, raw_record_id, payload, provenance, updated_at)
@@ -64,6 +75,8 @@ const currentCtes = (dedup: DedupRules) => {
 
 const segments = (path: string) => path.split('.');
 const currentParams = (sourceId: string, dedup: DedupRules) => [
+  sourceId,
+  JSON.stringify(dedup.primaryKey),
   ...dedup.primaryKey.map(segments),
   ...(dedup.deleteMarker ? [segments(dedup.deleteMarker)] : []),
   sourceId,

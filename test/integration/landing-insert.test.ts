@@ -20,11 +20,11 @@ describe('landing inserts', () => {
   afterAll(() => db?.drop());
 
   /** A source of its own with a running run (a source has one active run at a time). */
-  const newRun = async () => {
+  const newRun = async (source: Record<string, unknown> = {}) => {
     sourceId = randomUUID();
     await db
       .knex('raw_data_sources')
-      .insert({ id: sourceId, name: `landing-${sourceId}`, source_type: 'file' });
+      .insert({ id: sourceId, name: `landing-${sourceId}`, source_type: 'file', ...source });
     const id = randomUUID();
     await db
       .knex('sync_runs')
@@ -77,7 +77,11 @@ describe('landing inserts', () => {
   });
 
   it('with dedup, a batch split over several INSERTs keeps provenance aligned and raw_current at the last version of each key', async () => {
-    const runId = await newRun();
+    // raw_current is kept only while the source is dedup by this key (see the dedup_still CTE).
+    const runId = await newRun({
+      sync_mode: 'dedup',
+      metadata: { primary_key: 'id', delete_marker: 'gone' },
+    });
     // Key 0 appears in the first piece and again in the last (big records force several pieces).
     const records = [
       { id: 0, v: 'first', blob: 'x'.repeat(3 * 2 ** 20) },
