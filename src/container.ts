@@ -48,6 +48,9 @@ import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
 import { SyncRunRepository } from './runs/sync-run.repository';
 import { syncPaths, syncSchemas } from './runs/sync.openapi';
+import { RunLogs } from './runs/run-log';
+import { runLogPaths, runLogSchemas } from './runs/run-log.openapi';
+import { runLogRoutes } from './runs/run-log.routes';
 import { syncRoutes } from './runs/sync.routes';
 import { SyncService } from './runs/sync.service';
 import { SourceCounts } from './sources/source-counts';
@@ -93,6 +96,8 @@ export interface Container {
   records: RecordsRepository;
   /** Run transitions: each writes its rows and publishes its event in one place. */
   lifecycle: RunLifecycle;
+  /** Each run's own log lines (written by the worker, read by GET …/runs/{run_id}/logs). */
+  runLogs: RunLogs;
   schedules: ScheduleService;
   sync: SyncService;
   /** This container's Prometheus registry and series (API and worker alike). */
@@ -197,6 +202,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   // The run.
   const runs = new SyncRunRepository(knex);
   const runLifecycle = new RunLifecycle(runs, events);
+  const runLogs = new RunLogs(knex);
   const sync = new SyncService({
     redis,
     queues,
@@ -278,6 +284,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ),
         sourceExists: async (id) => Boolean(await sources.get(id)),
       }),
+      runLogRoutes({ runs, logs: runLogs }),
       recordsRoutes({ records, sourceExists: async (id) => Boolean(await sources.get(id)) }),
       webhookRoutes({
         knex,
@@ -305,11 +312,11 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       ...healthPaths,
       ...authPaths,
       ...metricsPaths,
-      ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
+      ...(servesSources ? { ...syncPaths, ...runLogPaths, ...recordsPaths, ...webhookPaths } : {}),
     },
     schemas: {
       ...authSchemas,
-      ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
+      ...(servesSources ? { ...syncSchemas, ...runLogSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
     },
     version: VERSION,
     isPublic: isPublicPath,
@@ -347,6 +354,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     runs,
     records,
     lifecycle: runLifecycle,
+    runLogs,
     schedules,
     sync,
     metrics,
