@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { SchedulableSource } from '../sources/source-store';
 import type { Logger } from '../logger';
 import { RETRY_BACKOFF } from '../queue/queue-factory';
-import { schedulerId, type SyncJobData } from '../queue/queue-names';
+import { schedulerId, syncJobName, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
 
 /** Where reconcile reads the active sources from, a page at a time (sources/source-store). */
@@ -22,6 +22,7 @@ export interface ReconcileReport {
 /** What reconcile reads back of a scheduler: its interval and the template it would fire with. */
 interface StoredScheduler {
   every?: number;
+  name?: string;
   opts?: string;
   data?: string;
 }
@@ -104,10 +105,18 @@ export class ScheduleService {
     return slot >= earliest ? slot : slot + everyMs;
   }
 
-  /** The whole template, every time: BullMQ replaces the stored one on each upsert. */
-  private jobTemplate(sourceId: string) {
+  /**
+   * The whole template, every time: BullMQ replaces the stored one on each upsert. Its name
+   * (`sync: <source name>`, at most 64 bytes) is what the dashboard lists the ticks by; the
+   * scheduler id stays `source-<id>`.
+   */
+  private jobTemplate(sourceId: string, sourceName?: string) {
     const data: SyncJobData = { sourceId };
-    return { name: 'sync', data, opts: { attempts: this.template.attempts, backoff: RETRY_BACKOFF } };
+    return {
+      name: syncJobName(sourceName),
+      data,
+      opts: { attempts: this.template.attempts, backoff: RETRY_BACKOFF },
+    };
   }
 
   async apply(source: SchedulableSource, queue: Queue = this.queue): Promise<void> {
@@ -119,7 +128,7 @@ export class ScheduleService {
     await queue.upsertJobScheduler(
       schedulerId(source.id),
       { every, offset, startDate: ScheduleService.firstSlot(every, offset, Date.now()) },
-      this.jobTemplate(source.id),
+      this.jobTemplate(source.id, source.name),
     );
   }
 
@@ -148,15 +157,16 @@ export class ScheduleService {
       for (const id of ids) out.set(id, {});
       if (!ids.length) continue;
       const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'opts', 'data');
+      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'opts', 'data', 'name');
       batches.push(
         pipeline.exec().then((replies) =>
           ids.forEach((id, i) => {
             const [err, fields] = replies?.[i] ?? [];
             if (err || !Array.isArray(fields)) return;
-            const [every, opts, data] = fields as (string | null)[];
+            const [every, opts, data, name] = fields as (string | null)[];
             out.set(id, {
               every: every ? Number(every) : undefined,
+              name: name ?? undefined,
               opts: opts ?? undefined,
               data: data ?? undefined,
             });
@@ -226,7 +236,8 @@ export class ScheduleService {
       stored !== undefined &&
       stored.every === source.refresh_interval * 1000 &&
       optsMatch(stored.opts) &&
-      dataMatch(stored.data, source.id);
+      dataMatch(stored.data, source.id) &&
+      (source.name === undefined || stored.name === syncJobName(source.name));
 
     const window = new TaskWindow(IN_FLIGHT);
     let upserted = 0;

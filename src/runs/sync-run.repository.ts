@@ -9,8 +9,8 @@ export type { RunStatus, SyncRun };
 export interface OpenedPage {
   last_id: string | null;
   scanned: number;
-  /** [run id, source id] of each run opened. */
-  runs: [string, string][];
+  /** [run id, source id, source name] of each run opened. */
+  runs: [string, string, string][];
 }
 
 export interface RunCounts {
@@ -195,12 +195,12 @@ export class SyncRunRepository {
   /**
    * Opens one sync-all page: queued runs for the active sources after `afterId` (keyset by id) that
    * have none, in one INSERT … SELECT (the partial unique index skips busy ones). Returns the
-   * page's last id and size (to go on) and the runs it opened as [run id, source id] pairs.
+   * page's last id and size (to go on) and the runs it opened as [run id, source id, name].
    */
   async openSyncAllPage(batchId: string, afterId: string, pageSize: number): Promise<OpenedPage> {
     const result = await this.knex.raw(
       `WITH page AS (
-         SELECT id FROM ${SOURCES} WHERE is_active AND id > ? ORDER BY id LIMIT ?
+         SELECT id, name FROM ${SOURCES} WHERE is_active AND id > ? ORDER BY id LIMIT ?
        ), opened AS (
          INSERT INTO ${RUNS} (id, source_id, trigger, job_id, batch_id)
          SELECT n.run_id, n.id, 'sync_all', n.run_id::text, ? FROM (SELECT gen_random_uuid() AS run_id, id FROM page) n
@@ -208,7 +208,8 @@ export class SyncRunRepository {
          RETURNING id, source_id
        )
        SELECT (SELECT max(id::text) FROM page) AS last_id, (SELECT count(*) FROM page)::int AS scanned,
-              coalesce((SELECT json_agg(json_build_array(id, source_id)) FROM opened), '[]') AS runs`,
+              coalesce((SELECT json_agg(json_build_array(o.id, o.source_id, p.name))
+                          FROM opened o JOIN page p ON p.id = o.source_id), '[]') AS runs`,
       [afterId, pageSize, batchId],
     );
     return result.rows[0] as OpenedPage;

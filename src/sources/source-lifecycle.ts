@@ -71,8 +71,12 @@ export function sourceLifecycle(deps: {
       const changed = (Object.keys(source) as (keyof RawDataSource)[]).filter(
         (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
       );
+      // A rename re-applies too: the scheduler's jobs carry the name (an upsert that keeps `every`
+      // keeps the pending tick where it was).
       const retimed =
-        source.is_active !== before.is_active || source.refresh_interval !== before.refresh_interval;
+        source.is_active !== before.is_active ||
+        source.refresh_interval !== before.refresh_interval ||
+        source.name !== before.name;
       await bounded('source.updated event / schedule update', source.id, () =>
         Promise.all([
           deps.events.publish('source.updated', {

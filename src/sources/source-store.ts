@@ -34,6 +34,8 @@ export interface LandingSettings {
 /** What a schedule is made from: one row per active source. */
 export interface SchedulableSource {
   id: string;
+  /** Names the scheduler's jobs on the dashboard (`sync: <name>`). */
+  name?: string;
   refresh_interval: number;
   is_active: boolean;
 }
@@ -88,7 +90,7 @@ export class SourceStore {
   /** A page of active sources in id order after `after` (keyset), for the schedule reconcile. */
   async activeSchedulable(after: string, limit: number): Promise<SchedulableSource[]> {
     return this.knex('raw_data_sources')
-      .select('id', 'refresh_interval', 'is_active')
+      .select('id', 'name', 'refresh_interval', 'is_active')
       .where('is_active', true)
       .where('id', '>', after)
       .orderBy('id')
