@@ -50,7 +50,8 @@ export class RunLog {
   private buffer: RunLogLine[] = [];
   private bufferBytes = 0;
   private dropped = 0;
-  private lastFlush = 0;
+  /** Counted from the open: a short sync writes its lines once, at its end. */
+  private lastFlush = performance.now();
   private batches = 0;
   private readonly opened = performance.now();
   /** The source's secret, once loaded: masked wherever a message quotes it. */
@@ -149,7 +150,7 @@ export class RunLog {
     );
   }
 
-  /** Writes the buffer when RUN_LOG_FLUSH_MS have passed since the last write (the first call writes). */
+  /** Writes the buffer when RUN_LOG_FLUSH_MS have passed since the last write (or the open). */
   async flushIfDue(): Promise<void> {
     if (performance.now() - this.lastFlush >= this.limits.flushMs) await this.flush();
   }
@@ -235,9 +236,11 @@ export class RunLogs {
 
   /**
    * The log of one attempt; the run's lines so far (earlier attempts) count toward its cap. One
-   * read, once per attempt. A failed read opens the log as if empty (the cap is then per attempt).
+   * read per attempt after the first (a run's first attempt finds nothing: skipped, as it is paid
+   * on every sync). A failed read opens the log as if empty (the cap is then per attempt).
    */
   async open(owner: RunLogOwner, logger: Logger): Promise<RunLog> {
+    if (owner.attempt <= 1) return new RunLog(this, owner, logger, this.limits, { lines: 0, bytes: 0 });
     const used = await this.knex(TABLE)
       .where({ run_id: owner.runId })
       .select(
