@@ -50,6 +50,9 @@ import { ScheduleService } from './runs/schedule.service';
 import { AutoDeactivation } from './runs/auto-deactivation';
 import { SyncRunRepository } from './runs/sync-run.repository';
 import { syncPaths, syncSchemas } from './runs/sync.openapi';
+import { RunLogs } from './runs/run-log';
+import { runLogPaths, runLogSchemas } from './runs/run-log.openapi';
+import { runLogRoutes } from './runs/run-log.routes';
 import { syncRoutes } from './runs/sync.routes';
 import { SyncService } from './runs/sync.service';
 import { SourceCounts } from './sources/source-counts';
@@ -102,6 +105,8 @@ export interface Container {
   records: RecordsRepository;
   /** Run transitions: each writes its rows and publishes its event in one place. */
   lifecycle: RunLifecycle;
+  /** Each run's own log lines (written by the worker, read by GET …/runs/{run_id}/logs). */
+  runLogs: RunLogs;
   schedules: ScheduleService;
   sync: SyncService;
   /** This container's Prometheus registry and series (API and worker alike). */
@@ -244,6 +249,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     logger,
     syncStatusOf: async (id) => (await sources.get(id))?.sync_status ?? undefined,
   });
+  const runLogs = new RunLogs(knex);
   const sync = new SyncService({
     redis,
     queues,
@@ -334,6 +340,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         sourceExists: async (id) => Boolean(await sources.get(id)),
         cancel: runCancel,
       }),
+      runLogRoutes({ runs, logs: runLogs }),
       recordsRoutes({ records, sourceExists: async (id) => Boolean(await sources.get(id)) }),
       webhookRoutes({
         knex,
@@ -365,12 +372,12 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ...authPaths,
         ...metricsPaths,
         ...notificationPaths,
-        ...(servesSources ? { ...syncPaths, ...recordsPaths, ...webhookPaths } : {}),
+        ...(servesSources ? { ...syncPaths, ...runLogPaths, ...recordsPaths, ...webhookPaths } : {}),
       },
       schemas: {
         ...authSchemas,
         ...notificationSchemas,
-        ...(servesSources ? { ...syncSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
+        ...(servesSources ? { ...syncSchemas, ...runLogSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
       },
       version: VERSION,
       isPublic: isPublicPath,
@@ -421,6 +428,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     runs,
     records,
     lifecycle: runLifecycle,
+    runLogs,
     schedules,
     sync,
     metrics,

@@ -3,6 +3,7 @@ import type { Logger } from '../src/logger';
 import type { PurgeJobData } from '../src/queue/queue-names';
 import type { SourcePurges } from '../src/sources/source-purges';
 import type { SourceStore } from '../src/sources/source-store';
+import type { RunLogs } from '../src/runs/run-log';
 
 export interface PurgeOptions {
   /** Rows deleted per statement and table (default 5000). */
@@ -25,6 +26,8 @@ export class PurgeProcessor {
     private readonly deps: {
       purges: SourcePurges;
       sources: Pick<SourceStore, 'nameOf'>;
+      /** The runs' log chunks go with the records (they do not cascade with the source either). */
+      runLogs?: Pick<RunLogs, 'deleteBatch'>;
       logger: Logger;
     },
     options: PurgeOptions = {},
@@ -36,21 +39,23 @@ export class PurgeProcessor {
   async process(
     job: Job<PurgeJobData>,
     signal?: AbortSignal,
-  ): Promise<{ records: number; quarantined: number; batches: number }> {
+  ): Promise<{ records: number; quarantined: number; log_chunks: number; batches: number }> {
     const { sourceId } = job.data;
     if ((await this.deps.sources.nameOf(sourceId)) !== undefined) {
       await this.deps.purges.cancel(sourceId);
       this.deps.logger.warn({ sourceId }, 'purge dropped: the source still exists (its delete failed)');
-      return { records: 0, quarantined: 0, batches: 0 };
+      return { records: 0, quarantined: 0, log_chunks: 0, batches: 0 };
     }
-    const total = { records: 0, quarantined: 0, batches: 0 };
+    const total = { records: 0, quarantined: 0, log_chunks: 0, batches: 0 };
     for (;;) {
       signal?.throwIfAborted();
       const removed = await this.deps.purges.deleteBatch(sourceId, this.batchSize);
       total.records += removed.records;
       total.quarantined += removed.quarantined;
+      const logChunks = (await this.deps.runLogs?.deleteBatch(sourceId, this.batchSize)) ?? 0;
+      total.log_chunks += logChunks;
       total.batches += 1;
-      if (removed.records < this.batchSize && removed.quarantined < this.batchSize) break;
+      if (Math.max(removed.records, removed.quarantined, logChunks) < this.batchSize) break;
       await job.updateProgress(total).catch(() => undefined);
       if (this.pauseMs) await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
     }

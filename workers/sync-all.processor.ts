@@ -2,7 +2,7 @@ import type { Job, JobsOptions } from 'bullmq';
 import type { Queues } from '../src/queue/queue-factory';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import type { OpenedPage } from '../src/runs/sync-run.repository';
-import { syncDedupId, type SyncAllJobData, type SyncJobData } from '../src/queue/queue-names';
+import { syncDedupId, syncJobName, type SyncAllJobData, type SyncJobData } from '../src/queue/queue-names';
 
 export const FAN_OUT_PAGE = 2000;
 
@@ -51,8 +51,8 @@ export class SyncAllProcessor {
         const retry =
           (await this.deps.retryOverrides?.(page.runs.map(([, sourceId]) => sourceId))) ?? new Map();
         await this.deps.queues.sync.addBulk(
-          page.runs.map(([runId, sourceId]) => ({
-            name: 'sync',
+          page.runs.map(([runId, sourceId, name]) => ({
+            name: syncJobName(name),
             data: { sourceId, runId, trigger: 'sync_all' } satisfies SyncJobData,
             opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) }, ...retry.get(sourceId) },
           })),

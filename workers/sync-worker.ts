@@ -22,6 +22,7 @@ import type { SyncAllProcessor } from './sync-all.processor';
 import type { SyncProcessor } from './sync.processor';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import { GroupFullError } from '../src/runs/concurrency-gate';
+import type { RunLogs } from '../src/runs/run-log';
 import type { RecordRetention } from '../src/records/record-retention';
 import type { TestProcessor } from './test.processor';
 import { RUN_CANCELLED } from '../src/runs/run-cancel';
@@ -44,6 +45,8 @@ export interface SyncWorkerDeps {
   redis: Redis;
   logger: Logger;
   lifecycle: RunLifecycle;
+  /** A run failed here (its worker died under it) gets its last run-log line from here. */
+  runLogs?: Pick<RunLogs, 'append'>;
   schedules: ScheduleService;
   /** Where the schedule reconcile reads the active sources from. */
   sources: SchedulablePages;
@@ -309,7 +312,16 @@ export class SyncWorker {
     const finalAttempt = job.attemptsMade >= (job.opts.attempts ?? 1) || stalled;
     if (!finalAttempt) return;
     const message = stalled ? this.stalledMessage() : err.message;
-    await this.deps.lifecycle.fail(runId, message.slice(0, 1000)).catch(() => undefined);
+    const closed = await this.deps.lifecycle.fail(runId, message.slice(0, 1000)).catch(() => undefined);
+    if (closed)
+      await this.deps.runLogs
+        ?.append(
+          { runId, sourceId: closed.source_id, attempt: closed.attempt },
+          'error',
+          'finished',
+          `sync failed: ${message}`,
+        )
+        .catch(() => undefined);
   }
 
   /**

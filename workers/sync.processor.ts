@@ -16,6 +16,8 @@ import type { SourceStore } from '../src/sources/source-store';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import { GroupFullError, type ConcurrencyGate, type GateLease } from '../src/runs/concurrency-gate';
 import { runDeadline, type RunPolicies, type RunPolicy } from '../src/runs/run-policy';
+import type { RunLog, RunLogs } from '../src/runs/run-log';
+import { afterRefusedStart } from '../src/runs/run-retry';
 
 export interface SyncResult {
   runId?: string;
@@ -29,6 +31,8 @@ export interface SyncResult {
 
 export interface SyncProcessorDeps {
   lifecycle: RunLifecycle;
+  /** Each run's own log lines (runs/run-log.ts). */
+  runLogs: RunLogs;
   landing: Landing;
   sources: SourceStore;
   connectors: ConnectorRegistry;
@@ -113,11 +117,23 @@ export class SyncProcessor {
     // as a failed attempt in BullMQ, but the run history should still show that the job ran again.
     // Waits for a concurrency slot started the job too, but were no attempt of the run.
     const attempt = Math.max(job.attemptsStarted - (job.data.gateWaits ?? 0), job.attemptsMade + 1);
-    const run = await lifecycle.start(runId, attempt);
-    if (!run) return { runId, status: 'skipped', reason: 'run is no longer active' };
+    let run = await lifecycle.start(runId, attempt);
+    if (!run) {
+      // A retried job (dashboard Retry) gets a new run or fails saying why; anything else skips.
+      const next = await afterRefusedStart(lifecycle, job, runId);
+      if (next.kind === 'skip') return { runId, status: 'skipped', reason: next.reason };
+      if (next.kind === 'refused') throw new UnrecoverableError(next.reason);
+      runId = next.runId;
+      await job.updateData({ ...job.data, runId, trigger: 'manual' });
+      if (scope) scope.logger = scope.logger.child({ runId });
+      run = await lifecycle.start(runId, attempt);
+      if (!run) return { runId, status: 'skipped', reason: 'source was deactivated' };
+    }
     // With a scope, its logger already carries the job's ids.
     const logger = scope?.logger ?? this.deps.logger.child({ jobId: job.id, runId, sourceId });
     logger.info({ attempt }, 'sync started');
+    const log = await this.deps.runLogs.open({ runId, sourceId, attempt }, logger);
+    log.started(run.trigger);
 
     let secret: string | null = null;
     try {
@@ -128,7 +144,7 @@ export class SyncProcessor {
       // A dedup source whose primary_key went missing (edited in the table by hand) cannot say what is current.
       if (settings.syncMode === 'dedup' && !settings.dedup)
         throw new PermanentSyncError('sync_mode dedup needs metadata.primary_key', 'invalid_config');
-      secret = source.connection_string;
+      secret = log.secret = source.connection_string;
       if (scope) scope.sourceType = source.source_type ?? undefined;
       const connector = this.deps.connectors.get(source.source_type);
       // Only a run that already landed something (an earlier attempt) has anything to clear; its
@@ -148,6 +164,7 @@ export class SyncProcessor {
       const { landing } = this.deps;
       // A snapshot is a whole read: never resumed from a state, and none kept (a retry starts over).
       const snapshot = settings.syncMode === 'snapshot';
+      log.reading(source.source_type, settings.syncMode, !snapshot && state !== undefined && state !== null);
       const batches = readAhead(connector.sync(source, snapshot ? undefined : state, ctx), (batch) => {
         shape.add(batch.records);
         const landed = snapshot ? { ...batch, state: undefined } : batch;
@@ -157,39 +174,50 @@ export class SyncProcessor {
         const landed = await landing.write(batch, attempt);
         counts.records += landed.records;
         counts.invalid += landed.invalid;
+        log.batch(landed, counts);
+        await log.flushIfDue();
       }
       const violations = counts.invalid ? await landing.firstViolations(runId) : [];
+      if (counts.invalid) log.quarantine(counts, violations);
       const outcome = judgeRun(counts, settings.maxInvalidRatio, violations);
       if (outcome.failure) throw new PermanentSyncError(outcome.failure, 'invalid_records');
       const drift = diffSchema(source.schema_definition, shape);
       const done = await lifecycle.succeed(runId, attempt, drift ? { ...drift } : undefined, outcome.warning);
-      if (!done) return this.takenOver(logger, runId, attempt);
+      if (!done) return this.takenOver(logger, runId, attempt, log);
+      await log.finish('success', done);
       if (scope) scope.landed = done;
       return { runId, status: 'success', records: done?.records ?? 0, bytes: done?.bytes ?? 0 };
     } catch (caught) {
       // Aborted by a shutdown: not a failure of the source; the worker hands the job back.
-      if (signal?.aborted) throw caught;
+      if (signal?.aborted) {
+        await log.end('warn', 'stopped', `attempt ${attempt} stopped: ${String(signal.reason ?? 'aborted')}`);
+        throw caught;
+      }
       // Out of time: whatever the connector threw on the abort, the run failed for this reason.
       const err = deadline?.timedOut() ?? caught;
       // Another attempt owns the run now (this one froze past its lock): leave the run to it.
-      if (err instanceof RunTakenOverError) return this.takenOver(logger, runId, attempt);
+      if (err instanceof RunTakenOverError) return this.takenOver(logger, runId, attempt, log);
       const message = scrubSecret((err as Error)?.message ?? String(err), secret).slice(0, 1000);
       const permanent = err instanceof PermanentSyncError;
       // Whether BullMQ retries depends on failed attempts only (a stall or hand-back is not one).
       const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (permanent || lastTry) {
         const closed = await lifecycle.fail(runId, message, { attempt });
-        if (!closed) return this.takenOver(logger, runId, attempt);
+        if (!closed) return this.takenOver(logger, runId, attempt, log);
+        await log.finish('failed', closed, message);
         // Unrecoverable: BullMQ must not retry what cannot succeed.
         throw permanent ? new UnrecoverableError(message) : new Error(message);
       }
       await lifecycle.retrying({ runId, sourceId }, message, attempt);
+      const code = (err as { code?: unknown })?.code;
+      await log.retrying(message, typeof code === 'string' ? code : undefined);
       throw new Error(message);
     }
   }
 
-  private takenOver(logger: Logger, runId: string, attempt: number): SyncResult {
+  private async takenOver(logger: Logger, runId: string, attempt: number, log: RunLog): Promise<SyncResult> {
     logger.warn({ attempt }, 'sync attempt lost its run to a later attempt; stopped');
+    await log.end('warn', 'stopped', `attempt ${attempt} lost its run to a later attempt; stopped`);
     return { runId, status: 'skipped', reason: 'the run was taken over by a later attempt or closed' };
   }
 }

@@ -81,8 +81,10 @@ export function createWorker(container: Container): SyncWorker {
       reconciler: new RunReconciler({ lifecycle, queues, logger, graceMs: config.lockDurationMs }),
       counts,
       drafts,
+      runLogs: container.runLogs,
       sync: new SyncProcessor({
         lifecycle,
+        runLogs: container.runLogs,
         landing: new Landing(knex),
         sources,
         connectors,
@@ -98,7 +100,7 @@ export function createWorker(container: Container): SyncWorker {
       }),
       purge: {
         processor: new PurgeProcessor(
-          { purges, sources, logger },
+          { purges, sources, runLogs: container.runLogs, logger },
           { batchSize: config.purgeBatchSize, pauseMs: config.purgePauseMs },
         ),
         purges,

@@ -34,6 +34,7 @@ export function typesTemplate(e: EntityInfo): string {
     const f = e.fields.find((x) => x.name === field)!;
     return `  ${param}?: ${tsType({ ...f, nullable: false }, false)};`;
   });
+  for (const param of Object.keys(e.prefixFilters)) filters.push(`  ${param}?: string;`);
   return `${HEADER}
 
 /** ${e.pascal} as the API returns it. */
@@ -127,6 +128,7 @@ export const ${e.camel}Resource = defineResource<${e.pascal}, ${e.pascal}Create,
   fields: ${literal(fields)},
   readOnly: ${JSON.stringify(readOnlyFields(e).map((f) => f.name))},
   filters: ${literal(e.filters)},
+  prefixFilters: ${literal(e.prefixFilters)},
   uniqueConstraints: ${literal(uniques)},
   model: ${e.pascal}Model,
   schemas: {

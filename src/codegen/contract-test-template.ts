@@ -228,6 +228,28 @@ function filterTests(e: EntityInfo): string[] {
   });
 }
 
+function prefixFilterTests(e: EntityInfo): string[] {
+  return Object.entries(e.prefixFilters).map(
+    ([
+      param,
+      field,
+    ]) => `it('prefix filter ${param}: selects by the start of ${field}, ignoring case; % and _ are literal', async () => {
+    const created = (await api.post('${P(e)}', validBody())).body;
+    const value = String(created.${field});
+    const prefix = value.slice(0, Math.max(1, value.length - 1)).toUpperCase();
+    const res = await api.get(\`${P(e)}?${param}=\${encodeURIComponent(prefix)}&limit=100\`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data) expect(String(item.${field}).toLowerCase().startsWith(prefix.toLowerCase())).toBe(true);
+    expect(res.body.pagination.total).toBe(res.body.data.length);
+    const wildcard = await api.get('${P(e)}?${param}=%25');
+    expect(wildcard.status).toBe(200);
+    for (const item of wildcard.body.data) expect(String(item.${field}).startsWith('%')).toBe(true);
+    await expectInvalid(await api.get('${P(e)}?${param}=%00'), '${param}');
+  });`,
+  );
+}
+
 const P = (e: EntityInfo) => e.path;
 
 export function contractTestTemplate(e: EntityInfo, imports: { harness: string; generated: string }): string {
@@ -297,7 +319,7 @@ describe('${e.pascal} contract', () => {
     await expectInvalid(await api.get('${path}?no_such_param=1'), 'no_such_param');
   });
 
-  ${[...fieldBlocks, ...filterTests(e)].join('\n\n  ')}
+  ${[...fieldBlocks, ...filterTests(e), ...prefixFilterTests(e)].join('\n\n  ')}
 });
 `;
 }

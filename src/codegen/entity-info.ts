@@ -10,6 +10,8 @@ export interface EntityInfo {
   path: string;
   fields: FieldInfo[];
   filters: Record<string, string>;
+  /** Case-insensitive prefix filters: parameter → text field. */
+  prefixFilters: Record<string, string>;
 }
 
 export interface FieldInfo extends FieldSpec {
@@ -55,6 +57,7 @@ export function describeEntity(spec: EntitySpec): EntityInfo {
     path: spec.api?.path ?? `/${plural(base).replace(/_/g, '-')}`,
     fields,
     filters: spec.api?.filters ?? {},
+    prefixFilters: spec.api?.prefix_filters ?? {},
   };
 }
 

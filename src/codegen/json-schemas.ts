@@ -121,6 +121,13 @@ export function listQuerySchema(e: EntityInfo): Schema {
     const field = e.fields.find((f) => f.name === fieldName)!;
     properties[param] = { ...valueSchema(field), description: `Only items whose ${fieldName} equals this.` };
   }
+  for (const [param, fieldName] of Object.entries(e.prefixFilters)) {
+    const field = e.fields.find((f) => f.name === fieldName)!;
+    properties[param] = {
+      ...valueSchema({ ...field, required: true }),
+      description: `Only items whose ${fieldName} starts with this, ignoring case (% and _ match themselves).`,
+    };
+  }
   properties.limit = { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE };
   properties.offset = { type: 'integer', minimum: 0, maximum: INT32_MAX, default: 0 };
   return { $id: `${e.pascal}ListQuery`, type: 'object', additionalProperties: false, properties };

@@ -181,6 +181,16 @@ describe('validateSpec', () => {
       [entity([{ name: 'n', type: 'integer' }], { api: { filters: { limit: 'n' } } })],
       /filter name limit is reserved/,
     ],
+    [
+      'a prefix filter on an integer field',
+      [entity([{ name: 'n', type: 'integer' }], { api: { prefix_filters: { q: 'n' } } })],
+      /prefix filter q on a integer field is not supported/,
+    ],
+    [
+      'a prefix filter named like an exact filter',
+      [entity([{ name: 's', type: 'string' }], { api: { filters: { q: 's' }, prefix_filters: { q: 's' } } })],
+      /prefix filter name q is reserved or already a filter/,
+    ],
   ])('refuses %s', (_what, entities, problem) => {
     expect(problemsOf({ entities })).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
   });

@@ -37,8 +37,14 @@ export interface ApiSpec {
   read_only?: string[];
   /** Server-set initial values for read-only fields (become column defaults). */
   initial?: Record<string, string | number | boolean>;
-  /** List query parameters: parameter name → field. */
+  /** List query parameters: parameter name → field (exact match). */
   filters?: Record<string, string>;
+  /**
+   * List query parameters that match the start of a text field, ignoring case: parameter name →
+   * field. Served by `lower(field) LIKE 'prefix%'`: index it with (lower(field) text_pattern_ops),
+   * in a hand-written migration (the spec's indexes are plain column lists).
+   */
+  prefix_filters?: Record<string, string>;
 }
 
 export interface EntitySpec {
@@ -121,6 +127,11 @@ const specFileSchema = {
               read_only: { type: 'array', items: identifier },
               initial: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
               filters: {
+                type: 'object',
+                propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
+                additionalProperties: identifier,
+              },
+              prefix_filters: {
                 type: 'object',
                 propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
                 additionalProperties: identifier,
@@ -217,6 +228,14 @@ export function validateSpec(input: unknown): SpecFile {
       else if (!['enum', 'boolean', 'string', 'uuid', 'integer'].includes(field.type) || field.sensitive)
         problems.push(`${where}: filter ${param} on a ${field.type} field is not supported`);
       if (['limit', 'offset'].includes(param)) problems.push(`${where}: filter name ${param} is reserved`);
+    }
+    for (const [param, f] of Object.entries(entity.api?.prefix_filters ?? {})) {
+      const field = entity.fields.find((x) => x.name === f);
+      if (!field) problems.push(`${where}: prefix filter ${param} on unknown field ${f}`);
+      else if (!['string', 'text'].includes(field.type) || field.sensitive)
+        problems.push(`${where}: prefix filter ${param} on a ${field.type} field is not supported`);
+      if (['limit', 'offset'].includes(param) || param in (entity.api?.filters ?? {}))
+        problems.push(`${where}: prefix filter name ${param} is reserved or already a filter`);
     }
   }
   if (problems.length) throw new SpecError(problems);

@@ -17,6 +17,9 @@ interface PgError {
   nativeError?: PgError;
 }
 
+/** A LIKE pattern matching `text` literally (backslash is Postgres's default LIKE escape). */
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 export class UniqueViolation extends Error {
   constructor(readonly field: string | undefined) {
     super(`unique violation on ${field ?? 'unknown field'}`);
@@ -82,6 +85,23 @@ export class CrudRepository<T = Row> {
     return where;
   }
 
+  /**
+   * Prefix filters as `lower(field) LIKE 'prefix%'`, the form an index on
+   * (lower(field) text_pattern_ops) serves; the value's own % and _ match literally.
+   */
+  private prefixWhere(query: Row): (builder: Knex.QueryBuilder) => void {
+    const matches = Object.entries(this.resource.prefixFilters ?? {}).filter(
+      ([param]) => typeof query[param] === 'string',
+    );
+    return (builder) => {
+      for (const [param, field] of matches)
+        builder.whereRaw('lower(??) LIKE ?', [
+          field,
+          `${escapeLike((query[param] as string).toLowerCase())}%`,
+        ]);
+    };
+  }
+
   /** `narrow`: hand-written filters (ResourceHooks.listFilters), applied to the page and its count. */
   async list(
     query: Row & { limit: number; offset: number },
@@ -89,19 +109,25 @@ export class CrudRepository<T = Row> {
     narrow: (builder: Knex.QueryBuilder) => void = () => undefined,
   ): Promise<Page<T>> {
     const where = this.filterWhere(query);
+    const prefixed = Object.keys(this.resource.prefixFilters ?? {}).some((p) => query[p] !== undefined);
+    const prefix = this.prefixWhere(query);
     const page = this.select()
       .where(where)
+      .modify(prefix)
       .modify(narrow)
       .orderBy(this.orderBy)
       .limit(query.limit)
       .offset(query.offset);
-    const total = count
-      ? count(where)
-      : this.knex(this.resource.table)
-          .where(where)
-          .modify(narrow)
-          .count({ total: '*' })
-          .then((rows) => Number(rows[0]?.total ?? 0));
+    // An entity's own counter (a ledger) answers equality filters only.
+    const total =
+      count && !prefixed
+        ? count(where)
+        : this.knex(this.resource.table)
+            .where(where)
+            .modify(prefix)
+            .modify(narrow)
+            .count({ total: '*' })
+            .then((rows) => Number(rows[0]?.total ?? 0));
     const [rows, n] = await Promise.all([page, total]);
     return { data: (rows as unknown as Row[]).map((r) => this.present(r)), total: n };
   }

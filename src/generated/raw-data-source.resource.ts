@@ -249,6 +249,10 @@ export const rawDataSourceResource = defineResource<
     type: 'source_type',
     status: 'sync_status',
     active: 'is_active',
+    name: 'name',
+  },
+  prefixFilters: {
+    q: 'name',
   },
   uniqueConstraints: {
     raw_data_sources_name_unique: 'name',

@@ -419,6 +419,20 @@ export const rawDataSourceListQuerySchema = {
       type: 'boolean',
       description: 'Only items whose is_active equals this.',
     },
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 100,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+      description: 'Only items whose name equals this.',
+    },
+    q: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 100,
+      pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
+      description: 'Only items whose name starts with this, ignoring case (% and _ match themselves).',
+    },
     limit: {
       type: 'integer',
       minimum: 1,

@@ -64,6 +64,8 @@ export interface RawDataSourceListQuery {
   type?: 'database' | 'api' | 'file' | 'stream' | 'webhook';
   status?: 'pending' | 'syncing' | 'success' | 'failed';
   active?: boolean;
+  name?: string;
+  q?: string;
   limit: number;
   offset: number;
 }

@@ -42,7 +42,32 @@ export interface PurgeJobData {
   requestId?: string;
 }
 
-/** Names of jobs and schedulers; BullMQ 6 forbids ':' in ids we choose. */
+/**
+ * The longest sync job name: a scheduler's template is a Redis hash that stays compact (listpack)
+ * only while every value is at most 64 bytes (hash-max-listpack-value; see ScheduleService).
+ */
+export const SYNC_JOB_NAME_MAX_BYTES = 64;
+
+/**
+ * A sync job's name as the dashboard lists it, `sync: <source name>` (cut to
+ * SYNC_JOB_NAME_MAX_BYTES, whole characters only). A name, not an id: nothing looks jobs up by
+ * it (ids are the run id, dedup keys and scheduler ids below), so a renamed source's jobs need no
+ * migration; a scheduler's template takes the new name on the rename's upsert.
+ */
+export function syncJobName(sourceName?: string | null): string {
+  if (!sourceName) return 'sync';
+  let name = 'sync: ';
+  let bytes = Buffer.byteLength(name);
+  for (const ch of sourceName) {
+    const size = Buffer.byteLength(ch);
+    if (bytes + size > SYNC_JOB_NAME_MAX_BYTES) break;
+    name += ch;
+    bytes += size;
+  }
+  return name;
+}
+
+/** Ids of jobs and schedulers, kept stable (never the name); BullMQ 6 forbids ':' in ids we choose. */
 export const schedulerId = (sourceId: string) => `source-${sourceId}`;
 export const syncDedupId = (sourceId: string) => `sync-${sourceId}`;
 /** One purge job at a time per source: a repeated delete or the repair's re-queue joins it. */

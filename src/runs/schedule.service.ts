@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { SchedulableSource } from '../sources/source-store';
 import { cronPattern } from '../sources/source-schedule';
 import type { Logger } from '../logger';
-import { schedulerId, type SyncJobData } from '../queue/queue-names';
+import { schedulerId, syncJobName, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
 import { syncJobRetry, type PolicyDefaults } from './run-policy';
 import { cachedCronStrategy } from './cron-next';
@@ -26,6 +26,7 @@ interface StoredScheduler {
   every?: number;
   pattern?: string;
   tz?: string;
+  name?: string;
   opts?: string;
   data?: string;
 }
@@ -113,11 +114,15 @@ export class ScheduleService {
 
   /**
    * The whole template, every time: BullMQ replaces the stored one on each upsert. Its opts are the
-   * source's retry policy (runs/run-policy), so a tick's job retries as its source says.
+   * source's retry policy (runs/run-policy), so a tick's job retries as its source says; its name
+   * (`sync: <source name>`, at most 64 bytes) is what the dashboard lists the ticks by; the
+   * scheduler id stays `source-<id>`.
    */
-  private jobTemplate(source: Pick<SchedulableSource, 'id' | 'retry_attempts' | 'retry_backoff_seconds'>) {
+  private jobTemplate(
+    source: Pick<SchedulableSource, 'id' | 'name' | 'retry_attempts' | 'retry_backoff_seconds'>,
+  ) {
     const data: SyncJobData = { sourceId: source.id };
-    return { name: 'sync', data, opts: syncJobRetry(source, this.defaults) };
+    return { name: syncJobName(source.name), data, opts: syncJobRetry(source, this.defaults) };
   }
 
   /**
@@ -189,17 +194,19 @@ export class ScheduleService {
       for (const id of ids) out.set(id, {});
       if (!ids.length) continue;
       const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(`${repeatKey}:${id}`, 'every', 'pattern', 'tz', 'opts', 'data');
+      for (const id of ids)
+        pipeline.hmget(`${repeatKey}:${id}`, 'every', 'pattern', 'tz', 'opts', 'data', 'name');
       batches.push(
         pipeline.exec().then((replies) =>
           ids.forEach((id, i) => {
             const [err, fields] = replies?.[i] ?? [];
             if (err || !Array.isArray(fields)) return;
-            const [every, pattern, tz, opts, data] = fields as (string | null)[];
+            const [every, pattern, tz, opts, data, name] = fields as (string | null)[];
             out.set(id, {
               every: every ? Number(every) : undefined,
               pattern: pattern ?? undefined,
               tz: tz ?? undefined,
+              name: name ?? undefined,
               opts: opts ?? undefined,
               data: data ?? undefined,
             });
@@ -285,7 +292,8 @@ export class ScheduleService {
       stored !== undefined &&
       timingMatch(source, stored) &&
       optsMatch(stored.opts, source) &&
-      dataMatch(stored.data, source.id);
+      dataMatch(stored.data, source.id) &&
+      (source.name === undefined || stored.name === syncJobName(source.name));
 
     // One first-fire bound for every cron scheduler this reconcile writes: a whole minute at least
     // FIRST_RUN_MIN_DELAY_MS plus a minute away, so it is still ahead when the last one is written

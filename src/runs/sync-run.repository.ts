@@ -9,8 +9,8 @@ export type { RunStatus, SyncRun };
 export interface OpenedPage {
   last_id: string | null;
   scanned: number;
-  /** [run id, source id] of each run opened. */
-  runs: [string, string][];
+  /** [run id, source id, source name] of each run opened. */
+  runs: [string, string, string][];
 }
 
 export interface RunCounts {
@@ -178,14 +178,56 @@ export class SyncRunRepository {
   }
 
   /**
+   * A finished job run again (bull-board's Retry, job.retry()) opens a new manual run for its
+   * source, as createForTick does, in one statement that also says why it could not: the source
+   * is gone or inactive, or another run holds it (that run's id and status).
+   */
+  async openRetry(
+    id: string,
+    sourceId: string,
+    jobId: string,
+  ): Promise<
+    | { run: SyncRun }
+    | { run?: undefined; source: 'deleted' | 'inactive' | 'busy'; busy?: { id: string; status: string } }
+  > {
+    const result = await this.knex.raw(
+      `WITH src AS (SELECT id, is_active FROM ${SOURCES} WHERE id = ?),
+       busy AS (SELECT id, status FROM ${RUNS} WHERE source_id = ? AND ${isActive()}),
+       opened AS (
+         INSERT INTO ${RUNS} (id, source_id, trigger, job_id)
+         SELECT ?, src.id, 'manual', ? FROM src WHERE src.is_active
+         ON CONFLICT (source_id) WHERE ${isActive()} DO NOTHING
+         RETURNING ${COLUMNS.join(', ')}
+       )
+       SELECT (SELECT row_to_json(opened) FROM opened) AS run, (SELECT is_active FROM src) AS active,
+              (SELECT row_to_json(busy) FROM busy) AS busy`,
+      [sourceId, sourceId, id, jobId],
+    );
+    const row = result.rows[0] as {
+      run: Record<string, unknown> | null;
+      active: boolean | null;
+      busy: { id: string; status: string } | null;
+    };
+    if (row.run) {
+      // row_to_json gives timestamps as text: back to Dates, as toRun expects from the driver.
+      for (const k of ['queued_at', 'started_at', 'finished_at'])
+        if (typeof row.run[k] === 'string') row.run[k] = new Date(row.run[k] as string);
+      return { run: toRun(row.run) };
+    }
+    if (row.active === null) return { source: 'deleted' };
+    if (!row.active) return { source: 'inactive' };
+    return { source: 'busy', ...(row.busy ? { busy: row.busy } : {}) };
+  }
+
+  /**
    * Opens one sync-all page: queued runs for the active sources after `afterId` (keyset by id) that
    * have none, in one INSERT … SELECT (the partial unique index skips busy ones). Returns the
-   * page's last id and size (to go on) and the runs it opened as [run id, source id] pairs.
+   * page's last id and size (to go on) and the runs it opened as [run id, source id, name].
    */
   async openSyncAllPage(batchId: string, afterId: string, pageSize: number): Promise<OpenedPage> {
     const result = await this.knex.raw(
       `WITH page AS (
-         SELECT id FROM ${SOURCES} WHERE is_active AND id > ? ORDER BY id LIMIT ?
+         SELECT id, name FROM ${SOURCES} WHERE is_active AND id > ? ORDER BY id LIMIT ?
        ), opened AS (
          INSERT INTO ${RUNS} (id, source_id, trigger, job_id, batch_id)
          SELECT n.run_id, n.id, 'sync_all', n.run_id::text, ? FROM (SELECT gen_random_uuid() AS run_id, id FROM page) n
@@ -193,7 +235,8 @@ export class SyncRunRepository {
          RETURNING id, source_id
        )
        SELECT (SELECT max(id::text) FROM page) AS last_id, (SELECT count(*) FROM page)::int AS scanned,
-              coalesce((SELECT json_agg(json_build_array(id, source_id)) FROM opened), '[]') AS runs`,
+              coalesce((SELECT json_agg(json_build_array(o.id, o.source_id, p.name))
+                          FROM opened o JOIN page p ON p.id = o.source_id), '[]') AS runs`,
       [afterId, pageSize, batchId],
     );
     return result.rows[0] as OpenedPage;

@@ -6,7 +6,13 @@ import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
 import type { Logger } from '../logger';
 import type { Queues } from '../queue/queue-factory';
-import { syncDedupId, type SyncAllJobData, type SyncJobData, type TestJobData } from '../queue/queue-names';
+import {
+  syncDedupId,
+  syncJobName,
+  type SyncAllJobData,
+  type SyncJobData,
+  type TestJobData,
+} from '../queue/queue-names';
 import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { RunLifecycle } from './run-lifecycle';
 import { syncJobRetry, type RetryDefaults } from './run-policy';
@@ -89,7 +95,7 @@ export class SyncService {
     let job: Job;
     try {
       job = await this.enqueue(
-        this.deps.queues.sync.add('sync', data, {
+        this.deps.queues.sync.add(syncJobName(source.name), data, {
           jobId: runId,
           deduplication: { id: syncDedupId(sourceId) },
           ...(this.deps.retryDefaults ? syncJobRetry(source, this.deps.retryDefaults) : {}),

@@ -82,9 +82,10 @@ export function sourceLifecycle(deps: {
       const changed = (Object.keys(source) as (keyof RawDataSource)[]).filter(
         (k) => k !== 'updated_at' && JSON.stringify(source[k]) !== JSON.stringify(before[k]),
       );
-      // The retry policy is part of the scheduler's job template.
+      // The retry policy and the name are part of the scheduler's job template (a rename re-applies;
+      // an upsert that keeps the timing keeps the pending tick where it was).
       const retimed = (
-        ['is_active', ...SCHEDULE_FIELDS, 'retry_attempts', 'retry_backoff_seconds'] as const
+        ['is_active', ...SCHEDULE_FIELDS, 'retry_attempts', 'retry_backoff_seconds', 'name'] as const
       ).some((f) => source[f] !== before[f]);
       // Deactivated: its queued or running sync ends now (cancelled), not at its next retry.
       if (before.is_active && !source.is_active)

@@ -45,6 +45,8 @@ export interface SourcePolicyRow {
 /** What a schedule is made from: one row per active source. */
 export interface SchedulableSource {
   id: string;
+  /** Names the scheduler's jobs on the dashboard (`sync: <name>`). */
+  name?: string;
   refresh_interval: number;
   /** When set, the source runs on this cron expression instead of refresh_interval (source-schedule.ts). */
   schedule_cron?: string | null;
@@ -165,6 +167,7 @@ export class SourceStore {
     return this.knex('raw_data_sources')
       .select(
         'id',
+        'name',
         'refresh_interval',
         'schedule_cron',
         'schedule_timezone',

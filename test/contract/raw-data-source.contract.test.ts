@@ -850,4 +850,31 @@ describe('RawDataSource contract', () => {
     expect(res.body.pagination.total).toBeGreaterThanOrEqual(res.body.data.length);
     await expectInvalid(await api.get('/raw-data-sources?active=maybe'), 'active');
   });
+
+  it('filter name: selects by name; an invalid value is a 400', async () => {
+    const created = (await api.post('/raw-data-sources', validBody())).body;
+    const value = created.name;
+    const res = await api.get(`/raw-data-sources?name=${encodeURIComponent(String(value))}&limit=100`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data) expect(item.name).toBe(value);
+    expect(res.body.pagination.total).toBeGreaterThanOrEqual(res.body.data.length);
+    await expectInvalid(await api.get('/raw-data-sources?name=%00'), 'name');
+  });
+
+  it('prefix filter q: selects by the start of name, ignoring case; % and _ are literal', async () => {
+    const created = (await api.post('/raw-data-sources', validBody())).body;
+    const value = String(created.name);
+    const prefix = value.slice(0, Math.max(1, value.length - 1)).toUpperCase();
+    const res = await api.get(`/raw-data-sources?q=${encodeURIComponent(prefix)}&limit=100`);
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((item: { id: string }) => item.id)).toContain(created.id);
+    for (const item of res.body.data)
+      expect(String(item.name).toLowerCase().startsWith(prefix.toLowerCase())).toBe(true);
+    expect(res.body.pagination.total).toBe(res.body.data.length);
+    const wildcard = await api.get('/raw-data-sources?q=%25');
+    expect(wildcard.status).toBe(200);
+    for (const item of wildcard.body.data) expect(String(item.name).startsWith('%')).toBe(true);
+    await expectInvalid(await api.get('/raw-data-sources?q=%00'), 'q');
+  });
 });

@@ -81,7 +81,10 @@ describe('Bull dashboard', () => {
     // Under the listing limit the schedulers view answers in full.
     const listed = await api.get('/admin/queues/api/job-schedulers');
     expect(listed.status).toBe(200);
-    expect(listed.body.schedulers).toMatchObject([{ queueName: 'sync', name: 'sync', every: 3_600_000 }]);
+    // The scheduler id stays source-<id>; its jobs are named after the source.
+    expect(listed.body.schedulers).toMatchObject([
+      { queueName: 'sync', name: `sync: board-${process.pid}`, every: 3_600_000 },
+    ]);
   });
 
   it(`stays usable with ${SCHEDULERS} schedulers and ${DELAYED} more delayed jobs`, async () => {

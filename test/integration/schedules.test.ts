@@ -53,7 +53,7 @@ describe('schedules follow the sources', () => {
   const create = async (extra: Record<string, unknown> = {}) => {
     const res = await api.post('/raw-data-sources', body(extra));
     expect(res.status, res.text).toBe(201);
-    return res.body as { id: string; refresh_interval: number };
+    return res.body as { id: string; name: string; refresh_interval: number };
   };
 
   it('creating a source creates source-<id> with every = refresh_interval and the full template, not due at once', async () => {
@@ -62,7 +62,7 @@ describe('schedules follow the sources', () => {
     const scheduler = await schedulerOf(queue, source.id);
     expect(scheduler).toMatchObject({
       key: `source-${source.id}`,
-      name: 'sync',
+      name: `sync: ${source.name}`,
       every: 600_000,
       template: { opts: TEMPLATE_OPTS },
     });

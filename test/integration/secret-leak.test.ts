@@ -393,10 +393,21 @@ describe('a secret on sources of every type appears nowhere', () => {
     expect(runs.filter((r) => r.status === 'failed').length).toBe(2 * (sources.length - 1));
 
     // Reads of what happened: runs, jobs, events, the dashboard, docs, health.
-    for (const id of Object.values(ids))
-      expect((await call('GET /raw-data-sources/{id}/runs', 'GET', `${P}/${id}/runs?limit=100`)).status).toBe(
-        200,
-      );
+    for (const id of Object.values(ids)) {
+      const runsRes = await call('GET /raw-data-sources/{id}/runs', 'GET', `${P}/${id}/runs?limit=100`);
+      expect(runsRes.status).toBe(200);
+      // Each run's own log (the failures quote what the drivers said).
+      for (const run of runsRes.body.data as { id: string }[])
+        expect(
+          (
+            await call(
+              'GET /raw-data-sources/{id}/runs/{run_id}/logs',
+              'GET',
+              `${P}/${id}/runs/${run.id}/logs`,
+            )
+          ).status,
+        ).toBe(200);
+    }
     for (const jobId of jobIds) {
       const res = await call('GET /jobs/{id}', 'GET', `/jobs/${jobId}`);
       expect(res.status, res.text).toBe(200);

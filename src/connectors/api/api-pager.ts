@@ -69,7 +69,7 @@ export async function* fetchPages(
     try {
       page = await http.getJson(url, init);
     } catch (err) {
-      throw toHttpSyncError(err, `read page ${number}`);
+      throw toHttpSyncError(err, `read page ${number}`, url);
     }
     const records = extractRecords(page.body, settings.recordsPath);
     if (!records) {

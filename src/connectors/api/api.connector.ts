@@ -1,3 +1,4 @@
+import { urlPeer } from '../kit/classify-error';
 import {
   PermanentSyncError,
   type Connector,
@@ -89,6 +90,7 @@ export class ApiConnector implements Connector {
         const settings = readApiSettings(source);
         const creds = splitCredentials(source.connection_string);
         const init = requestInit(creds, settings);
+        steps.target(urlPeer(creds.url));
         const auth =
           init.credentials && Object.keys(init.credentials.headers).length
             ? `, ${authName(settings, creds)} credentials`

@@ -218,7 +218,7 @@ export class DatabaseConnector implements Connector {
         throw toConnectorError(err, 'resolve');
       });
     const { session } = await this.open(url, address, ctx).catch((err: unknown) => {
-      throw toConnectorError(scrubError(err, url.password), 'connect');
+      throw toConnectorError(scrubError(err, url.password), 'connect', [], hostPort(address, url.port));
     });
     try {
       const d = dialectFor(url.dialect);
@@ -287,7 +287,7 @@ export class DatabaseConnector implements Connector {
       // to be left behind in the final state.
       if (pending.length || window.overflowed) yield toBatch(pending, true);
     } catch (err) {
-      throw toConnectorError(scrubError(err, url.password), 'read');
+      throw toConnectorError(scrubError(err, url.password), 'read', [], hostPort(address, url.port));
     } finally {
       await session.close();
     }
@@ -302,13 +302,13 @@ export class DatabaseConnector implements Connector {
         throw toConnectorError(err, 'resolve');
       });
     const { session } = await this.open(url, address, ctx).catch((err: unknown) => {
-      throw toConnectorError(scrubError(err, url.password), 'connect');
+      throw toConnectorError(scrubError(err, url.password), 'connect', [], hostPort(address, url.port));
     });
     try {
       const { columns } = await session.sample(sampleSql(settings, dialectFor(url.dialect), 0));
       return columnsSchema(columns);
     } catch (err) {
-      throw toConnectorError(scrubError(err, url.password), 'describe');
+      throw toConnectorError(scrubError(err, url.password), 'describe', [], hostPort(address, url.port));
     } finally {
       await session.close();
     }

@@ -1,3 +1,4 @@
+import { urlPeer } from '../kit/classify-error';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -119,6 +120,7 @@ export class FileConnector implements Connector {
       } else if (settings) {
         steps.replan(URL_STEPS);
         const creds = (settings.location as { creds: UrlCredentials }).creds;
+        steps.target(urlPeer(creds.url));
         const target = await steps.run('resolve', async () => {
           const resolved = await http.resolve(creds.url);
           return {
@@ -212,7 +214,11 @@ export class FileConnector implements Connector {
       const rest = batcher.flush();
       if (rest) yield emit(rest);
     } catch (err) {
-      throw toHttpSyncError(err, `read ${opened?.name ?? 'the file'}`);
+      throw toHttpSyncError(
+        err,
+        `read ${opened?.name ?? 'the file'}`,
+        settings.location.kind === 'url' ? settings.location.creds.url : undefined,
+      );
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       await opened?.close();

@@ -168,6 +168,71 @@ export function failureMessage(err: unknown): string {
   return !isOwnError(err) && classifyError(err) === 'protocol' ? PROTOCOL_MISMATCH : message;
 }
 
+/** Errno-like codes of a connection that got no answer in time (a cancellation is not one). */
+const NO_ANSWER = /^(ETIMEDOUT|ETIMEOUT|ESOCKETTIMEDOUT|UND_ERR_\w*TIMEOUT)$/;
+
+/** `host:port` as an address is written, an IPv6 one bracketed. */
+export function hostPort(host: string, port: number | string): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The host:port a URL dials (the scheme's default port when it names none). */
+export function urlPeer(url: URL): string {
+  const port = url.port || ({ 'https:': 443, 'http:': 80 } as Record<string, number>)[url.protocol] || '';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return port === '' ? host : hostPort(host, port);
+}
+
+/** The address a Node network error names (`address` and `port`), anywhere in its cause chain. */
+function netAddress(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { address, port } = e as { address?: unknown; port?: unknown };
+    if (typeof address === 'string' && (typeof port === 'number' || typeof port === 'string'))
+      return hostPort(address, port);
+  }
+  return undefined;
+}
+
+/** The first errno-like code in the cause chain. */
+function errnoOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * A refused, reset, unreachable or unanswered connection in words a user can act on: the address
+ * (from the error, else `peer`, the host:port the connector dialled) and what to check. Undefined
+ * for anything else (and for a cancellation, which also classifies as timeout), or when no address
+ * is known: then the driver's own message stands.
+ */
+export function unreachableMessage(err: unknown, peer?: string): string | undefined {
+  const code = classifyError(err);
+  if (code !== 'refused' && code !== 'timeout') return undefined;
+  const at = netAddress(err) ?? peer;
+  if (!at) return undefined;
+  const errno = errnoOf(err);
+  if (code === 'refused') {
+    if (errno === 'ECONNRESET')
+      return `connection to ${at} was reset — is that the server's port, and does it speak this source's protocol? (ECONNRESET)`;
+    if (errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH')
+      return `${at} is unreachable — is the host address right, and is there a network route to it? (${errno})`;
+    return `connection refused by ${at} — is the server running and listening on that port? (${errno ?? 'refused'})`;
+  }
+  const name = (err as { name?: unknown })?.name;
+  if (
+    name !== 'DeadlineError' &&
+    name !== 'TimeoutError' &&
+    name !== 'KnexTimeoutError' &&
+    !NO_ANSWER.test(errno ?? '')
+  )
+    return undefined;
+  const detail = (err as Error)?.message || errno || 'timed out';
+  return `no answer from ${at} (${detail}) — is the host and port right, is a firewall dropping the traffic, and is the server up and not overloaded?`;
+}
+
 /**
  * Whether `err` is one of Sluice's own connector errors: its code was decided where the failure
  * was understood best, and its message already says enough. (HttpStatusError is known by name:
@@ -209,17 +274,20 @@ export function classifyError(err: unknown): FailureCode {
 
 /**
  * Wraps any error from reaching a source: permanent codes become PermanentSyncError (no retry),
- * the rest ConnectorError (retried). `what` prefixes the message ("connect", "read page 3");
+ * the rest ConnectorError (retried). `what` prefixes the message ("connect", "read page 3"); a
+ * refused or unanswered connection says where and what to check (unreachableMessage);
  * `secrets` are masked in it, since drivers sometimes echo what they were given.
  */
 export function toConnectorError(
   err: unknown,
   what: string,
   secrets: readonly string[] = [],
+  /** host:port the connector dialled: a refused or unanswered connection names it and what to check. */
+  peer?: string,
 ): PermanentSyncError | ConnectorError {
   if (err instanceof PermanentSyncError || err instanceof ConnectorError) return err;
   const code = classifyError(err);
-  const message = hideSecrets(`${what}: ${failureMessage(err)}`, secrets);
+  const message = hideSecrets(`${what}: ${unreachableMessage(err, peer) ?? failureMessage(err)}`, secrets);
   return PERMANENT_CODES.has(code)
     ? new PermanentSyncError(message, code)
     : new ConnectorError(message, code);

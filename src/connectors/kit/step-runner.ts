@@ -1,5 +1,5 @@
 import type { ConnectorContext, StepStatus, TestStep } from '../connector';
-import { classifyError, failureMessage, isOwnError } from './classify-error';
+import { classifyError, failureMessage, isOwnError, unreachableMessage } from './classify-error';
 import { withDeadline } from './deadline';
 import { hideSecrets } from './secret-scrubber';
 
@@ -39,6 +39,7 @@ export class StepRunner {
   private readonly done: TestStep[] = [];
   private stopped = false;
   private readonly secrets: string[] = [];
+  private peer?: string;
 
   /** `plan`: every step name, in the order they run; those never reached are listed as skipped. */
   constructor(
@@ -53,6 +54,14 @@ export class StepRunner {
   /** Secrets to mask in every later message (known once the settings are parsed). */
   hide(secrets: readonly string[]): void {
     this.secrets.push(...secrets);
+  }
+
+  /**
+   * The host:port the connector dials, once known: a step that fails refused or unanswered names
+   * it and says what to check, even when the driver's error does not carry the address.
+   */
+  target(peer: string): void {
+    this.peer = peer;
   }
 
   /** Replaces the plan once the settings tell which steps apply (a local file, or one by URL). */
@@ -96,7 +105,7 @@ export class StepRunner {
       this.done.push({
         name,
         status: 'failed',
-        message: this.mask(messageOf(err)),
+        message: this.mask(unreachableMessage(err, this.peer) ?? messageOf(err)),
         code: classifyError(err),
         duration_ms: elapsed(),
       });

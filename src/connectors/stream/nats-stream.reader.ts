@@ -14,7 +14,7 @@ import type { ResolvedTarget } from '../outbound';
 import { abortError, withDeadline } from '../kit/deadline';
 import { probeNats, type NatsServerInfo } from './nats-probe';
 import type { StepRunner } from '../kit/step-runner';
-import { classifyError, SourceFailure, toConnectorError } from '../kit/classify-error';
+import { classifyError, hostPort, SourceFailure, toConnectorError } from '../kit/classify-error';
 import { DEFAULT_MAX_RUN_RECORDS, type NatsSettings } from './stream-settings';
 
 /** Incremental state of a JetStream source: the stream sequence of the last message landed. */
@@ -127,14 +127,19 @@ export class NatsStreamReader {
         opening = this.open(target, server);
         nc = await withDeadline(opening, ctx.timeoutMs, 'authenticate', { signal: ctx.signal });
       } catch (err) {
-        throw toConnectorError(err, 'connect', settings.secrets);
+        throw toConnectorError(err, 'connect', settings.secrets, hostPort(target.address, settings.port));
       }
       let info: StreamInfo;
       try {
         const jsm = await jetstreamManager(nc, { timeout: ctx.timeoutMs });
         info = readable(await jsm.streams.info(settings.stream));
       } catch (err) {
-        throw toConnectorError(err, `stream "${settings.stream}"`, settings.secrets);
+        throw toConnectorError(
+          err,
+          `stream "${settings.stream}"`,
+          settings.secrets,
+          hostPort(target.address, settings.port),
+        );
       }
       const end = info.state.last_seq;
       let last = readState(state)?.last_seq;
@@ -189,7 +194,12 @@ export class NatsStreamReader {
         }
       } catch (err) {
         if (!ctx.signal.aborted)
-          throw toConnectorError(err, `read stream "${settings.stream}"`, settings.secrets);
+          throw toConnectorError(
+            err,
+            `read stream "${settings.stream}"`,
+            settings.secrets,
+            hostPort(target.address, settings.port),
+          );
       }
       if (ctx.signal.aborted) throw abortError(ctx.signal);
     } finally {

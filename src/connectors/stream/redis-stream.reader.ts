@@ -5,7 +5,7 @@ import type { ConnectorContext, SyncBatch } from '../connector';
 import { UNANSWERED, type ReleasePending, type ResolvedTarget } from '../outbound';
 import { abortError, withDeadline } from '../kit/deadline';
 import type { StepRunner } from '../kit/step-runner';
-import { classifyError, isOwnError, SourceFailure, toConnectorError } from '../kit/classify-error';
+import { classifyError, hostPort, isOwnError, SourceFailure, toConnectorError } from '../kit/classify-error';
 import { DEFAULT_MAX_RUN_RECORDS, type RedisSettings } from './stream-settings';
 
 /** Incremental state of a Redis stream source: the id of the last entry landed. */
@@ -109,13 +109,23 @@ export class RedisStreamReader {
           (err) => classifyError(this.explain(err)),
         );
       } catch (err) {
-        throw toConnectorError(this.explain(err), 'connect', settings.secrets);
+        throw toConnectorError(
+          this.explain(err),
+          'connect',
+          settings.secrets,
+          hostPort(target.address, settings.port),
+        );
       }
       let info: StreamInfo;
       try {
         info = await step(this.info(redis), 'stream');
       } catch (err) {
-        throw toConnectorError(this.explain(err), `stream "${settings.stream}"`, settings.secrets);
+        throw toConnectorError(
+          this.explain(err),
+          `stream "${settings.stream}"`,
+          settings.secrets,
+          hostPort(target.address, settings.port),
+        );
       }
       let after = readState(state)?.last_id;
       if (after === undefined && settings.start === 'latest') {
@@ -149,7 +159,12 @@ export class RedisStreamReader {
             `read after ${after ?? 'the start'}`,
           );
         } catch (err) {
-          throw toConnectorError(this.explain(err), `read stream "${settings.stream}"`, settings.secrets);
+          throw toConnectorError(
+            this.explain(err),
+            `read stream "${settings.stream}"`,
+            settings.secrets,
+            hostPort(target.address, settings.port),
+          );
         }
         const last = entries[entries.length - 1];
         if (!last) return;

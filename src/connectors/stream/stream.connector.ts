@@ -4,7 +4,7 @@ import type { ResolvedTarget } from '../outbound';
 import { NatsStreamReader } from './nats-stream.reader';
 import { RedisStreamReader } from './redis-stream.reader';
 import { StepRunner } from '../kit/step-runner';
-import { toConnectorError } from '../kit/classify-error';
+import { hostPort, toConnectorError } from '../kit/classify-error';
 import { hideSecrets } from '../kit/secret-scrubber';
 import {
   STREAM_METADATA_SCHEMA,
@@ -56,6 +56,7 @@ export class StreamConnector implements Connector {
       const found = await ctx.outbound.resolve(settings.host, 'service', ctx.timeoutMs, settings.port);
       return { value: found, message: `${settings.host} is ${found.address}` };
     });
+    if (target) steps.target(hostPort(target.address, settings.port));
     if (target) await this.reader(settings, ctx).test(steps, target);
     return steps.finish();
   }

@@ -23,6 +23,8 @@ export interface ResourceDescriptor {
   fields: readonly FieldDescriptor[];
   readOnly: readonly string[];
   filters: Readonly<Record<string, string>>;
+  /** List parameters matching the start of a text field, ignoring case: parameter → field. */
+  prefixFilters?: Readonly<Record<string, string>>;
   /** Unique constraint name → the field it guards, to name the field in a 409. */
   uniqueConstraints: Readonly<Record<string, string>>;
   model: typeof EntityModel;

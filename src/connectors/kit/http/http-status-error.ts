@@ -1,5 +1,11 @@
 import { PermanentSyncError } from '../../connector';
-import { ConnectorError, PERMANENT_CODES, toConnectorError, type FailureCode } from '../classify-error';
+import {
+  ConnectorError,
+  PERMANENT_CODES,
+  toConnectorError,
+  urlPeer,
+  type FailureCode,
+} from '../classify-error';
 
 /** A final non-2xx answer (after redirects and retries). Carries no body: it could echo a credential. */
 export class HttpStatusError extends Error {
@@ -42,10 +48,10 @@ export function statusCode(status: number): FailureCode {
 }
 
 /** toConnectorError that also knows HTTP status failures (permanent ones are not retried). */
-export function toHttpSyncError(err: unknown, what: string): PermanentSyncError | ConnectorError {
+export function toHttpSyncError(err: unknown, what: string, url?: URL): PermanentSyncError | ConnectorError {
   if (err instanceof HttpStatusError) {
     const message = `${what}: ${err.message}`;
     return err.permanent ? new PermanentSyncError(message, err.code) : new ConnectorError(message, err.code);
   }
-  return toConnectorError(err, what);
+  return toConnectorError(err, what, [], url ? urlPeer(url) : undefined);
 }
