@@ -45,7 +45,8 @@ describe('cachedCronStrategy', () => {
     const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
     const strategy = cachedCronStrategy();
     let checked = 0;
-    for (let i = 0; i < 600; i++) {
+    // 200 cases: each default-strategy call costs milliseconds (tens under load), the cached side far less.
+    for (let i = 0; i < 200; i++) {
       const base = pick(BASES);
       const shift = rand() < 0.3 ? 0 : Math.floor(rand() * 60);
       const pattern = shift ? `${shift} ${base}` : base;
@@ -63,6 +64,6 @@ describe('cachedCronStrategy', () => {
       ).toBe(expected);
       checked++;
     }
-    expect(checked).toBe(600);
-  });
+    expect(checked).toBe(200);
+  }, 120_000);
 });
