@@ -3,6 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { ConnectorRegistry } from '../src/connectors/connector-registry';
 import { PermanentSyncError } from '../src/connectors/connector';
 import type { Logger } from '../src/logger';
+import type { SyncJobResult } from '../src/runs/sync.contracts';
 import type { Outbound } from '../src/connectors/outbound';
 import type { SyncJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
@@ -15,13 +16,8 @@ import { readAhead } from '../src/runs/read-ahead';
 import type { SourceStore } from '../src/sources/source-store';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 
-export interface SyncResult {
-  runId?: string;
-  status: 'success' | 'skipped';
-  reason?: string;
-  records?: number;
-  bytes?: number;
-}
+/** The job's result, as GET /jobs/{id} publishes it (runs/sync.contracts.ts). */
+export type SyncResult = SyncJobResult;
 
 export interface SyncProcessorDeps {
   lifecycle: RunLifecycle;

@@ -9,6 +9,7 @@ import type { TestJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
 import { recordCheck } from '../src/runs/record-check';
 import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
+import { toStepCode } from '../src/connectors/kit/step-codes';
 import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SourceStore } from '../src/sources/source-store';
 
@@ -159,5 +160,5 @@ export class TestProcessor {
 }
 
 function failed(name: string, message: string, code: string, duration_ms: number): TestStep {
-  return { name, status: 'failed', message, code, duration_ms };
+  return { name, status: 'failed', message, code: toStepCode(code), duration_ms };
 }

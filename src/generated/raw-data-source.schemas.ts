@@ -24,26 +24,28 @@ export const rawDataSourceCreateSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     refresh_interval: {
       type: 'integer',
       minimum: 60,
       maximum: 2147483647,
-      default: 3600,
+      description: 'Defaults to 3600 when left out.',
     },
     is_active: {
       type: 'boolean',
-      default: true,
+      description: 'Defaults to true when left out.',
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     sync_mode: {
       type: 'string',
       enum: ['append', 'snapshot', 'dedup'],
-      default: 'append',
+      description: 'Defaults to "append" when left out.',
     },
     max_invalid_ratio: {
       type: ['number', 'null'],
@@ -82,26 +84,25 @@ export const rawDataSourceUpdateSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     refresh_interval: {
       type: 'integer',
       minimum: 60,
       maximum: 2147483647,
-      default: 3600,
     },
     is_active: {
       type: 'boolean',
-      default: true,
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     sync_mode: {
       type: 'string',
       enum: ['append', 'snapshot', 'dedup'],
-      default: 'append',
     },
     max_invalid_ratio: {
       type: ['number', 'null'],
@@ -164,6 +165,7 @@ export const rawDataSourceSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
     },
     refresh_interval: {
       type: 'integer',
@@ -189,6 +191,7 @@ export const rawDataSourceSchema = {
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
     },
     sync_mode: {
       type: 'string',
