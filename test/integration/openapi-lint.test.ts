@@ -42,7 +42,8 @@ describe('Spectral spectral:oas on /openapi.json', () => {
   let doc: { paths: Record<string, Record<string, { operationId?: string }>> };
 
   beforeAll(async () => {
-    api = await startTestApi();
+    // The file example names a file under /srv/exports: that root must be allowed to create it.
+    api = await startTestApi({ env: { FILE_ROOTS: '/srv/exports' } });
     const res = await api.get('/openapi.json');
     expect(res.status).toBe(200);
     doc = res.body;
@@ -76,4 +77,19 @@ describe('Spectral spectral:oas on /openapi.json', () => {
       ]),
     );
   });
+
+  it('shows a create example per source type, each accepted by the API as it stands', async () => {
+    const op = (doc.paths['/raw-data-sources'] as unknown as { post: CreateOperation }).post;
+    const examples = op.requestBody.content['application/json']?.examples ?? {};
+    expect(Object.keys(examples).sort()).toEqual(['api', 'database', 'file', 'stream', 'webhook']);
+    for (const [type, example] of Object.entries(examples)) {
+      const res = await api.post('/raw-data-sources', example.value);
+      expect(res.status, `${type}: ${res.text}`).toBe(201);
+      expect(res.body.metadata).toEqual((example.value as { metadata: unknown }).metadata);
+    }
+  });
 });
+
+interface CreateOperation {
+  requestBody: { content: Record<string, { examples: Record<string, { value: object }> }> };
+}
