@@ -5,6 +5,7 @@ import type Koa from 'koa';
 import pg from 'pg';
 import type { Middleware } from 'koa';
 import { adminBoard, refuseCrossSite } from './admin/admin-board';
+import { adminPaths } from './admin/admin.openapi';
 import { createApp } from './app';
 import { ApiKeyRepository } from './auth/api-key.repository';
 import { apiKeysRoutes } from './auth/api-keys.routes';
@@ -31,7 +32,7 @@ import { EventBus } from './events/event-bus';
 import { eventsRoutes } from './events/events.routes';
 import { rawDataSourceResource, resources, type RawDataSource } from './generated';
 import { rawDataSourceSchema } from './generated/raw-data-source.schemas';
-import { healthPaths, healthRoutes } from './health/health.routes';
+import { healthPaths, healthRoutes, healthSchemas } from './health/health.routes';
 import { crudRoutes } from './http/crud/crud.routes';
 import type { AnyResource, Row } from './http/crud/resource';
 import { corsFor, securityHeaders } from './http/security-headers';
@@ -58,6 +59,7 @@ import { SyncService } from './runs/sync.service';
 import { SourceCounts } from './sources/source-counts';
 import { draftValidator, SourceDrafts } from './sources/source-drafts';
 import { sourceLifecycle } from './sources/source-lifecycle';
+import { sourceMetadataDocs } from './sources/source-metadata.openapi';
 import { sourceSecretMask } from './sources/source-secret-mask';
 import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
@@ -369,6 +371,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       resources: served,
       paths: {
         ...healthPaths,
+        ...adminPaths,
         ...authPaths,
         ...metricsPaths,
         ...notificationPaths,
@@ -376,6 +379,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       },
       schemas: {
         ...authSchemas,
+        ...healthSchemas,
         ...notificationSchemas,
         ...(servesSources ? { ...syncSchemas, ...runLogSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
       },
@@ -384,6 +388,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       crudDocs: {
         [rawDataSourceResource.entity]: {
           ...deleteGuard.docs,
+          ...sourceMetadataDocs(connectors.all()),
           list: {
             parameters: [{ name: 'stale', in: 'query', required: false, schema: staleListFilter.schema }],
           },

@@ -1,4 +1,5 @@
 import type { Job, JobsOptions } from 'bullmq';
+import type { SyncAllJobResult } from '../src/runs/sync.contracts';
 import type { Queues } from '../src/queue/queue-factory';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
 import type { OpenedPage } from '../src/runs/sync-run.repository';
@@ -29,7 +30,7 @@ export class SyncAllProcessor {
     return this.deps.lifecycle.runs.openSyncAllPage(batchId, afterId, FAN_OUT_PAGE);
   }
 
-  async process(job: Job<SyncAllJobData>): Promise<{ batch_id: string; queued: number; cancelled?: true }> {
+  async process(job: Job<SyncAllJobData>): Promise<SyncAllJobResult> {
     const { batchId } = job.data;
     // The API answered 503 for this batch (its enqueue timed out, then Redis took it anyway).
     if (!(await this.deps.lifecycle.runs.claimBatch(batchId)))

@@ -3,6 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { ConnectorRegistry } from '../src/connectors/connector-registry';
 import { PermanentSyncError } from '../src/connectors/connector';
 import type { Logger } from '../src/logger';
+import type { SyncJobResult } from '../src/runs/sync.contracts';
 import type { Outbound } from '../src/connectors/outbound';
 import type { SyncJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
@@ -19,15 +20,8 @@ import { runDeadline, type RunPolicies, type RunPolicy } from '../src/runs/run-p
 import type { RunLog, RunLogs } from '../src/runs/run-log';
 import { afterRefusedStart } from '../src/runs/run-retry';
 
-export interface SyncResult {
-  runId?: string;
-  status: 'success' | 'skipped';
-  reason?: string;
-  /** A tick that found its source busy: the overlap policy applied, and the run holding the source. */
-  overlap?: { policy: 'skip'; activeRunId: string };
-  records?: number;
-  bytes?: number;
-}
+/** The job's result, as GET /jobs/{id} publishes it (runs/sync.contracts.ts). */
+export type SyncResult = SyncJobResult;
 
 export interface SyncProcessorDeps {
   lifecycle: RunLifecycle;

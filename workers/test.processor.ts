@@ -9,6 +9,8 @@ import type { TestJobData } from '../src/queue/queue-names';
 import type { JobScope } from './job-scope';
 import { recordCheck } from '../src/runs/record-check';
 import { scrubSecret } from '../src/connectors/kit/secret-scrubber';
+import { toStepCode } from '../src/connectors/kit/step-codes';
+import { testBudgetExceeded } from '../src/runs/test-budget';
 import type { SourceDrafts } from '../src/sources/source-drafts';
 import type { SourceStore } from '../src/sources/source-store';
 
@@ -39,6 +41,25 @@ export class TestProcessor {
 
   /** `scope` (from SyncWorker) gives the job's logger and takes the source type. */
   async process(job: Job<TestJobData>, signal?: AbortSignal, scope?: JobScope): Promise<TestResult> {
+    // The whole test ends within the budget the API gave it (runs/test-budget.ts), so its result
+    // is there before the API stops waiting.
+    const budgetMs = job.data.budgetMs;
+    const budget = new AbortController();
+    const timer = budgetMs
+      ? setTimeout(() => budget.abort(testBudgetExceeded(budgetMs)), budgetMs)
+      : undefined;
+    try {
+      return await this.bounded(
+        job,
+        signal ? AbortSignal.any([signal, budget.signal]) : budget.signal,
+        scope,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async bounded(job: Job<TestJobData>, signal: AbortSignal, scope?: JobScope): Promise<TestResult> {
     const started = performance.now();
     const ms = () => Math.round(performance.now() - started);
     let source: ConnectorSource | undefined;
@@ -159,5 +180,5 @@ export class TestProcessor {
 }
 
 function failed(name: string, message: string, code: string, duration_ms: number): TestStep {
-  return { name, status: 'failed', message, code, duration_ms };
+  return { name, status: 'failed', message, code: toStepCode(code), duration_ms };
 }

@@ -35,7 +35,8 @@ function valueSchema(f: FieldInfo): Schema {
       return { type: 'string', format: 'date-time' };
     case 'json':
       // jsonb-safe: no U+0000 or lone surrogate anywhere and bounded depth (checked by the x-jsonb keyword).
-      return { type: 'object', 'x-jsonb': true };
+      // Free-form said out loud: a bare `type: object` generates `Record<string, never>` in clients.
+      return { type: 'object', additionalProperties: true, 'x-jsonb': true };
   }
 }
 
@@ -45,9 +46,16 @@ function orNull(schema: Schema): Schema {
   return out;
 }
 
-function inputFieldSchema(f: FieldInfo): Schema {
+/**
+ * A default is said in words, not with the `default` keyword: the server applies it (bodies are
+ * validated without useDefaults), while client generators read `default` as "always present" and
+ * would make the field required — and on an update, where an omitted field keeps its value, a
+ * client filling in defaults would silently reset it. Updates say nothing of defaults at all.
+ */
+function inputFieldSchema(f: FieldInfo, mode: 'create' | 'update'): Schema {
   const schema = valueSchema(f);
-  if (f.default !== undefined) schema.default = f.default;
+  if (f.default !== undefined && mode === 'create')
+    schema.description = `Defaults to ${JSON.stringify(f.default)} when left out.`;
   if (f.sensitive) {
     schema.writeOnly = true;
     schema.description = 'Secret: stored encrypted, returned only in masked form.';
@@ -62,7 +70,7 @@ export function createSchema(e: EntityInfo): Schema {
     type: 'object',
     additionalProperties: false,
     required: fields.filter((f) => f.required).map((f) => f.name),
-    properties: Object.fromEntries(fields.map((f) => [f.name, inputFieldSchema(f)])),
+    properties: Object.fromEntries(fields.map((f) => [f.name, inputFieldSchema(f, 'create')])),
   };
 }
 
@@ -73,7 +81,7 @@ export function updateSchema(e: EntityInfo): Schema {
     type: 'object',
     additionalProperties: false,
     description: 'Fields left out keep their value; null clears a nullable field.',
-    properties: Object.fromEntries(fields.map((f) => [f.name, inputFieldSchema(f)])),
+    properties: Object.fromEntries(fields.map((f) => [f.name, inputFieldSchema(f, 'update')])),
   };
 }
 
@@ -85,7 +93,7 @@ export function responseSchema(e: EntityInfo): Schema {
       properties[`has_${f.name}`] = { type: 'boolean' };
       continue;
     }
-    const base = f.type === 'json' ? { type: 'object' } : valueSchema(f);
+    const base = f.type === 'json' ? { type: 'object', additionalProperties: true } : valueSchema(f);
     delete base.pattern;
     const schema = f.readOnly ? { ...base, readOnly: true } : base;
     properties[f.name] = f.nullable ? orNull(schema) : schema;

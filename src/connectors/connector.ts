@@ -1,3 +1,4 @@
+import type { StepCode } from './kit/step-codes';
 import type { Logger } from '../logger';
 import type { Outbound } from './outbound';
 
@@ -18,8 +19,8 @@ export interface TestStep {
   status: StepStatus;
   message: string;
   duration_ms: number;
-  /** Stable code for a failure (dns, refused, timeout, tls, auth, not_found, permission, ...). */
-  code?: string;
+  /** Stable code for a failure or a warning (kit/step-codes.ts: dns, refused, timeout, ...). */
+  code?: StepCode;
 }
 
 /**

@@ -1,6 +1,10 @@
 import type { CrudDocs, ResourceDescriptor } from '../http/crud/resource';
-import { PROBLEM_TYPE_BASE } from '../http/problem';
+import { decorateOperations } from './operation-conventions';
+import { API_TAGS, type TagDoc } from './openapi-tags';
+import { headers, problemResponse, problemSchema, problems, RESPONSE_HEADERS } from './problem-responses';
 import { SWAGGER_ASSETS } from './swagger-assets';
+
+export { problemResponse, problems, problemSchema };
 
 type Schema = Record<string, unknown>;
 export type Operation = Schema;
@@ -21,60 +25,11 @@ export function toComponent(schema: unknown): unknown {
   return out;
 }
 
-export const problemSchema = {
-  type: 'object',
-  description: 'RFC 9457 problem details.',
-  required: ['type', 'title', 'status'],
-  properties: {
-    type: { type: 'string', examples: [`${PROBLEM_TYPE_BASE}validation-error`] },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    detail: { type: 'string' },
-    errors: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['pointer', 'message'],
-        properties: {
-          pointer: { type: 'string', description: 'JSON Pointer into the body, or the parameter name.' },
-          in: { enum: ['body', 'query', 'path'] },
-          message: { type: 'string' },
-        },
-      },
-    },
-  },
-};
-
 export const paginationSchema = {
   type: 'object',
   required: ['total', 'limit', 'offset'],
   properties: { total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
 };
-
-const PROBLEM_DESCRIPTIONS: Record<string, string> = {
-  '400': 'Invalid field, parameter or malformed JSON',
-  '401': 'No API key, or not a valid one',
-  '403': "The key's scope does not cover this request",
-  '404': 'Not found',
-  '406': 'None of the media types in Accept is served here',
-  '409': 'Conflict',
-  '413': 'Body too large',
-  '415': 'Body is not JSON',
-  '429': 'Rate limited',
-  '500': 'Internal error (no details exposed)',
-  '503': 'A dependency is unavailable',
-};
-
-/** Problem responses for the given statuses, plus 500 which any operation can answer. */
-export function problems(...statuses: number[]): Record<string, Schema> {
-  const out: Record<string, Schema> = {};
-  for (const s of [...statuses, 500])
-    out[String(s)] = {
-      description: PROBLEM_DESCRIPTIONS[String(s)] ?? 'Error',
-      content: { 'application/problem+json': { schema: ref('Problem') } },
-    };
-  return out;
-}
 
 const json = (schema: Schema) => ({ 'application/json': { schema } });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
@@ -91,13 +46,21 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
     })),
     ...(docs.list?.parameters ?? []),
   ];
+  const filters = Object.entries(r.filters).map(([param, field]) => `${param} (${field})`);
+  const prefixes = Object.entries(r.prefixFilters ?? {}).map(([param, field]) => `${param} (${field})`);
+  const examples = docs.createExamples;
   return {
     [r.path]: {
       get: {
         tags: [tag],
         operationId: `list${r.entity}`,
         summary: `List ${r.entity} items, newest first`,
-        ...(docs.list?.description && { description: docs.list.description }),
+        description:
+          docs.list?.description ??
+          `A page of ${r.entity} items, newest first: \`limit\` (at most 100) from \`offset\`; ` +
+            `\`pagination.total\` counts every match.` +
+            (filters.length ? ` Filters, each an exact match: ${filters.join(', ')}.` : '') +
+            (prefixes.length ? ` Prefix search, case-insensitive: ${prefixes.join(', ')}.` : ''),
         parameters,
         responses: {
           '200': { description: 'A page', content: json(ref(`${r.entity}List`)) },
@@ -108,11 +71,19 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
         tags: [tag],
         operationId: `create${r.entity}`,
         summary: `Create a ${r.entity}`,
-        requestBody: { required: true, content: json(ref(`${r.entity}Create`)) },
+        description:
+          `Creates a ${r.entity} from the fields given; fields left out take their default. ` +
+          'Secrets are stored encrypted and only ever returned masked. A taken unique field is 409.',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': { schema: ref(`${r.entity}Create`), ...(examples ? { examples } : {}) },
+          },
+        },
         responses: {
           '201': {
             description: 'Created',
-            headers: { Location: { schema: { type: 'string' } } },
+            headers: headers('Location'),
             content: json(ref(r.entity)),
           },
           ...problems(400, 409, 413, 415),
@@ -124,6 +95,7 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
         tags: [tag],
         operationId: `get${r.entity}`,
         summary: `Get one ${r.entity}`,
+        description: `The ${r.entity} with this id, secrets masked.`,
         parameters: [idParam],
         responses: { '200': { description: 'Found', content: json(ref(r.entity)) }, ...problems(400, 404) },
       },
@@ -131,6 +103,9 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
         tags: [tag],
         operationId: `update${r.entity}`,
         summary: `Update a ${r.entity}; omitted fields keep their value`,
+        description:
+          'A partial update: send only the fields to change. A field left out keeps its stored value ' +
+          '(it is not reset to its default); null clears a nullable field.',
         parameters: [idParam],
         requestBody: { required: true, content: json(ref(`${r.entity}Update`)) },
         responses: {
@@ -142,7 +117,7 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
         tags: [tag],
         operationId: `delete${r.entity}`,
         summary: `Delete a ${r.entity}`,
-        ...(docs.delete?.description && { description: docs.delete.description }),
+        description: docs.delete?.description ?? `Deletes the ${r.entity}.`,
         parameters: [idParam, ...(docs.delete?.parameters ?? [])],
         responses: {
           '204': { description: 'Deleted' },
@@ -154,6 +129,8 @@ function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, P
   };
 }
 
+const anyJson = { type: 'object', additionalProperties: true };
+
 /** The documentation's own endpoints: every app serves them, so the document lists them too. */
 function docsPaths(): Record<string, PathItem> {
   const tags = ['Docs'];
@@ -164,8 +141,9 @@ function docsPaths(): Record<string, PathItem> {
         tags,
         operationId: 'getOpenApi',
         summary: 'This OpenAPI 3.1 document',
+        description: 'The document this page describes; generate clients from it.',
         responses: {
-          '200': { description: 'The document', content: json({ type: 'object' }) },
+          '200': { description: 'The document', content: json(anyJson) },
           ...problems(),
         },
       },
@@ -175,6 +153,7 @@ function docsPaths(): Record<string, PathItem> {
         tags,
         operationId: 'getDocs',
         summary: 'Swagger UI for this document; needs no internet',
+        description: 'Its scripts and styles are served from this process (/docs/assets).',
         responses: { '200': { description: 'The page', content: { 'text/html': binary } }, ...problems() },
       },
     },
@@ -183,8 +162,14 @@ function docsPaths(): Record<string, PathItem> {
         tags,
         operationId: 'getDocsAsset',
         summary: 'A script, stylesheet or icon of the Swagger UI page',
+        description: 'Cached for a day; any other name is 404.',
         parameters: [
-          { name: 'name', in: 'path', required: true, schema: { enum: Object.keys(SWAGGER_ASSETS) } },
+          {
+            name: 'name',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', enum: Object.keys(SWAGGER_ASSETS) },
+          },
         ],
         responses: {
           '200': {
@@ -198,22 +183,14 @@ function docsPaths(): Record<string, PathItem> {
   };
 }
 
-/** The error handler can answer 500 on any route, so every operation documents it. */
-function withInternalError(item: PathItem): PathItem {
-  const out: PathItem = {};
-  for (const [method, op] of Object.entries(item)) {
-    const responses = (op.responses ?? {}) as Schema;
-    out[method] = { ...op, responses: { ...responses, ...(responses['500'] ? {} : problems()) } };
-  }
-  return out;
-}
-
 export interface OpenApiInput {
   resources: readonly ResourceDescriptor[];
   /** Hand-written operations (health, custom actions), merged into the generated CRUD paths. */
   paths?: Record<string, PathItem>;
   /** Hand-written component schemas the extra paths refer to. */
   schemas?: Record<string, unknown>;
+  /** Tags of hand-written operations beyond API_TAGS, each with its description. */
+  tags?: readonly TagDoc[];
   version: string;
   /**
    * When given, the API needs a key: operations it calls public get `security: []`, every other
@@ -222,6 +199,8 @@ export interface OpenApiInput {
   isPublic?: (method: string, path: string) => boolean;
   /** What an entity's hooks add to its CRUD operations (ResourceHooks.docs), by entity name. */
   crudDocs?: Record<string, CrudDocs | undefined>;
+  /** info.contact: who answers questions about this API. */
+  contact?: { name: string; url?: string; email?: string };
 }
 
 const SECURITY_SCHEMES = {
@@ -238,58 +217,66 @@ const SECURITY_SCHEMES = {
   },
 };
 
-/** Marks public operations and adds the auth and rate-limit problems to every other one. */
-function withSecurity(
-  item: PathItem,
-  path: string,
-  isPublic: (method: string, path: string) => boolean,
-): PathItem {
-  const out: PathItem = {};
-  for (const [method, op] of Object.entries(item)) {
-    if (isPublic(method.toUpperCase(), path)) out[method] = { ...op, security: [] };
-    else {
-      const responses = { ...(op.responses as Schema) };
-      for (const [status, response] of Object.entries(problems(401, 403, 429)))
-        responses[status] ??= response;
-      out[method] = { ...op, responses };
-    }
+/** `schema` with its properties replaced where `fields` documents them (null kept where allowed). */
+function withFieldDocs(schema: unknown, fields: CrudDocs['fields']): unknown {
+  const s = schema as { properties?: Record<string, { type?: unknown }> };
+  if (!fields || !s.properties) return schema;
+  const properties = { ...s.properties };
+  for (const [name, doc] of Object.entries(fields)) {
+    const current = properties[name];
+    if (!current) continue;
+    const nullable = Array.isArray(current.type) && current.type.includes('null');
+    properties[name] = (nullable ? { anyOf: [doc, { type: 'null' }] } : doc) as { type?: unknown };
   }
-  return out;
+  return { ...s, properties };
 }
 
 export function buildOpenApi({
   resources,
   paths = {},
   schemas: extraSchemas = {},
+  tags = [],
   version,
   isPublic,
   crudDocs = {},
+  contact = { name: 'Sluice maintainers' },
 }: OpenApiInput): Schema {
   const schemas: Record<string, unknown> = { Problem: problemSchema, Pagination: paginationSchema };
   for (const [name, schema] of Object.entries(extraSchemas)) schemas[name] = toComponent(schema);
   const allPaths: Record<string, PathItem> = {};
   for (const r of resources) {
-    schemas[r.entity] = toComponent(r.schemas.response);
-    schemas[`${r.entity}Create`] = toComponent(r.schemas.create);
-    schemas[`${r.entity}Update`] = toComponent(r.schemas.update);
+    const docs = crudDocs[r.entity];
+    for (const [name, schema] of Object.entries(docs?.schemas ?? {})) schemas[name] = toComponent(schema);
+    schemas[r.entity] = withFieldDocs(toComponent(r.schemas.response), docs?.fields);
+    schemas[`${r.entity}Create`] = withFieldDocs(toComponent(r.schemas.create), docs?.fields);
+    schemas[`${r.entity}Update`] = withFieldDocs(toComponent(r.schemas.update), docs?.fields);
     schemas[`${r.entity}List`] = toComponent(r.schemas.list);
-    for (const [p, item] of Object.entries(crudPaths(r, crudDocs[r.entity])))
-      allPaths[p] = { ...allPaths[p], ...item };
+    for (const [p, item] of Object.entries(crudPaths(r, docs))) allPaths[p] = { ...allPaths[p], ...item };
   }
   for (const [p, item] of Object.entries({ ...paths, ...docsPaths() }))
-    allPaths[p] = { ...allPaths[p], ...withInternalError(item) };
-  if (isPublic)
-    for (const [p, item] of Object.entries(allPaths)) allPaths[p] = withSecurity(item, p, isPublic);
+    allPaths[p] = { ...allPaths[p], ...item };
+  for (const [p, item] of Object.entries(allPaths)) allPaths[p] = decorateOperations(item, p, isPublic);
   return {
     openapi: '3.1.0',
     info: {
       title: 'Sluice',
       version,
       description:
-        'Register data sources, test them, and sync their data into a raw landing zone. Errors are RFC 9457 problem+json.',
+        'Register data sources, test them, and sync their data into a raw landing zone. Errors are ' +
+        'RFC 9457 problem+json, each with a stable `type`. Every response carries X-Request-Id; ' +
+        'authenticated ones carry RateLimit-Limit, -Remaining and -Reset, and a 429 says Retry-After. ' +
+        'A method a path does not take is 405 with Allow.',
+      // The project by default; a deployment can name its own operators (OpenApiInput.contact).
+      contact,
     },
+    servers: [{ url: '/', description: 'This Sluice API: the origin that served this document' }],
+    tags: [...API_TAGS, ...tags],
     ...(isPublic ? { security: [{ bearer: [] }, { basic: [] }] } : {}),
     paths: allPaths,
-    components: { schemas, ...(isPublic ? { securitySchemes: SECURITY_SCHEMES } : {}) },
+    components: {
+      schemas,
+      headers: RESPONSE_HEADERS,
+      ...(isPublic ? { securitySchemes: SECURITY_SCHEMES } : {}),
+    },
   };
 }

@@ -24,13 +24,14 @@ export const rawDataSourceCreateSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     refresh_interval: {
       type: 'integer',
       minimum: 60,
       maximum: 2147483647,
-      default: 3600,
+      description: 'Defaults to 3600 when left out.',
     },
     schedule_cron: {
       type: ['string', 'null'],
@@ -51,16 +52,17 @@ export const rawDataSourceCreateSchema = {
     },
     is_active: {
       type: 'boolean',
-      default: true,
+      description: 'Defaults to true when left out.',
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     sync_mode: {
       type: 'string',
       enum: ['append', 'snapshot', 'dedup'],
-      default: 'append',
+      description: 'Defaults to "append" when left out.',
     },
     max_invalid_ratio: {
       type: ['number', 'null'],
@@ -134,13 +136,13 @@ export const rawDataSourceUpdateSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     refresh_interval: {
       type: 'integer',
       minimum: 60,
       maximum: 2147483647,
-      default: 3600,
     },
     schedule_cron: {
       type: ['string', 'null'],
@@ -161,16 +163,15 @@ export const rawDataSourceUpdateSchema = {
     },
     is_active: {
       type: 'boolean',
-      default: true,
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
       'x-jsonb': true,
     },
     sync_mode: {
       type: 'string',
       enum: ['append', 'snapshot', 'dedup'],
-      default: 'append',
     },
     max_invalid_ratio: {
       type: ['number', 'null'],
@@ -278,6 +279,7 @@ export const rawDataSourceSchema = {
     },
     schema_definition: {
       type: ['object', 'null'],
+      additionalProperties: true,
     },
     refresh_interval: {
       type: 'integer',
@@ -316,6 +318,7 @@ export const rawDataSourceSchema = {
     },
     metadata: {
       type: ['object', 'null'],
+      additionalProperties: true,
     },
     sync_mode: {
       type: 'string',

@@ -51,13 +51,41 @@ export function healthRoutes(deps: { knex: Knex; redis: Redis; timeoutMs: number
   return router;
 }
 
+const checksSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['postgres', 'redis'],
+  properties: {
+    postgres: { type: 'string', description: '"ok", or why not (unreachable, no answer within N ms).' },
+    redis: { type: 'string', description: '"ok", or why not (unreachable, no answer within N ms).' },
+  },
+} as const;
+
+export const healthSchemas = {
+  Liveness: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['status'],
+    properties: { status: { const: 'ok' } },
+  },
+  Readiness: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['status', 'checks'],
+    properties: { status: { const: 'ready' }, checks: checksSchema },
+  },
+};
+
+const json = (name: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } });
+
 export const healthPaths = {
   '/healthz': {
     get: {
       tags: ['Health'],
       operationId: 'healthz',
       summary: 'The process is up',
-      responses: { '200': { description: 'Up' } },
+      description: 'Liveness: answers as long as the process serves HTTP; checks no dependency.',
+      responses: { '200': { description: 'Up', content: json('Liveness') } },
     },
   },
   '/readyz': {
@@ -65,11 +93,25 @@ export const healthPaths = {
       tags: ['Health'],
       operationId: 'readyz',
       summary: 'Postgres and Redis are reachable',
+      description:
+        'Readiness: pings Postgres and Redis, each bounded by READY_TIMEOUT_MS; 503 names the one that does not answer.',
       responses: {
-        '200': { description: 'Ready' },
+        '200': { description: 'Ready', content: json('Readiness') },
         '503': {
-          description: 'A dependency is unreachable',
-          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+          description: 'A dependency is unreachable: the problem adds `checks`, each "ok" or why not',
+          headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
+          content: {
+            'application/problem+json': {
+              schema: { $ref: '#/components/schemas/Problem' },
+              example: {
+                type: `${PROBLEM_TYPE_BASE}not-ready`,
+                title: 'Not ready',
+                status: 503,
+                detail: 'Not reachable: redis.',
+                checks: { postgres: 'ok', redis: 'unreachable' },
+              },
+            },
+          },
         },
       },
     },

@@ -29,7 +29,11 @@ export interface SyncJobData {
 /** A saved source by id, or an unsaved configuration sealed in source_drafts by draft id. */
 export type TestJobData = (
   { sourceId: string; draftId?: undefined } | { draftId: string; sourceId?: undefined }
-) & { requestId?: string };
+) & {
+  requestId?: string;
+  /** The whole test's time, so it ends before the API stops waiting (runs/test-budget.ts). */
+  budgetMs?: number;
+};
 
 export interface SyncAllJobData {
   batchId: string;

@@ -59,6 +59,9 @@ export const recordsPaths: Record<string, PathItem> = {
       operationId: 'listRawDataSourceRecords',
       summary:
         'Records landed for a source, oldest first: JSON pages by cursor, or every match streamed as NDJSON or CSV (Accept)',
+      description:
+        'Accept: application/json (the default) answers a page and a `pagination.next_cursor` to pass as `after`; ' +
+        'application/x-ndjson or text/csv streams every match from a single snapshot. 406 for any other Accept.',
       parameters: [idParam, ...queryParams(recordsQuerySchema)],
       responses: {
         '200': {
@@ -75,6 +78,9 @@ export const recordsPaths: Record<string, PathItem> = {
       operationId: 'listRawDataSourceQuarantine',
       summary:
         "Records that failed the source's schema_definition, with their errors: JSON pages by cursor, or streamed as NDJSON or CSV",
+      description:
+        'Each record with the schema_definition violations that kept it out of the landing zone; paged and ' +
+        'exported like the records (Accept chooses JSON pages, NDJSON or CSV).',
       parameters: [idParam, ...queryParams(quarantineQuerySchema)],
       responses: {
         '200': {

@@ -1,5 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import type { TestStep } from '../connectors/connector';
+import { STEP_CODES } from '../connectors/kit/step-codes';
 import { PAGE_QUERY_PROPERTIES } from '../http/page-query';
 
 /**
@@ -38,8 +39,8 @@ export const syncRunSchema = {
   properties: {
     id: { type: 'string', format: 'uuid' },
     source_id: { type: 'string', format: 'uuid' },
-    trigger: { enum: SYNC_TRIGGERS },
-    status: { enum: RUN_STATUSES },
+    trigger: { type: 'string', enum: SYNC_TRIGGERS },
+    status: { type: 'string', enum: RUN_STATUSES },
     attempt: { type: 'integer' },
     job_id: nullableString,
     batch_id: { type: ['string', 'null'], format: 'uuid' },
@@ -63,7 +64,7 @@ export const syncAcceptedSchema = {
   properties: {
     job_id: { type: 'string' },
     run_id: { type: 'string', format: 'uuid' },
-    status: { enum: RUN_STATUSES },
+    status: { type: 'string', enum: RUN_STATUSES },
   },
 } as const;
 export type SyncAccepted = FromSchema<typeof syncAcceptedSchema>;
@@ -89,14 +90,19 @@ export const testStepSchema = {
   additionalProperties: false,
   required: ['name', 'status', 'message', 'duration_ms'],
   properties: {
-    name: { type: 'string' },
-    status: { enum: ['passed', 'failed', 'skipped', 'warning'] },
+    name: {
+      type: 'string',
+      description:
+        'snake_case, the same step the same name in every type: configuration, resolve, connect, ...',
+    },
+    status: { type: 'string', enum: ['passed', 'failed', 'skipped', 'warning'] },
     message: { type: 'string' },
     duration_ms: { type: 'integer' },
     code: {
       type: 'string',
+      enum: STEP_CODES,
       description:
-        'Stable failure code: dns, refused, timeout, tls, auth, not_found, permission, not_implemented...',
+        'Stable code of a failed or warning step (see "Connectors" in the architecture); absent on a step that passed.',
     },
   },
 } as const;
@@ -123,6 +129,66 @@ export const jobAcceptedSchema = {
 } as const;
 export type JobAccepted = FromSchema<typeof jobAcceptedSchema>;
 
+/** What BullMQ's getState() answers; `unknown` for a job removed while it was read. */
+export const JOB_STATES = [
+  'waiting',
+  'waiting-children',
+  'prioritized',
+  'delayed',
+  'active',
+  'completed',
+  'failed',
+  'unknown',
+] as const;
+
+export const JOB_QUEUES = ['sync', 'test', 'sync-all'] as const;
+
+/** What a sync job returns (GET /jobs/{id} `result` once it completed). */
+export const syncJobResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status'],
+  properties: {
+    runId: { type: 'string', format: 'uuid' },
+    status: {
+      type: 'string',
+      enum: ['success', 'skipped'],
+      description: 'skipped: the run was no longer active (source inactive or deleted, or taken over).',
+    },
+    reason: { type: 'string' },
+    overlap: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['policy', 'activeRunId'],
+      description:
+        'A tick that found its source busy: the overlap policy applied, and the run holding the source.',
+      properties: {
+        policy: { type: 'string', enum: ['skip'] },
+        activeRunId: { type: 'string', format: 'uuid' },
+      },
+    },
+    records: { type: 'integer' },
+    bytes: { type: 'integer' },
+  },
+} as const;
+export type SyncJobResult = FromSchema<typeof syncJobResultSchema>;
+
+/** What a sync-all job returns. */
+export const syncAllJobResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['batch_id', 'queued'],
+  properties: {
+    batch_id: { type: 'string', format: 'uuid' },
+    queued: { type: 'integer', description: 'Syncs the fan-out queued.' },
+    cancelled: {
+      const: true,
+      description: 'The batch was cancelled before the job ran (its enqueue timed out).',
+    },
+  },
+} as const;
+export type SyncAllJobResult = FromSchema<typeof syncAllJobResultSchema>;
+
 export const jobSchema = {
   type: 'object',
   additionalProperties: false,
@@ -140,16 +206,19 @@ export const jobSchema = {
   ],
   properties: {
     id: { type: 'string' },
-    queue: { enum: ['sync', 'test', 'sync-all'] },
+    queue: { type: 'string', enum: JOB_QUEUES },
     name: { type: 'string' },
-    state: { type: 'string', examples: ['waiting', 'delayed', 'active', 'completed', 'failed'] },
+    state: { type: 'string', enum: JOB_STATES },
     data: {
       type: 'object',
       additionalProperties: true,
-      description: 'Ids only: sourceId, runId, trigger, batchId.',
+      description: 'Ids only: sourceId, runId, trigger, batchId, draftId, requestId.',
     },
     attempts_made: { type: 'integer' },
-    result: { description: "The job's result; for a test job, a TestResult." },
+    result: {
+      description:
+        "The job's result once it completed, null before: by queue, a SyncJobResult, a TestResult or a SyncAllJobResult.",
+    },
     error: nullableString,
     created_at: nullableTime,
     finished_at: nullableTime,

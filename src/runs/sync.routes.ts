@@ -27,14 +27,19 @@ export function syncRoutes(deps: {
   const router = new Router();
   const validateRunsQuery = queryValidator<{ limit: number; offset: number }>(runsQuerySchema);
 
+  // Every 202 says where its job is read (Location), as the test's does.
   router.post('/raw-data-sources/sync-all', async (ctx) => {
+    const accepted = await deps.sync.syncAll(requestIdOf(ctx));
     ctx.status = 202;
-    ctx.body = await deps.sync.syncAll(requestIdOf(ctx));
+    ctx.set('Location', `/jobs/${accepted.batch_id}`);
+    ctx.body = accepted;
   });
 
   router.post('/raw-data-sources/:id/sync', async (ctx) => {
+    const accepted = await deps.sync.requestSync(uuidParam(ctx), requestIdOf(ctx));
     ctx.status = 202;
-    ctx.body = await deps.sync.requestSync(uuidParam(ctx), requestIdOf(ctx));
+    ctx.set('Location', `/jobs/${accepted.job_id}`);
+    ctx.body = accepted;
   });
 
   router.post('/raw-data-sources/:id/cancel', async (ctx) => {

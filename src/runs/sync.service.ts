@@ -17,6 +17,7 @@ import type { DraftInput, SourceDrafts } from '../sources/source-drafts';
 import type { RunLifecycle } from './run-lifecycle';
 import { syncJobRetry, type RetryDefaults } from './run-policy';
 import type { JobView, SyncAccepted, SyncAllAccepted, TestResult } from './sync.contracts';
+import { testBudgetMs } from './test-budget';
 
 /**
  * How long a producer may wait on Redis before the API gives up with a 503. The whole answer must
@@ -136,8 +137,10 @@ export class SyncService {
     return this.runTest({ draftId, ...(requestId ? { requestId } : {}) });
   }
 
-  private async runTest(data: TestJobData): Promise<TestOutcome> {
+  private async runTest(request: TestJobData): Promise<TestOutcome> {
     this.ensureRedis();
+    const budgetMs = testBudgetMs(this.deps.testWaitMs);
+    const data: TestJobData = { ...request, ...(budgetMs ? { budgetMs } : {}) };
     const queue = this.deps.queues.test;
     const job = await this.enqueue(queue.add('test', data, { jobId: randomUUID() }), 'enqueue test');
     const jobId = job.id ?? '';

@@ -1,4 +1,5 @@
 import type { CrudDocs, ResourceHooks } from '../http/crud/resource';
+import { problemResponse } from '../docs/problem-responses';
 import { ConflictError, ValidationError } from '../http/errors';
 import type { RawDataSource } from '../generated';
 import type { SourcePurges } from './source-purges';
@@ -24,12 +25,19 @@ export const sourceDeleteDocs: CrudDocs = {
       },
     ],
     responses: {
-      '409': {
-        description:
-          'The source has landed or quarantined records: nothing was deleted. The problem carries landed_records, ' +
+      '409': problemResponse(
+        409,
+        'The source has landed or quarantined records: nothing was deleted. The problem carries landed_records, ' +
           'quarantined_records, runs and purge (the request that deletes it with its data).',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      },
+        {
+          detail:
+            'The source has 1200 landed records, 3 quarantined records and 14 runs; nothing was deleted. To delete it and purge its records, send DELETE /raw-data-sources/5d0c3a7e-2f4b-4c8e-9a1d-6b7e8f9a0b1c?purge=true (the records are removed in the background).',
+          landed_records: 1200,
+          quarantined_records: 3,
+          runs: 14,
+          purge: 'DELETE /raw-data-sources/5d0c3a7e-2f4b-4c8e-9a1d-6b7e8f9a0b1c?purge=true',
+        },
+      ),
     },
   },
 };

@@ -43,7 +43,7 @@ export const apiMetadataSchema = {
       additionalProperties: false,
       required: ['type'],
       properties: {
-        type: { enum: ['none', 'basic', 'bearer', 'header'] },
+        type: { type: 'string', enum: ['none', 'basic', 'bearer', 'header'] },
         name: { type: 'string', pattern: HEADER_NAME },
       },
       if: { properties: { type: { const: 'header' } } },
@@ -54,7 +54,7 @@ export const apiMetadataSchema = {
       additionalProperties: false,
       required: ['type'],
       properties: {
-        type: { enum: ['none', 'next_url', 'cursor', 'page'] },
+        type: { type: 'string', enum: ['none', 'next_url', 'cursor', 'page'] },
         path: DOT_PATH,
         param: PARAM,
         start: { type: 'integer', minimum: 0, maximum: 1_000_000 },

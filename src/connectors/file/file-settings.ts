@@ -32,7 +32,7 @@ export const fileMetadataSchema = {
   type: 'object',
   additionalProperties: true,
   properties: {
-    format: { enum: ['csv', 'json', 'ndjson'] },
+    format: { type: 'string', enum: ['csv', 'json', 'ndjson'] },
     delimiter: SHORT,
     quote: { type: 'string', maxLength: 1 },
     escape: { type: 'string', minLength: 1, maxLength: 1 },

@@ -1,6 +1,7 @@
 import type { ConnectorContext, StepStatus, TestStep } from '../connector';
 import { classifyError, failureMessage, isOwnError, unreachableMessage } from './classify-error';
 import { withDeadline } from './deadline';
+import type { StepCode } from './step-codes';
 import { hideSecrets } from './secret-scrubber';
 
 /** What a step found: the value later steps use, and the message shown to the user. */
@@ -13,7 +14,7 @@ export interface StepOutcome<T> {
    */
   status?: StepStatus;
   /** A code for a warning or a failure the step judged (thrown errors get theirs from classifyError). */
-  code?: string;
+  code?: StepCode;
   /** The step's duration when it timed itself (one handshake that answers two steps). */
   durationMs?: number;
 }

@@ -20,6 +20,7 @@ export const STREAM_METADATA_SCHEMA = {
     },
     batch: { type: 'integer', minimum: 1, maximum: 10000, description: 'records per batch (default 1000)' },
     start: {
+      type: 'string',
       enum: ['earliest', 'latest'],
       description: 'where the first sync starts: the oldest entry (default) or only what arrives after it',
     },

@@ -105,4 +105,14 @@ type OperationExtras = {
 export interface CrudDocs {
   delete?: OperationExtras;
   list?: OperationExtras;
+  /** Example bodies of a create (and of anything that takes the create body), by name. */
+  createExamples?: Readonly<Record<string, { summary: string; value: unknown }>>;
+  /**
+   * What the document says of a field beyond the generated schema (a json field's keys, which
+   * hooks validate), replacing its schema in the entity's components; `null` is added where the
+   * field is nullable. Documentation only: validation stays with the generated schema and hooks.
+   */
+  fields?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Component schemas those field documents refer to. */
+  schemas?: Readonly<Record<string, unknown>>;
 }
