@@ -78,7 +78,8 @@ describe('authentication and scopes', () => {
 
   it('lets a read key read but not write, a write key write but not administer', async () => {
     const wrong: string[] = [];
-    const admin = (route: string) => /\/(api-keys|audit|admin\/queues)/.test(route);
+    const admin = (route: string) =>
+      /\/(api-keys|audit|admin\/queues|notification-subscriptions)/.test(route);
     for (const route of [...routes.filter((r) => !PUBLIC.has(r)), ...DASHBOARD]) {
       if (route === 'GET /events') continue; // an open stream; its 401/403 is checked below
       const isRead = route.startsWith('GET');
