@@ -42,13 +42,13 @@ export const rawDataSourceCreateSchema = {
       type: 'string',
       maxLength: 64,
       pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
-      default: 'UTC',
+      description: 'Defaults to "UTC" when left out.',
     },
     schedule_jitter: {
       type: 'integer',
       minimum: 0,
       maximum: 60,
-      default: 0,
+      description: 'Defaults to 0 when left out.',
     },
     is_active: {
       type: 'boolean',
@@ -153,13 +153,11 @@ export const rawDataSourceUpdateSchema = {
       type: 'string',
       maxLength: 64,
       pattern: '^[^\\u0000\\uD800-\\uDFFF]*$',
-      default: 'UTC',
     },
     schedule_jitter: {
       type: 'integer',
       minimum: 0,
       maximum: 60,
-      default: 0,
     },
     is_active: {
       type: 'boolean',
