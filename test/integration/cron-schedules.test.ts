@@ -4,6 +4,7 @@ import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 import { FIRST_RUN_MIN_DELAY_MS, ScheduleService } from '../../src/runs/schedule.service';
 import { jitterFor } from '../../src/sources/source-schedule';
+import { syncJobName } from '../../src/queue/queue-names';
 
 let seq = 0;
 const body = (extra: Record<string, unknown> = {}) => ({
@@ -45,7 +46,7 @@ describe('cron schedules: validation and the scheduler they make', () => {
   const create = async (extra: Record<string, unknown>) => {
     const res = await api.post('/raw-data-sources', body(extra));
     expect(res.status, res.text).toBe(201);
-    return res.body as { id: string; refresh_interval: number; schedule_cron: string | null };
+    return res.body as { id: string; name: string; refresh_interval: number; schedule_cron: string | null };
   };
   const refused = async (
     res: { status: number; headers: Headers; body: unknown; text: string },
@@ -104,7 +105,11 @@ describe('cron schedules: validation and the scheduler they make', () => {
     const before = Date.now();
     const source = await create({ schedule_cron: '0 9 * * *', schedule_timezone: 'Europe/Berlin' });
     const scheduler = (await schedulerOf(queue, source.id))!;
-    expect(scheduler).toMatchObject({ pattern: '0 9 * * *', tz: 'Europe/Berlin', name: 'sync' });
+    expect(scheduler).toMatchObject({
+      pattern: '0 9 * * *',
+      tz: 'Europe/Berlin',
+      name: syncJobName(source.name),
+    });
     expect(scheduler.every).toBeUndefined();
     expect(scheduler.template!.data).toEqual({ sourceId: source.id });
     // 09:00:00 Berlin time, the first such instant after the write (+ the minimum first delay).
@@ -203,7 +208,7 @@ describe('cron schedules: validation and the scheduler they make', () => {
     await queue.upsertJobScheduler(
       `source-${source.id}`,
       { ...timing, startDate: Date.parse('2027-03-27T12:00:00Z') },
-      { name: 'sync', data: { sourceId: source.id } },
+      { name: syncJobName(source.name), data: { sourceId: source.id } },
     );
     expect((await schedulerOf(queue, source.id))!.next).toBe(Date.parse('2027-03-28T07:00:00Z'));
   });
@@ -329,15 +334,23 @@ describe('cron schedules: ticks, overlap and downtime', () => {
         is_active: true,
         metadata: { records: 1 },
       })
+      // Its name too: the scheduler's jobs carry it, and the worker's start-up reconcile compares it.
       .returning([
         'id',
+        'name',
         'refresh_interval',
         'schedule_cron',
         'schedule_timezone',
         'schedule_jitter',
         'is_active',
       ]);
-    const source = row as { id: string; refresh_interval: number; schedule_cron: string; is_active: boolean };
+    const source = row as {
+      id: string;
+      name: string;
+      refresh_interval: number;
+      schedule_cron: string;
+      is_active: boolean;
+    };
     await api.container.schedules.apply(source);
     try {
       const worker = await api.startWorker();

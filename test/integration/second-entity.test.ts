@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import knexFactory from 'knex';
@@ -217,21 +217,34 @@ describe('a second entity in the spec gets working CRUD with no hand-written cod
 
   it('passes its own generated contract tests, run by a separate vitest', async () => {
     const report = join(TMP, 'contract-report.json');
+    // A config of its own, rooted in the temporary folder: the project's config splits its files into
+    // named projects whose include patterns are relative to the repository root.
+    const config = join(TMP, 'vitest.config.mjs');
+    await writeFile(
+      config,
+      `export default ${JSON.stringify({
+        test: {
+          root: TMP,
+          include: ['test/contract/widget.contract.test.ts'],
+          globalSetup: [join(ROOT, 'test/global-setup.ts')],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      })};\n`,
+    );
     const run = await new Promise<{ code: number | null; output: string }>((resolve) => {
       execFile(
         process.execPath,
         [
           join(ROOT, 'node_modules/vitest/vitest.mjs'),
           'run',
+          '--config',
+          config,
           '--root',
-          ROOT,
-          // Scan the temporary folder: vitest.config.ts's include patterns then match its test/ tree.
-          '--dir',
           TMP,
           '--coverage.enabled=false',
           '--reporter=json',
           `--outputFile=${report}`,
-          'test/contract/widget.contract.test.ts',
         ],
         { cwd: ROOT, timeout: 240_000, env: { ...process.env, TEST_TEMPLATE_DATABASE: CHILD_TEMPLATE } },
         (error, stdout, stderr) =>
