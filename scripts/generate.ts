@@ -1,5 +1,6 @@
 /**
- * `make generate`: specs/entities.json → migrations, types, schemas, model, CRUD wiring, contract tests.
+ * `make generate`: specs/entities.json → migrations, types, schemas, model, CRUD wiring, contract tests;
+ * and the OpenAPI document (built offline from code) → the TypeScript client's types (clients/typescript).
  *   --check             write nothing; exit 1 if any generated file is stale or the spec has
  *                       table changes no migration makes yet (CI)
  *   --spec FILE         another spec (default specs/entities.json)
@@ -34,6 +35,15 @@ try {
     check: values.check,
     shapedBy: shapedBy === undefined ? undefined : basename(shapedBy),
   });
+  // The TypeScript client's types come from the OpenAPI document, built offline from the project's
+  // code (src/generated included): only for the project itself, not for a spec generated elsewhere.
+  const client =
+    resolve(values.out) === projectRoot
+      ? // Imported only here: it loads the whole app's code, which a spec generated elsewhere never needs.
+        await (await import('./client-types')).generateClient(projectRoot, values.check)
+      : { written: [], unchanged: [] };
+  result.written.push(...client.written);
+  result.unchanged.push(...client.unchanged);
   const changes = [
     ...result.written.map((p) => `  write  ${p}`),
     ...result.removed.map((p) => `  remove ${p}`),

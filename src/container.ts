@@ -5,20 +5,18 @@ import type Koa from 'koa';
 import pg from 'pg';
 import type { Middleware } from 'koa';
 import { adminBoard, refuseCrossSite } from './admin/admin-board';
-import { adminPaths } from './admin/admin.openapi';
+import { buildApiDocument } from './api-document';
 import { createApp } from './app';
 import { ApiKeyRepository } from './auth/api-key.repository';
 import { apiKeysRoutes } from './auth/api-keys.routes';
 import { AuditLog } from './auth/audit-log';
 import { auditWrites } from './auth/audit.middleware';
 import { authenticate } from './auth/auth.middleware';
-import { authPaths, authSchemas } from './auth/auth.openapi';
 import { KeyVerifier } from './auth/key-verifier';
 import { AnonymousLimits } from './auth/anonymous-limits';
 import { RateLimits } from './auth/rate-limits';
 import { RejectedTally } from './auth/rejected-tally';
 import { clientAddress, limitKeyOf, trustedRanges } from './net/client-address';
-import { isPublicPath } from './auth/scopes';
 import type { Config } from './config';
 import type { Connector } from './connectors/connector';
 import { ConnectorRegistry } from './connectors/connector-registry';
@@ -27,22 +25,20 @@ import { SecretBox } from './crypto/secret-box';
 import { CrudRepository } from './db/crud.repository';
 import { createKnex } from './db/create-knex';
 import { docsRoutes } from './docs/docs.routes';
-import { buildOpenApi } from './docs/openapi';
 import { EventBus } from './events/event-bus';
 import { eventsRoutes } from './events/events.routes';
 import { rawDataSourceResource, resources, type RawDataSource } from './generated';
 import { rawDataSourceSchema } from './generated/raw-data-source.schemas';
-import { healthPaths, healthRoutes, healthSchemas } from './health/health.routes';
+import { healthRoutes } from './health/health.routes';
 import { crudRoutes } from './http/crud/crud.routes';
 import type { AnyResource, Row } from './http/crud/resource';
 import { corsFor, securityHeaders } from './http/security-headers';
 import { bodyValidator } from './http/validation';
 import { createLogger, type Logger } from './logger';
 import { Metrics } from './metrics/metrics';
-import { metricsPaths, metricsRoutes } from './metrics/metrics.routes';
+import { metricsRoutes } from './metrics/metrics.routes';
 import { queueDepthReader } from './metrics/queue-depth';
 import { createQueues, type Queues } from './queue/queue-factory';
-import { recordsPaths, recordsSchemas } from './records/records.openapi';
 import { RecordsRepository } from './records/records.repository';
 import { recordsRoutes } from './records/records.routes';
 import { RunCancel } from './runs/run-cancel';
@@ -50,34 +46,29 @@ import { RunLifecycle } from './runs/run-lifecycle';
 import { ScheduleService } from './runs/schedule.service';
 import { AutoDeactivation } from './runs/auto-deactivation';
 import { SyncRunRepository } from './runs/sync-run.repository';
-import { syncPaths, syncSchemas } from './runs/sync.openapi';
 import { RunLogs } from './runs/run-log';
-import { runLogPaths, runLogSchemas } from './runs/run-log.openapi';
 import { runLogRoutes } from './runs/run-log.routes';
 import { syncRoutes } from './runs/sync.routes';
 import { SyncService } from './runs/sync.service';
 import { SourceCounts } from './sources/source-counts';
 import { draftValidator, SourceDrafts } from './sources/source-drafts';
 import { sourceLifecycle } from './sources/source-lifecycle';
-import { sourceMetadataDocs } from './sources/source-metadata.openapi';
 import { sourceSecretMask } from './sources/source-secret-mask';
 import { SourceStore } from './sources/source-store';
 import { sourceHooks } from './sources/source.hooks';
 import { sourceDeleteHooks } from './sources/source-delete.hooks';
 import { SourcePurges } from './sources/source-purges';
 import { clearWhatNoLongerApplies } from './sources/sync-mode-change';
-import { webhookPaths, webhookSchemas } from './sources/webhook.openapi';
 import { webhookRoutes } from './sources/webhook.routes';
 import { WebhookReplayGuard } from './sources/webhook-replay-guard';
 import { closeInOrder } from './close-in-order';
 import { DeliveryRepository } from './notifications/delivery.repository';
-import { notificationPaths, notificationSchemas } from './notifications/notification.openapi';
 import { notificationRoutes } from './notifications/notification.routes';
 import { SubscriptionRepository } from './notifications/subscription.repository';
 import { SourceFreshness, staleListFilter } from './sources/source-freshness';
 import { registerStalenessMetric } from './sources/source-staleness-metric';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './api-document';
 /** Exports streaming at once; one more waits up to 5 s for a free connection, then gets a 503. */
 const EXPORT_CONNECTIONS = 4;
 
@@ -365,36 +356,9 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       }),
     );
   // Built on first use (GET /openapi.json): most processes never serve it, and it is a big object.
+  // From code alone (api-document.ts), so scripts/generate.ts builds the same document offline.
   let openapi: object | undefined;
-  const openapiDocument = () =>
-    (openapi ??= buildOpenApi({
-      resources: served,
-      paths: {
-        ...healthPaths,
-        ...adminPaths,
-        ...authPaths,
-        ...metricsPaths,
-        ...notificationPaths,
-        ...(servesSources ? { ...syncPaths, ...runLogPaths, ...recordsPaths, ...webhookPaths } : {}),
-      },
-      schemas: {
-        ...authSchemas,
-        ...healthSchemas,
-        ...notificationSchemas,
-        ...(servesSources ? { ...syncSchemas, ...runLogSchemas, ...recordsSchemas, ...webhookSchemas } : {}),
-      },
-      version: VERSION,
-      isPublic: isPublicPath,
-      crudDocs: {
-        [rawDataSourceResource.entity]: {
-          ...deleteGuard.docs,
-          ...sourceMetadataDocs(connectors.all()),
-          list: {
-            parameters: [{ name: 'stale', in: 'query', required: false, schema: staleListFilter.schema }],
-          },
-        },
-      },
-    }));
+  const openapiDocument = () => (openapi ??= buildApiDocument({ served, connectors: connectors.all() }));
   routers.push(docsRoutes(openapiDocument));
   const middleware = [
     adminBoard(queues.all(), {

@@ -22,6 +22,11 @@ export const API_TAGS: readonly TagDoc[] = [
   { name: 'Records', description: 'The landed records of a source and its quarantine, as pages or exports.' },
   { name: 'Events', description: 'Server-Sent Events: source changes, sync progress and connection tests.' },
   { name: 'Webhooks', description: 'Signed payloads pushed by a webhook source; landed by its next sync.' },
+  {
+    name: 'Notifications',
+    description:
+      'Webhook subscriptions to events (sync failed, schema drift, freshness, deactivation), signed deliveries and their log; admin scope.',
+  },
   { name: 'Access', description: 'API keys and the audit log; admin scope.' },
   { name: 'Admin', description: 'The job dashboard (Bull Board) for operators; admin scope.' },
   { name: 'Health', description: 'Liveness, readiness and Prometheus metrics.' },
