@@ -144,8 +144,16 @@ describe('concurrency limit per destination over three worker processes', () => 
     const runs = await api.knex('sync_runs').select('attempt', 'status').whereIn('source_id', onA);
     expect(runs.filter((r) => r.status === 'success').map((r) => r.attempt)).toEqual(Array(ON_A).fill(1));
     // More than one process ran the limited host's syncs: the limit held across processes.
-    const ranA = workers.filter((w) =>
-      w.logs.some((l) => l.msg === 'sync started' && onA.includes(String(l.sourceId))),
+    // (Read once the lines are flushed: a child batches its log for up to 200 ms.)
+    const ranA = await until(
+      'two processes logged host A syncs',
+      async () =>
+        workers.filter((w) =>
+          w.logs.some((l) => l.msg === 'sync started' && onA.includes(String(l.sourceId))),
+        ),
+      (ran) => ran.length >= 2,
+      10_000,
+      50,
     );
     expect(ranA.length).toBeGreaterThanOrEqual(2);
     for (const w of workers) expect(w.logs.filter((l) => String(l.msg).includes('lease'))).toEqual([]);
@@ -171,11 +179,17 @@ describe('concurrency limit per destination over three worker processes', () => 
       60_000,
       50,
     );
-    // A worker running one of them, killed without a chance to release its slot.
-    const holder = workers.find((w) =>
-      w.logs.some((l) => l.msg === 'sync started' && ids.includes(String(l.sourceId))),
+    // A worker running one of them, killed without a chance to release its slot. Its 'sync started'
+    // line may still be in its log buffer (flushed at least every 200 ms) when the peer sees the
+    // request: wait for the line, never assert on it at once.
+    const holder = await until(
+      'a worker logged one of them started',
+      async () =>
+        workers.find((w) => w.logs.some((l) => l.msg === 'sync started' && ids.includes(String(l.sourceId)))),
+      (w) => w !== undefined,
+      10_000,
+      50,
     );
-    expect(holder).toBeDefined();
     await kill(holder!);
     const statuses = await until(
       'every sync finished after the kill',
