@@ -14,7 +14,7 @@ RUN := bash scripts/with-env.sh
 START ?= npm start
 
 .PHONY: help dev test generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
-	deps env-file services database chromium services-status services-stop
+	deps env-file services database chromium pgbouncer pgbouncer-test services-status services-stop
 
 help: ## list the targets
 	@echo 'Sluice. First time here: `make dev` (runs it), `make test` (checks it).'
@@ -24,7 +24,7 @@ help: ## list the targets
 dev: deps env-file services database migrate ## set up everything (deps, .env, Postgres, Redis, database, migrations), then start Sluice
 	$(RUN) $(START)
 
-test: deps services chromium generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
+test: deps services chromium pgbouncer generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
 
 generate: deps ## regenerate code, migrations and contract tests from specs/entities.json
 	$(RUN) npm run generate
@@ -53,8 +53,11 @@ lint: deps ## eslint and prettier --check
 typecheck: deps ## tsc --noEmit over the whole project
 	$(RUN) npm run typecheck
 
-vitest: deps services chromium ## only the tests (vitest with coverage), after deps and services
+vitest: deps services chromium pgbouncer ## only the tests (vitest with coverage), after deps and services
 	$(RUN) env NODE_ENV=test npm test
+
+pgbouncer-test: deps services pgbouncer ## only Sluice through a private PgBouncer in transaction mode (test/integration/pgbouncer.test.ts)
+	$(RUN) env NODE_ENV=test npx vitest run test/integration/pgbouncer.test.ts
 
 clean-data: ## stop the private Postgres/Redis this project started and delete .data/
 	bash scripts/services.sh stop
@@ -82,3 +85,6 @@ database: ## create the database DATABASE_URL names if it is missing
 
 chromium: ## make sure Chromium is there for the browser tests (installs Debian's as root)
 	@bash scripts/chromium.sh
+
+pgbouncer: ## make sure PgBouncer is there for the PgBouncer test (installs Debian's as root)
+	@bash scripts/pgbouncer.sh
