@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
 import { createKnex } from '../../src/db/create-knex';
+import { migrateLatest } from '../../src/db/migrator';
 import { PreparedStatement } from '../../src/db/prepared-statement';
 import { isLostPreparedStatement, preparedStatementPolicy } from '../../src/db/prepared-statement-mode';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
@@ -267,6 +268,22 @@ describe('the prepared by-id read through PgBouncer 1.18-style transaction pooli
     expect(errors).toEqual([]);
     expect(rows).toHaveLength(CONCURRENT);
     expect(preparedStatementPolicy(knex).unnamed).toBe(false);
+  });
+
+  it('migrations apply through it too: no session state, so no direct URL is needed for them', async () => {
+    const name = `${databaseName}_m`;
+    const admin = createKnex({ url: ADMIN_DATABASE_URL, poolMax: 1 });
+    try {
+      await admin.raw(`CREATE DATABASE ${name}`);
+      const knex = through('auto', bouncer.url(databaseUrlOf(name)));
+      const applied = await migrateLatest(knex);
+      expect(applied.length).toBeGreaterThan(0);
+      expect(await migrateLatest(knex)).toEqual([]);
+      await knex.destroy();
+      knexes.splice(knexes.indexOf(knex), 1);
+    } finally {
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => admin.destroy());
+    }
   });
 
   const version = pgbouncerVersion();
