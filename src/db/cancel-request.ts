@@ -35,8 +35,11 @@ export function sendCancelRequest(client: pg.ClientBase, timeoutMs = 2000): Prom
       resolve();
     };
     const timer = setTimeout(done, timeoutMs);
-    socket.once('connect', () => socket.end(packet));
-    // The server closes the connection once it has read the request; it never answers.
+    // Written, not ended: like libpq, wait for the other side to close. PgBouncer drops a cancel
+    // whose sender hung up before it was forwarded (it forwards on a connection of its own).
+    socket.once('connect', () => socket.write(packet));
+    // The server closes the connection once it has acted on the request; it never answers.
+    socket.once('end', done);
     socket.once('close', done);
     socket.once('error', done);
   });

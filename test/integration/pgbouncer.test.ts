@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiConnector } from '../../src/connectors/api/api.connector';
+import pg from 'pg';
+import { sendCancelRequest } from '../../src/db/cancel-request';
 import { createKnex } from '../../src/db/create-knex';
 import { migrateLatest } from '../../src/db/migrator';
 import { PreparedStatement } from '../../src/db/prepared-statement';
@@ -283,6 +285,41 @@ describe('the prepared by-id read through PgBouncer 1.18-style transaction pooli
       knexes.splice(knexes.indexOf(knex), 1);
     } finally {
       await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => admin.destroy());
+    }
+  });
+
+  it('an export is cancelled by CancelRequest, which reaches the query through the PgBouncer too', async () => {
+    for (const url of [bouncer.url(databaseUrlOf(databaseName)), databaseUrlOf(databaseName)]) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const started = Date.now();
+        const running = client.query('SELECT pg_sleep(30)').then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        // Cancel only once the sleep runs on a server connection (a cancel before it is lost).
+        const admin = createKnex({ url: databaseUrlOf(databaseName), poolMax: 1 });
+        try {
+          await until(
+            async () =>
+              (
+                await admin.raw(
+                  `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`,
+                )
+              ).rows[0].n as number,
+            (n) => n > 0,
+            10_000,
+          );
+        } finally {
+          await admin.destroy();
+        }
+        await sendCancelRequest(client);
+        expect(await running).toMatchObject({ code: '57014' });
+        expect(Date.now() - started).toBeLessThan(20_000);
+      } finally {
+        await client.end();
+      }
     }
   });
 

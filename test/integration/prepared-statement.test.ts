@@ -55,6 +55,22 @@ describe('PreparedStatement', () => {
     expect(prepared.rows[0]!.statement).toMatch(/where "name" = \$1 limit \$2/);
   });
 
+  it('DATABASE_PREPARED_STATEMENTS=off sends the same statement unnamed: nothing prepared by name', async () => {
+    const off = createKnex({ url: db.url, poolMax: 1, preparedStatements: 'off' });
+    try {
+      const statement = new PreparedStatement<{ name: string; n: number }>(
+        'test_things_by_name_off',
+        off('things').select('name', 'n').where({ name: '' }).first() as unknown as Knex.QueryBuilder,
+      );
+      expect(await statement.rows(off, ['b'])).toEqual([{ name: 'b', n: 2 }]);
+      expect(await statement.rows(off, ['a'])).toEqual([{ name: 'a', n: 1 }]);
+      const prepared = await off.raw<{ rows: unknown[] }>('select name from pg_prepared_statements');
+      expect(prepared.rows).toEqual([]);
+    } finally {
+      await off.destroy();
+    }
+  });
+
   it('gives the connection back after a failed query', async () => {
     const broken = new PreparedStatement<object>(
       'test_things_broken',
