@@ -305,7 +305,7 @@ describe('the prepared by-id read through PgBouncer 1.18-style transaction pooli
             async () =>
               (
                 await admin.raw(
-                  `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`,
+                  `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active' AND datname = current_database()`,
                 )
               ).rows[0].n as number,
             (n) => n > 0,
