@@ -15,7 +15,7 @@ RUN := bash scripts/with-env.sh
 START ?= node --import tsx src/main.ts all
 
 .PHONY: help dev test test-unit build generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
-	deps env-file services database data-dir chromium services-status services-stop
+	deps env-file services database data-dir chromium pgbouncer pgbouncer-test services-status services-stop
 
 help: ## list the targets
 	@echo 'Sluice. First time here: `make dev` (runs it), `make test` (checks it).'
@@ -27,7 +27,7 @@ dev: deps env-file services database migrate data-dir ## set up everything (deps
 	@# Ctrl-C (SIGINT) is how one stops it: a clean close after it is a success, not an error.
 	@$(RUN) $(START) || { status=$$?; ((status == 130)) || exit $$status; }
 
-test: deps services chromium generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
+test: deps services chromium pgbouncer generate-check lint typecheck vitest ## set up deps and services, then generated-files check, lint, type-check, tests with coverage
 
 test-unit: deps ## only the tests that need no Postgres, Redis or browser (src/**/*.test.ts), in well under a minute
 	$(RUN) env NODE_ENV=test npm run test:unit
@@ -62,8 +62,11 @@ lint: deps ## eslint and prettier --check
 typecheck: deps ## tsc --noEmit over the whole project
 	$(RUN) npm run typecheck
 
-vitest: deps services chromium ## only the tests (vitest with coverage), after deps and services
+vitest: deps services chromium pgbouncer ## only the tests (vitest with coverage), after deps and services
 	$(RUN) env NODE_ENV=test npm test
+
+pgbouncer-test: deps services pgbouncer ## only Sluice through a private PgBouncer in transaction mode (test/integration/pgbouncer.test.ts)
+	$(RUN) env NODE_ENV=test npx vitest run test/integration/pgbouncer.test.ts
 
 clean-data: ## stop the private Postgres/Redis this project started and delete .data/
 	bash scripts/services.sh stop
@@ -94,3 +97,6 @@ data-dir: ## create data/, where file sources may read in development (the defau
 
 chromium: ## make sure Chromium is there for the browser tests (installs Debian's as root)
 	@bash scripts/chromium.sh
+
+pgbouncer: ## make sure PgBouncer is there for the PgBouncer test (installs Debian's as root)
+	@bash scripts/pgbouncer.sh

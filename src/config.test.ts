@@ -76,6 +76,19 @@ describe('loadConfig', () => {
     });
   });
 
+  it('DATABASE_PREPARED_STATEMENTS is auto by default, on or off when set, and anything else a problem', () => {
+    expect(loadConfig(minimal).databasePreparedStatements).toBe('auto');
+    expect(loadConfig({ ...minimal, DATABASE_PREPARED_STATEMENTS: ' off ' }).databasePreparedStatements).toBe(
+      'off',
+    );
+    expect(loadConfig({ ...minimal, DATABASE_PREPARED_STATEMENTS: 'on' }).databasePreparedStatements).toBe(
+      'on',
+    );
+    expect(problemsOf({ ...minimal, DATABASE_PREPARED_STATEMENTS: 'yes' })).toEqual([
+      'DATABASE_PREPARED_STATEMENTS must be auto, on or off (got "yes")',
+    ]);
+  });
+
   it('caps on schema_definition default to DEFAULT_SCHEMA_LIMITS and are read from SCHEMA_MAX_*', () => {
     expect(loadConfig(minimal).schemaLimits).toEqual(DEFAULT_SCHEMA_LIMITS);
     expect(

@@ -14,6 +14,12 @@ export interface Config {
   port: number;
   databaseUrl: string;
   databasePoolMax: number;
+  /**
+   * Whether the hot by-id read is a named prepared statement: `on` always, `off` never (for
+   * PgBouncer in transaction mode before 1.21, or without max_prepared_statements), `auto` named
+   * until the pooler shows it cannot keep them, then unnamed for the life of the process.
+   */
+  databasePreparedStatements: 'auto' | 'on' | 'off';
   redisUrl: string;
   encryptionKeys: string;
   logLevel: string;
@@ -221,6 +227,9 @@ export function loadConfig(env: Env = process.env): Config {
     return fallback;
   };
 
+  const preparedStatements = str('DATABASE_PREPARED_STATEMENTS', 'auto');
+  if (!['auto', 'on', 'off'].includes(preparedStatements))
+    problems.push(`DATABASE_PREPARED_STATEMENTS must be auto, on or off (got "${preparedStatements}")`);
   const nodeEnv = str('NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnv))
     problems.push(`NODE_ENV must be development, test or production (got "${nodeEnv}")`);
@@ -242,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int('PORT', 3000, 0, 65535),
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolMax: int('DATABASE_POOL_MAX', 10, 1, 500),
+    databasePreparedStatements: preparedStatements as Config['databasePreparedStatements'],
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     encryptionKeys,
     logLevel,

@@ -143,7 +143,12 @@ export interface ContainerOverrides {
  */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
   const logger = overrides.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
-  const knex = createKnex({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
+  const knex = createKnex({
+    url: config.databaseUrl,
+    poolMax: config.databasePoolMax,
+    logger,
+    preparedStatements: config.databasePreparedStatements,
+  });
   // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
   // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
   const redis = new Redis(config.redisUrl, {
@@ -261,7 +266,6 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     max: EXPORT_CONNECTIONS,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC',
   });
   exportPool.on('error', (err) => logger.warn({ err: err.message }, 'export connection error'));
   const records = new RecordsRepository(knex, exportPool, async (id) => (await sources.get(id))?.sync_mode);

@@ -1,6 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../logger';
+import { setPreparedStatementMode, type PreparedStatementMode } from './prepared-statement-mode';
 
 // int8 (count(*)) as a JS number: our counts stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
@@ -15,12 +16,20 @@ export interface KnexOptions {
    * structured log lines, not coloured console text with stack traces. Without one, knex prints.
    */
   logger?: Pick<Logger, 'warn' | 'error' | 'debug'>;
+  /** DATABASE_PREPARED_STATEMENTS for this pool's PreparedStatements (default auto). */
+  preparedStatements?: PreparedStatementMode;
 }
 
 const text = (message: unknown) => (message instanceof Error ? message.message : String(message));
 
-export function createKnex({ url, poolMax = 10, acquireTimeoutMs = 5000, logger }: KnexOptions): Knex {
-  return knexFactory({
+export function createKnex({
+  url,
+  poolMax = 10,
+  acquireTimeoutMs = 5000,
+  logger,
+  preparedStatements = 'auto',
+}: KnexOptions): Knex {
+  const knex = knexFactory({
     ...(logger
       ? {
           log: {
@@ -36,4 +45,13 @@ export function createKnex({ url, poolMax = 10, acquireTimeoutMs = 5000, logger 
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: acquireTimeoutMs,
   });
+  setPreparedStatementMode(knex, preparedStatements, (err) =>
+    logger?.warn(
+      { err: text(err) },
+      'named prepared statements are lost between queries (a pooler in transaction mode without ' +
+        'max_prepared_statements?): the by-id read runs unnamed from now on; set ' +
+        'DATABASE_PREPARED_STATEMENTS=off to start that way',
+    ),
+  );
+  return knex;
 }

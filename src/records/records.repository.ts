@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { sendCancelRequest } from '../db/cancel-request';
 import type { QuarantinedRecord, RawRecord } from './records.contracts';
 
 /** Which rows a read covers; every filter is optional but the source. */
@@ -130,24 +131,28 @@ export class RecordsRepository {
   ): Promise<Readable> {
     const columns = ['id', 'run_id', spec.time, 'payload', ...spec.extra];
     const query = this.select(spec, filter, from);
-    // Timestamps as JSON writes them (RFC 3339); the connection's time zone is UTC.
-    const time = `to_json(${spec.time}) #>> '{}'`;
+    // Timestamps as JSON writes them (RFC 3339) in UTC, whatever the session's time zone: no
+    // session setting, so the export runs the same through a pooler in transaction mode.
+    const time = `(to_json(${spec.time} AT TIME ZONE 'UTC') #>> '{}') || '+00:00'`;
     if (format === 'ndjson')
-      void query.select(this.knex.raw(`json_build_object(${columns.map((c) => `'${c}', ${c}`).join(', ')})`));
+      void query.select(
+        this.knex.raw(
+          `json_build_object(${columns.map((c) => `'${c}', ${c === spec.time ? time : c}`).join(', ')})`,
+        ),
+      );
     else void query.select(...columns.map((c) => (c === spec.time ? this.knex.raw(`${time} AS ${c}`) : c)));
     // COPY takes no bind parameters: the values are inlined, escaped by knex (and already
     // validated as a UUID, an integer and a timestamp by the route).
     const sql = `COPY (${query.toQuery()}) TO STDOUT ${format === 'ndjson' ? VERBATIM : '(FORMAT csv, HEADER)'}`;
     const client = await this.exports.connect();
-    // pg sets processID (the backend's pid) at connect; its type declarations omit it.
-    const pid = (client as pg.PoolClient & { processID?: number }).processID;
     let released = false;
     const release = (err?: Error) => {
       if (released) return;
       released = true;
       // A COPY stopped half-way (the client went away) would run to its end, its rows read and
-      // dropped: cancel it, and close the connection, which is left mid-protocol.
-      if (err && pid) void this.knex.raw('SELECT pg_cancel_backend(?)', [pid]).catch(() => undefined);
+      // dropped: cancel it (a CancelRequest, which a pooler forwards), and close the connection,
+      // which is left mid-protocol.
+      if (err) void sendCancelRequest(client);
       client.release(err);
     };
     const stream = client.query(copyTo(sql));

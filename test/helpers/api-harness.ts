@@ -54,6 +54,8 @@ export interface TestApiOptions {
   migrationsDir?: string;
   env?: Record<string, string>;
   connectors?: Connector[];
+  /** The DATABASE_URL the app gets for its database's direct URL, e.g. through a private PgBouncer. */
+  databaseUrl?: (direct: string) => string;
 }
 
 /** The real app on an ephemeral loopback port, over its own copy of the template database. */
@@ -61,7 +63,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   const database = await createTestDatabase(options.migrationsDir);
   const config = loadConfig({
     NODE_ENV: 'test',
-    DATABASE_URL: database.url,
+    DATABASE_URL: options.databaseUrl?.(database.url) ?? database.url,
     REDIS_URL: TEST_REDIS_URL,
     ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     LOG_LEVEL: 'info',
