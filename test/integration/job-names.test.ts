@@ -101,8 +101,16 @@ describe('job names on the dashboard', () => {
           .select('id', 'source_id'),
       (rows) => rows.length === 2,
     );
-    const names = new Map<string, string | undefined>();
-    for (const run of runs) names.set(run.source_id, (await api.container.queues.sync.getJob(run.id))?.name);
+    // The fan-out opens the page's runs before it enqueues their jobs: wait for the jobs too.
+    const names = await until(
+      async () => {
+        const byId = new Map<string, string | undefined>();
+        for (const run of runs)
+          byId.set(run.source_id, (await api.container.queues.sync.getJob(run.id))?.name);
+        return byId;
+      },
+      (byId) => [...byId.values()].every((name) => name !== undefined),
+    );
     expect(names.get(a.id)).toBe('sync: fan-out-a');
     expect(names.get(b.id)).toBe('sync: fan-out-b');
   });
