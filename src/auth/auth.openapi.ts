@@ -1,5 +1,4 @@
-import { problems, type PathItem } from '../docs/openapi';
-import { toComponent } from '../docs/openapi';
+import { idParam, json, pageOf, problems, queryParams, ref, type PathItem } from '../docs/openapi';
 import {
   apiKeyCreateSchema,
   apiKeyCreatedSchema,
@@ -8,22 +7,6 @@ import {
   auditRecordSchema,
   pageQuerySchema,
 } from './auth.contracts';
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ 'application/json': { schema } });
-const queryParams = (schema: { properties: Record<string, unknown> }) =>
-  Object.entries(schema.properties).map(([name, s]) => ({
-    name,
-    in: 'query',
-    required: false,
-    schema: toComponent(s),
-  }));
-const pageOf = (item: string) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['data', 'pagination'],
-  properties: { data: { type: 'array', items: ref(item) }, pagination: ref('Pagination') },
-});
 
 export const authSchemas = {
   ApiKeyCreate: apiKeyCreateSchema,
@@ -35,7 +18,6 @@ export const authSchemas = {
 };
 
 const tags = ['Access'];
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 
 export const authPaths: Record<string, PathItem> = {
   '/api-keys': {

@@ -10,7 +10,8 @@ type Schema = Record<string, unknown>;
 export type Operation = Schema;
 export type PathItem = Record<string, Operation>;
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+/** A reference to a component schema. */
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 /** Schemas are written once, with `$id` and bare `$ref`s for ajv; OpenAPI wants component references. */
 export function toComponent(schema: unknown): unknown {
@@ -31,8 +32,24 @@ export const paginationSchema = {
   properties: { total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
 };
 
-const json = (schema: Schema) => ({ 'application/json': { schema } });
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+export const json = (schema: object) => ({ 'application/json': { schema } });
+/** The `{id}` path parameter of every resource path. */
+export const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+/** A contract's query schema as OpenAPI query parameters, each optional. */
+export const queryParams = (schema: { properties: Record<string, unknown> }) =>
+  Object.entries(schema.properties).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: toComponent(s),
+  }));
+/** A `{data, pagination}` page of a component. */
+export const pageOf = (item: string) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['data', 'pagination'],
+  properties: { data: { type: 'array', items: ref(item) }, pagination: ref('Pagination') },
+});
 
 function crudPaths(r: ResourceDescriptor, docs: CrudDocs = {}): Record<string, PathItem> {
   const tag = r.entity;

@@ -1,4 +1,4 @@
-import { problems, toComponent, type PathItem } from '../docs/openapi';
+import { idParam, json, pageOf, problems, queryParams, ref, type PathItem } from '../docs/openapi';
 import {
   deliveryAttemptSchema,
   deliveryLogQuerySchema,
@@ -8,22 +8,6 @@ import {
   subscriptionUpdateSchema,
 } from './notification.contracts';
 import { SUBSCRIPTIONS_PATH } from './notification.routes';
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ 'application/json': { schema } });
-const queryParams = (schema: { properties: Record<string, unknown> }) =>
-  Object.entries(schema.properties).map(([name, s]) => ({
-    name,
-    in: 'query',
-    required: false,
-    schema: toComponent(s),
-  }));
-const pageOf = (item: string) => ({
-  type: 'object',
-  additionalProperties: false,
-  required: ['data', 'pagination'],
-  properties: { data: { type: 'array', items: ref(item) }, pagination: ref('Pagination') },
-});
 
 export const notificationSchemas = {
   NotificationSubscriptionCreate: subscriptionCreateSchema,
@@ -35,7 +19,6 @@ export const notificationSchemas = {
 };
 
 const tags = ['Notifications'];
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const SIGNING =
   'Each delivery is a POST of the event (`{id, type, source_id, run_id, at, data}`, as GET /events ' +
   'shows it) with the headers `Sluice-Event`, `Sluice-Delivery` (the same on every attempt) and ' +

@@ -1,7 +1,5 @@
-import { problems, type PathItem } from '../docs/openapi';
+import { problems, ref, type PathItem } from '../docs/openapi';
 import { runLogLineSchema, runLogSchema } from './run-log.contracts';
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 export const runLogSchemas = {
   RunLogLine: runLogLineSchema,
