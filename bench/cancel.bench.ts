@@ -2,7 +2,7 @@
  * Issue 14 item 1: cancel latency, p50 and p99 over BENCH_CANCELS (100) cancels of running syncs.
  * Target: both ≤ 2 s (the worker holding the job stops within 2 s).
  * - Each cancel: a sync of an `api` source is requested (SyncService.requestSync, as the API runs
- *   it); the real worker (bench/servers/cancel-worker.ts, its own process, real connectors) starts
+ *   it); the real worker (bench/servers/sluice-worker.ts with BENCH_CONNECTORS=real, its own process, real connectors) starts
  *   it and asks this benchmark's loopback peer for page 1, which the peer holds unanswered. Then
  *   the clock starts and the run is cancelled exactly as POST /raw-data-sources/{id}/cancel does
  *   (RunCancel.cancelSource: run → cancelled and source restored in Postgres, sync.cancelled,
@@ -91,7 +91,7 @@ export default async function cancel(): Promise<BenchResult[]> {
     }
     // No scheduler tick inside the benchmark.
     for (const id of sources) await container.schedules.remove(id);
-    worker = await startChild('bench/servers/cancel-worker.ts', env);
+    worker = await startChild('bench/servers/sluice-worker.ts', { ...env, BENCH_CONNECTORS: 'real' });
 
     /** One cancel: sync `i`, wait until the worker holds the peer's request, time `stop` until it is dropped. */
     const once = async (i: number, stop: (sourceId: string, jobId: string) => Promise<unknown>) => {

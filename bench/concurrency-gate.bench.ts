@@ -1,5 +1,5 @@
 /**
- * Issue 14 item 3: the concurrency gate. Two real worker processes (bench/servers/policy-worker.ts,
+ * Issue 14 item 3: the concurrency gate. Two real worker processes (bench/servers/sluice-worker.ts with BENCH_CONNECTORS=real,
  * real api connector, BENCH_WORKER_CONCURRENCY 10 each) sync api sources on two loopback HTTP
  * peers that hold every request BENCH_GATE_HOLD_MS (100) before answering two records.
  * - Throughput: BENCH_GATE_SOURCES (30) sources on host A synced at once, with concurrency_limit
@@ -111,7 +111,8 @@ export default async function concurrencyGate(settings: BenchSettings): Promise<
     for (let i = 0; i < SOURCES; i++) onA.push(await create(a, i));
     const onB: string[] = [];
     for (let i = 0; i < ON_B; i++) onB.push(await create(b, i));
-    for (let i = 0; i < 2; i++) workers.push(await startChild('bench/servers/policy-worker.ts', env));
+    for (let i = 0; i < 2; i++)
+      workers.push(await startChild('bench/servers/sluice-worker.ts', { ...env, BENCH_CONNECTORS: 'real' }));
     // Only the benchmark's syncs: the schedules the workers reconciled go.
     for (const id of [...onA, ...onB]) await container.schedules.remove(id);
 

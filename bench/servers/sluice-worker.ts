@@ -1,14 +1,19 @@
 /**
- * The real Sluice worker for the end-to-end benchmark, as `npm run start:worker` builds it (same
- * container, same SyncWorker), with the no-op connector registered for every source type. Tells
- * the parent it is ready over IPC once its BullMQ workers are.
+ * The real Sluice worker for the benchmarks, as `npm run start:worker` builds it (same container,
+ * same SyncWorker): with the no-op connector registered for every source type (sync-e2e), or with
+ * the real connectors when BENCH_CONNECTORS=real (cancel and concurrency-gate, whose sources are
+ * `api` sources on loopback peers). Tells the parent it is ready over IPC once its BullMQ workers
+ * (and its cancel listener) are.
  */
 import { loadConfig } from '../../src/config';
 import { createContainer } from '../../src/container';
 import { NOOP_TYPES, NoopConnector } from '../lib/noop-connector';
 import { createWorker } from '../../workers/worker-container';
 
-const container = createContainer(loadConfig(), { connectors: NOOP_TYPES.map((t) => new NoopConnector(t)) });
+const container = createContainer(
+  loadConfig(),
+  process.env.BENCH_CONNECTORS === 'real' ? {} : { connectors: NOOP_TYPES.map((t) => new NoopConnector(t)) },
+);
 const worker = createWorker(container);
 await worker.start();
 process.send?.({ ready: true });
