@@ -24,21 +24,8 @@ import { hideSecrets } from './secret-scrubber';
  * Warnings carry codes of their own, never failures: `inactive` (a webhook source that refuses
  * receipts) and `stale_buffer` (webhook payloads wait longer than two schedule ticks).
  */
-export type FailureCode =
-  | 'dns'
-  | 'refused'
-  | 'timeout'
-  | 'tls'
-  | 'auth'
-  | 'not_found'
-  | 'permission'
-  | 'forbidden_address'
-  | 'invalid_config'
-  | 'too_large'
-  | 'protocol'
-  | 'unknown';
-
-const FAILURE_CODES: ReadonlySet<string> = new Set<FailureCode>([
+/** Every failure code, once: the type, the runtime check and the published step codes derive from it. */
+export const FAILURE_CODE_LIST = [
   'dns',
   'refused',
   'timeout',
@@ -51,7 +38,10 @@ const FAILURE_CODES: ReadonlySet<string> = new Set<FailureCode>([
   'too_large',
   'protocol',
   'unknown',
-]);
+] as const;
+export type FailureCode = (typeof FAILURE_CODE_LIST)[number];
+
+const FAILURE_CODES: ReadonlySet<string> = new Set(FAILURE_CODE_LIST);
 
 /** Codes a retry cannot fix. */
 export const PERMANENT_CODES: ReadonlySet<FailureCode> = new Set([
