@@ -426,10 +426,12 @@ describe('webhook notifications', () => {
         ?.split(' ')[1],
     );
     expect(after).toBeLessThan(600);
-    expect((await log(sub.id)).data.map((e: { event_type: string }) => e.event_type)).toEqual([
-      'freshness.recovered',
-      'freshness.breached',
-    ]);
+    // The receiver answers before the dispatcher writes the delivery row: wait for the row.
+    const types = await until(
+      async () => (await log(sub.id)).data.map((e: { event_type: string }) => e.event_type),
+      (t: string[]) => t.length >= 2,
+    );
+    expect(types).toEqual(['freshness.recovered', 'freshness.breached']);
   });
 });
 
