@@ -4,6 +4,7 @@ import { DecryptionError, type SecretBox } from '../crypto/secret-box';
 import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
 import { dedupSettings, type DedupSettings, type SyncMode } from './sync-mode';
+import { parseCron } from './source-schedule';
 
 const SECRET_FIELD = 'connection_string';
 
@@ -182,16 +183,25 @@ export class SourceStore {
       .limit(limit);
   }
 
-  /** Whether a saved source is active and how often it syncs; undefined when it is not saved. */
+  /**
+   * Whether a saved source is active, and since when a payload waiting for it has missed two of its
+   * schedule's ticks (`stale_before`): two refresh_intervals ago, or a cron source's second-to-last
+   * fire in its zone (a nightly source's payloads are not stale after two hours). Undefined when the
+   * source is not saved.
+   */
   async activity(
     id: string,
     timeoutMs: number,
-  ): Promise<{ is_active: boolean; refresh_interval: number } | undefined> {
-    return (await this.knex('raw_data_sources')
-      .select('is_active', 'refresh_interval')
+    now: Date = new Date(),
+  ): Promise<{ is_active: boolean; stale_before: Date } | undefined> {
+    const row = (await this.knex('raw_data_sources')
+      .select('is_active', 'refresh_interval', 'schedule_cron', 'schedule_timezone')
       .where({ id })
       .first()
-      .timeout(timeoutMs, { cancel: true })) as { is_active: boolean; refresh_interval: number } | undefined;
+      .timeout(timeoutMs, { cancel: true })) as
+      (ScheduleSettingsRow & { is_active: boolean; refresh_interval: number }) | undefined;
+    if (!row) return undefined;
+    return { is_active: row.is_active, stale_before: twoTicksBefore(row, now) };
   }
 
   private toSource(row: SourceRow): ConnectorSource {
@@ -217,4 +227,19 @@ export class SourceStore {
       schema_definition: row.schema_definition,
     };
   }
+}
+
+type ScheduleSettingsRow = { schedule_cron: string | null; schedule_timezone: string | null };
+
+/** The instant two schedule ticks before `now` (see SourceStore.activity). */
+function twoTicksBefore(row: ScheduleSettingsRow & { refresh_interval: number }, now: Date): Date {
+  if (row.schedule_cron) {
+    const parsed = parseCron(row.schedule_cron, row.schedule_timezone ?? 'UTC', now);
+    if ('expression' in parsed) {
+      const { expression } = parsed;
+      if (expression.hasPrev()) expression.prev();
+      if (expression.hasPrev()) return expression.prev().toDate();
+    }
+  }
+  return new Date(now.getTime() - 2 * row.refresh_interval * 1000);
 }

@@ -638,6 +638,36 @@ describe('webhook source', () => {
       expect((await testSource(id)).steps[1]!.message).toBe('no payloads waiting to be synced');
     });
 
+    it('warns when payloads have waited through two schedule ticks: intervals, and cron fires in the zone', async () => {
+      const backdate = (id: string, seconds: number) =>
+        api.container
+          .knex('webhook_buffer')
+          .where({ source_id: id })
+          .update({ received_at: api.container.knex.raw(`now() - interval '${seconds} seconds'`) });
+      const buffer = async (id: string) => (await testSource(id)).steps[1]!;
+
+      // Every hour: 90 minutes is one missed tick, three hours is two.
+      const hourly = await createSource({ refresh_interval: 3600 });
+      await send(hourly, { n: 1 });
+      await backdate(hourly, 90 * 60);
+      expect(await buffer(hourly)).toMatchObject({ status: 'passed' });
+      await backdate(hourly, 3 * 3600);
+      expect(await buffer(hourly)).toMatchObject({ status: 'warning', code: 'stale_buffer' });
+
+      // Nightly by cron (refresh_interval keeps its hourly default): three hours is not stale,
+      // three days is; an every-5-minutes cron is stale after 11 minutes.
+      const nightly = await createSource({ schedule_cron: '0 2 * * *', schedule_timezone: 'Europe/Berlin' });
+      await send(nightly, { n: 1 });
+      await backdate(nightly, 3 * 3600);
+      expect(await buffer(nightly)).toMatchObject({ status: 'passed' });
+      await backdate(nightly, 3 * 86_400);
+      expect(await buffer(nightly)).toMatchObject({ status: 'warning', code: 'stale_buffer' });
+      const often = await createSource({ schedule_cron: '*/5 * * * *' });
+      await send(often, { n: 1 });
+      await backdate(often, 11 * 60);
+      expect(await buffer(often)).toMatchObject({ status: 'warning', code: 'stale_buffer' });
+    });
+
     it('warns for an inactive source and fails without a secret', async () => {
       const inactive = await testSource(await createSource({ is_active: false }));
       expect(inactive.ok).toBe(true);

@@ -27,7 +27,8 @@ const STEPS = ['configuration', 'buffer', 'endpoint'];
 /** What the test reads of a saved source. */
 export interface SavedSource {
   is_active: boolean;
-  refresh_interval: number;
+  /** A payload that arrived before this instant has waited through two schedule ticks. */
+  stale_before: Date;
 }
 
 /** Drain state: the id of the last buffered row yielded; landing commits it with the batch. */
@@ -115,7 +116,7 @@ export class WebhookConnector implements Connector {
         const ageS = Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000));
         const message = `${count} payload(s) waiting to be synced; the oldest arrived ${ageS} s ago`;
         // Two missed schedule ticks: the payloads are safe, but nothing seems to be draining them.
-        if (saved?.is_active && ageS > 2 * saved.refresh_interval)
+        if (saved?.is_active && oldest < saved.stale_before)
           return {
             value: true,
             status: 'warning',
