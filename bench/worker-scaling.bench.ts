@@ -10,7 +10,8 @@
  * - Load: a closed loop in this process, as POST /raw-data-sources/{id}/sync runs it
  *   (SyncService.requestSync), keeping 2 × workers × concurrency syncs of distinct sources in
  *   flight; a round counts the syncs that succeeded in BENCH_SCALE_SECONDS (6) after
- *   BENCH_SCALE_WARMUP_SECONDS (2), then drains.
+ *   BENCH_SCALE_WARMUP_SECONDS (4: workers just started
+ *   compile their hot paths, and their Postgres connections fill their caches), then drains.
  * - Baseline: 1 worker, measured in every repetition beside the others. A repetition walks the
  *   worker counts (BENCH_SCALE_WORKERS, `1,2,4,8`) up, the next one down (starting or stopping only
  *   the difference), BENCH_SCALE_REPS (3) repetitions; medians. Scaling efficiency =
@@ -49,7 +50,7 @@ const S = {
   workers: (process.env.BENCH_SCALE_WORKERS ?? '1,2,4,8').split(',').map(Number),
   reps: num('BENCH_SCALE_REPS', 3),
   seconds: num('BENCH_SCALE_SECONDS', 6),
-  warmup: num('BENCH_SCALE_WARMUP_SECONDS', 2),
+  warmup: num('BENCH_SCALE_WARMUP_SECONDS', 4),
   holdMs: num('BENCH_SCALE_HOLD_MS', 50),
   concurrency: num('BENCH_WORKER_CONCURRENCY', 10),
 };
@@ -182,7 +183,12 @@ interface Saturation {
   /** Machine CPU not accounted for by the above: other users of the machine. */
   other: number;
   redisCommandsPerSync: number;
+  /** CPU ms per sync: of the workers, and of everything the benchmark runs (workers, producer, Redis, Postgres). */
+  workerMsPerSync: number;
+  ourMsPerSync: number;
   pgActive: number;
+  /** Postgres connections of this database (all processes) during the window. */
+  pgConnections: number;
   pgWait: string;
   workerRss: number;
   load: number;
@@ -219,7 +225,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
   const sourceCount = 2 * inFlight;
   const sizing: string[] = [];
   const failures: string[] = [];
-  const retries = { n: 0 };
+  const retries = { n: 0, reasons: new Set<string>() };
   let conflicts = 0;
   let reading = true;
   let readLoop: Promise<void> = Promise.resolve();
@@ -281,7 +287,11 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           last = id;
           const type = fields[fields.indexOf('type') + 1];
           const runId = fields[fields.indexOf('run_id') + 1]!;
-          if (type === 'sync.retrying') retries.n += 1;
+          if (type === 'sync.retrying') {
+            retries.n += 1;
+            const why = fields[fields.indexOf('data') + 1] ?? '';
+            if (retries.reasons.size < 3) retries.reasons.add(why.slice(0, 200));
+          }
           if (type === 'sync.failed') failures.push(fields[fields.indexOf('data') + 1] ?? '');
           if (type !== 'sync.succeeded' && type !== 'sync.failed') continue;
           done.set(runId, performance.now());
@@ -437,6 +447,11 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           busiestWorker: Math.max(...perWorker),
           other: Math.max(0, cores.machine - cores.workers - cores.bench - cores.redis - cores.postgres),
           redisCommandsPerSync: counted ? (b.commands - a.commands) / counted : NaN,
+          workerMsPerSync: counted ? (cores.workers * wall * 1000) / counted : NaN,
+          ourMsPerSync: counted
+            ? ((cores.workers + cores.bench + cores.redis + cores.postgres) * wall * 1000) / counted
+            : NaN,
+          pgConnections: pids.length,
           pgActive: pgSamples.reduce((x, s) => x + s.active, 0) / samples,
           pgWait: topWaits || '—',
           workerRss: median(rss),
@@ -457,10 +472,20 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         const order = rep % 2 ? [...S.workers].sort((x, y) => y - x) : [...S.workers].sort((x, y) => x - y);
         for (const n of order) {
           await setWorkers(n, kind);
-          if (n > 1 && rep === 0 && kind === S.cases[0])
-            sizing.push(
-              `Redis connections with ${n} idle workers: ${(await clients()) - baseClients} (${(((await clients()) - baseClients) / n).toFixed(1)} per worker)`,
+          if (n > 1 && rep === 0 && kind === S.cases[0]) {
+            const connections = (await clients()) - baseClients;
+            const before = await Promise.all(workers.map((w) => procCpu(w.pid)));
+            const started = performance.now();
+            await sleep(3000);
+            const idle = (await Promise.all(workers.map((w) => procCpu(w.pid)))).reduce(
+              (sum, cpu, i) => sum + cpu - before[i]!,
+              0,
             );
+            sizing.push(
+              `${n} idle workers: ${connections} Redis connections (${(connections / n).toFixed(1)} per worker), ` +
+                `CPU ${((idle / ((performance.now() - started) / 1000) / n) * 1000).toFixed(0)} ms/s per worker (3 s, just after start)`,
+            );
+          }
           const r = await round();
           rounds.get(n)!.push(r);
           loads.push(r.sat.load);
@@ -486,7 +511,8 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           `| ${CASE_LABEL[kind]} | ${n} | ${m((s) => s.machine).toFixed(2)} | ${m((s) => s.workers).toFixed(2)} ` +
             `(max ${m((s) => s.busiestWorker).toFixed(2)}) | ${m((s) => s.bench).toFixed(2)} | ` +
             `${m((s) => s.redis).toFixed(2)} | ${m((s) => s.postgres).toFixed(2)} | ${m((s) => s.other).toFixed(2)} | ` +
-            `${m((s) => s.redisCommandsPerSync).toFixed(0)} | ${m((s) => s.pgActive).toFixed(1)} | ` +
+            `${m((s) => s.workerMsPerSync).toFixed(1)} | ${m((s) => s.ourMsPerSync).toFixed(1)} | ` +
+            `${m((s) => s.redisCommandsPerSync).toFixed(0)} | ${m((s) => s.pgConnections).toFixed(0)} | ${m((s) => s.pgActive).toFixed(1)} | ` +
             `${rs[Math.floor(rs.length / 2)]!.sat.pgWait} | ${(m((s) => s.workerRss) / 2 ** 20).toFixed(0)} MiB |`,
         );
         if (n !== 1)
@@ -510,9 +536,9 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         `| case | topology | workers | syncs/s | 1 worker, same reps | scaling efficiency | reps (syncs/s) | load (1 min) |\n` +
         `| --- | --- | --: | --: | --: | --: | --- | --- |\n${table.join('\n')}\n\n` +
         `Saturation over the measured windows, CPU in cores (2 cores = 2.00), medians of the reps:\n\n` +
-        `| case | workers | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | Redis cmds/sync | pg active | top pg waits (avg backends) | worker RSS |\n` +
-        `| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
-        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync retries seen: ${retries.n}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
+        `| case | workers | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
+        `| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
+        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync retries seen: ${retries.n}${retries.reasons.size ? ` (${[...retries.reasons].join(' | ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
     );
     return results;
   } finally {
