@@ -15,7 +15,8 @@
  * - Baseline: 1 worker, measured in every repetition beside the others. A repetition walks the
  *   worker counts (BENCH_SCALE_WORKERS, `1,2,4,8`) up, the next one down (starting or stopping only
  *   the difference), BENCH_SCALE_REPS (3) repetitions; medians. Scaling efficiency =
- *   syncs/s at N ÷ (N × syncs/s at 1).
+ *   syncs/s at N ÷ (N × syncs/s at 1). `NxC` entries run N workers at concurrency C (e.g.
+ *   `1,1x40,2x40`); their efficiency is against the baseline scaled by job slots (N × C ÷ the baseline's).
  * - Saturation, over each measured window: machine CPU (/proc/stat), the workers' and this
  *   process's CPU (/proc/<pid>/stat), Redis CPU and commands (INFO cpu/stats deltas, every node),
  *   the CPU of this database's Postgres backends (pids from pg_stat_activity, /proc) and how many
@@ -47,7 +48,7 @@ import { deleteKeys, lazyFreed, redisCpuSeconds, usedMemory } from './lib/redis-
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const S = {
   cases: (process.env.BENCH_SCALE_CASES ?? 'noop,io').split(',') as CaseName[],
-  workers: (process.env.BENCH_SCALE_WORKERS ?? '1,2,4,8').split(',').map(Number),
+  configs: (process.env.BENCH_SCALE_WORKERS ?? '1,2,4,8').split(',').map(config),
   reps: num('BENCH_SCALE_REPS', 3),
   seconds: num('BENCH_SCALE_SECONDS', 6),
   warmup: num('BENCH_SCALE_WARMUP_SECONDS', 4),
@@ -61,6 +62,22 @@ const CLOCK_TICKS = 100;
 const NEVER_DURING_BENCH = '0 0 1 1 *';
 
 type CaseName = 'noop' | 'io';
+
+/** `N` (N workers at BENCH_WORKER_CONCURRENCY) or `NxC` (N workers at concurrency C). */
+interface Config {
+  label: string;
+  workers: number;
+  concurrency: number;
+}
+function config(spec: string): Config {
+  const [n, c] = spec.trim().split('x').map(Number);
+  const concurrency = c ?? num('BENCH_WORKER_CONCURRENCY', 10);
+  if (!Number.isInteger(n) || n! < 1 || !Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error(`BENCH_SCALE_WORKERS: "${spec}" is not N or NxC`);
+  return { label: spec.trim(), workers: n!, concurrency };
+}
+/** Job slots of a configuration: what the baseline's throughput is scaled by for the efficiency. */
+const slots = (c: Config) => c.workers * c.concurrency;
 const CASE_LABEL: Record<CaseName, string> = {
   noop: 'no-op connector',
   io: `api source, ${S.holdMs} ms loopback peer`,
@@ -218,8 +235,11 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
   const reader = container.redis.duplicate();
   const io = await peer(S.holdMs);
   const workers: ChildProcess[] = [];
-  const maxWorkers = Math.max(...S.workers);
-  const inFlight = 2 * maxWorkers * S.concurrency;
+  if (!S.configs.some((c) => c.workers === 1 && c.concurrency === S.concurrency))
+    throw new Error(
+      `BENCH_SCALE_WORKERS must include the baseline, 1 (one worker at concurrency ${S.concurrency})`,
+    );
+  const inFlight = 2 * Math.max(...S.configs.map(slots));
   // Twice the sources in flight, reused first in first out: a source rests before its next sync, so
   // the last one's deduplication key (released just after sync.succeeded) is gone by then.
   const sourceCount = 2 * inFlight;
@@ -317,8 +337,16 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
     );
 
     const baseClients = await clients();
-    const setWorkers = async (n: number, kind: CaseName) => {
-      const extra = { ...env, BENCH_CONNECTORS: kind === 'io' ? 'real' : 'noop' };
+    let running = S.concurrency;
+    const setWorkers = async (n: number, kind: CaseName, concurrency = S.concurrency) => {
+      const extra = {
+        ...env,
+        BENCH_CONNECTORS: kind === 'io' ? 'real' : 'noop',
+        WORKER_CONCURRENCY: String(concurrency),
+      };
+      // Another concurrency: every worker starts afresh with it.
+      if (concurrency !== running) await Promise.all(workers.splice(0).map((w) => w.stop()));
+      running = concurrency;
       if (workers.length < n)
         workers.push(
           ...(await Promise.all(
@@ -371,7 +399,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           free.push(id);
         }
       };
-      const loops = Array.from({ length: Math.min(inFlight, 2 * workers.length * S.concurrency) }, loop);
+      const loops = Array.from({ length: Math.min(inFlight, 2 * workers.length * running) }, loop);
       const all = Promise.all(loops);
       all.catch(() => undefined);
       await Promise.race([sleep(S.warmup * 1000), all]);
@@ -467,12 +495,16 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
     for (const kind of S.cases) {
       // Each case starts from fresh workers of its own connector set.
       await setWorkers(0, kind);
-      const rounds = new Map<number, Round[]>(S.workers.map((n) => [n, []]));
+      const rounds = new Map<Config, Round[]>(S.configs.map((c) => [c, []]));
+      const baseline = S.configs.find((c) => c.workers === 1 && c.concurrency === S.concurrency)!;
+      // Up by slots (workers × concurrency), the next repetition down: only the difference starts or stops.
+      const ascending = [...S.configs].sort((x, y) => slots(x) - slots(y) || x.concurrency - y.concurrency);
       for (let rep = 0; rep < S.reps; rep++) {
-        const order = rep % 2 ? [...S.workers].sort((x, y) => y - x) : [...S.workers].sort((x, y) => x - y);
-        for (const n of order) {
-          await setWorkers(n, kind);
-          if (n > 1 && rep === 0 && kind === S.cases[0]) {
+        const order = rep % 2 ? [...ascending].reverse() : ascending;
+        for (const c of order) {
+          const n = c.workers;
+          await setWorkers(n, kind, c.concurrency);
+          if (n > 1 && rep === 0 && kind === S.cases[0] && c.concurrency === S.concurrency) {
             const connections = (await clients()) - baseClients;
             const before = await Promise.all(workers.map((w) => procCpu(w.pid)));
             const started = performance.now();
@@ -487,57 +519,59 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
             );
           }
           const r = await round();
-          rounds.get(n)!.push(r);
+          rounds.get(c)!.push(r);
           loads.push(r.sat.load);
           process.stderr.write(
-            `  ${kind} rep ${rep + 1}/${S.reps}, ${n} worker(s): ${r.rate.toFixed(1)} syncs/s; CPU cores machine ` +
+            `  ${kind} rep ${rep + 1}/${S.reps}, ${n} worker(s) × ${c.concurrency}: ${r.rate.toFixed(1)} syncs/s; CPU cores machine ` +
               `${r.sat.machine.toFixed(2)}, workers ${r.sat.workers.toFixed(2)}, bench ${r.sat.bench.toFixed(2)}, ` +
               `redis ${r.sat.redis.toFixed(2)}, pg ${r.sat.postgres.toFixed(2)}; load ${r.sat.load.toFixed(2)}\n`,
           );
         }
       }
-      const base = median(rounds.get(1)?.map((r) => r.rate) ?? [NaN]);
-      for (const n of S.workers) {
-        const rs = rounds.get(n)!;
+      const base = median(rounds.get(baseline)!.map((r) => r.rate));
+      for (const c of S.configs) {
+        const n = c.workers;
+        const rs = rounds.get(c)!;
         const rate = median(rs.map((r) => r.rate));
         const m = (f: (s: Saturation) => number) => median(rs.map((r) => f(r.sat)));
-        const eff = rate / (n * base);
+        const scale = slots(c) / slots(baseline);
+        const eff = rate / (scale * base);
         table.push(
-          `| ${CASE_LABEL[kind]} | ${topology()} | ${n} | ${rate.toFixed(1)} | ${base.toFixed(1)} | ` +
+          `| ${CASE_LABEL[kind]} | ${topology()} | ${n} | ${c.concurrency} | ${rate.toFixed(1)} | ${base.toFixed(1)} | ` +
             `${(eff * 100).toFixed(0)}% | ${rs.map((r) => r.rate.toFixed(0)).join(' ')} | ` +
             `${Math.min(...rs.map((r) => r.sat.load)).toFixed(1)}–${Math.max(...rs.map((r) => r.sat.load)).toFixed(1)} |`,
         );
         satTable.push(
-          `| ${CASE_LABEL[kind]} | ${n} | ${m((s) => s.machine).toFixed(2)} | ${m((s) => s.workers).toFixed(2)} ` +
+          `| ${CASE_LABEL[kind]} | ${n} × ${c.concurrency} | ${m((s) => s.machine).toFixed(2)} | ${m((s) => s.workers).toFixed(2)} ` +
             `(max ${m((s) => s.busiestWorker).toFixed(2)}) | ${m((s) => s.bench).toFixed(2)} | ` +
             `${m((s) => s.redis).toFixed(2)} | ${m((s) => s.postgres).toFixed(2)} | ${m((s) => s.other).toFixed(2)} | ` +
             `${m((s) => s.workerMsPerSync).toFixed(1)} | ${m((s) => s.ourMsPerSync).toFixed(1)} | ` +
             `${m((s) => s.redisCommandsPerSync).toFixed(0)} | ${m((s) => s.pgConnections).toFixed(0)} | ${m((s) => s.pgActive).toFixed(1)} | ` +
             `${rs[Math.floor(rs.length / 2)]!.sat.pgWait} | ${(m((s) => s.workerRss) / 2 ** 20).toFixed(0)} MiB |`,
         );
-        if (n !== 1)
+        if (c !== baseline)
           results.push({
-            name: `${CASE_LABEL[kind]}, ${topology()}: ${n} workers vs 1 (concurrency ${S.concurrency} each)`,
+            name: `${CASE_LABEL[kind]}, ${topology()}: ${n} workers × ${c.concurrency} vs 1 × ${S.concurrency}`,
             unit: 'syncs/s',
             sluice: rate,
             baseline: base,
             higherIsBetter: true,
             targets: [],
-            rounds: { sluice: rs.map((r) => r.rate), baseline: rounds.get(1)!.map((r) => r.rate) },
-            note: `scaling efficiency ${(eff * 100).toFixed(0)}% (ideal ratio ${n}×)`,
+            rounds: { sluice: rs.map((r) => r.rate), baseline: rounds.get(baseline)!.map((r) => r.rate) },
+            note: `scaling efficiency ${(eff * 100).toFixed(0)}% (ideal ratio ${scale}×, by job slots)`,
           });
       }
     }
     await setWorkers(0, 'noop');
 
     console.log(
-      `\n### Worker scaling (${topology()}, concurrency ${S.concurrency} per worker, ${S.reps} reps × ` +
+      `\n### Worker scaling (${topology()}, baseline 1 worker × ${S.concurrency}, ${S.reps} reps × ` +
         `${S.seconds} s windows, medians; load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)})\n\n` +
-        `| case | topology | workers | syncs/s | 1 worker, same reps | scaling efficiency | reps (syncs/s) | load (1 min) |\n` +
-        `| --- | --- | --: | --: | --: | --: | --- | --- |\n${table.join('\n')}\n\n` +
+        `| case | topology | workers | concurrency | syncs/s | 1 worker, same reps | scaling efficiency | reps (syncs/s) | load (1 min) |\n` +
+        `| --- | --- | --: | --: | --: | --: | --: | --- | --- |\n${table.join('\n')}\n\n` +
         `Saturation over the measured windows, CPU in cores (2 cores = 2.00), medians of the reps:\n\n` +
-        `| case | workers | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
-        `| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
+        `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
+        `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
         `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync retries seen: ${retries.n}${retries.reasons.size ? ` (${[...retries.reasons].join(' | ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
     );
     return results;
