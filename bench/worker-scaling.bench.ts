@@ -10,8 +10,8 @@
  * - Load: a closed loop in this process, as POST /raw-data-sources/{id}/sync runs it
  *   (SyncService.requestSync), keeping 2 × workers × concurrency syncs of distinct sources in
  *   flight; a round counts the syncs that succeeded in BENCH_SCALE_SECONDS (6) after
- *   BENCH_SCALE_WARMUP_SECONDS (4: workers just started
- *   compile their hot paths, and their Postgres connections fill their caches), then drains.
+ *   BENCH_SCALE_WARMUP_SECONDS (4), then drains. The warm-up is long enough for workers just started
+ *   to compile their hot paths and open their Postgres connections.
  * - Baseline: 1 worker, measured in every repetition beside the others. A repetition walks the
  *   worker counts (BENCH_SCALE_WORKERS, `1,2,4,8`) up, the next one down (starting or stopping only
  *   the difference), BENCH_SCALE_REPS (3) repetitions; medians. Scaling efficiency =
@@ -47,7 +47,7 @@ import { deleteKeys, lazyFreed, redisCpuSeconds, usedMemory } from './lib/redis-
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const S = {
-  cases: (process.env.BENCH_SCALE_CASES ?? 'noop,io').split(',') as CaseName[],
+  cases: (process.env.BENCH_SCALE_CASES ?? 'noop,io').split(',').map(caseName),
   configs: (process.env.BENCH_SCALE_WORKERS ?? '1,2,4,8').split(',').map(config),
   reps: num('BENCH_SCALE_REPS', 3),
   seconds: num('BENCH_SCALE_SECONDS', 6),
@@ -62,6 +62,11 @@ const CLOCK_TICKS = 100;
 const NEVER_DURING_BENCH = '0 0 1 1 *';
 
 type CaseName = 'noop' | 'io';
+function caseName(name: string): CaseName {
+  if (name.trim() !== 'noop' && name.trim() !== 'io')
+    throw new Error(`BENCH_SCALE_CASES: "${name}" is neither noop nor io`);
+  return name.trim() as CaseName;
+}
 
 /** `N` (N workers at BENCH_WORKER_CONCURRENCY) or `NxC` (N workers at concurrency C). */
 interface Config {
