@@ -167,6 +167,14 @@ async function machineCpu(): Promise<{ busy: number; total: number }> {
   return { busy: (total - ticks[3]! - ticks[4]!) / CLOCK_TICKS, total: total / CLOCK_TICKS };
 }
 
+/** Calls so far by command (INFO commandstats), to see which ones grow per sync with more workers. */
+async function redisCommandCalls(redis: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const [, name, n] of (await redis.info('commandstats')).matchAll(/cmdstat_([\w|-]+):calls=(\d+)/g))
+    calls.set(name!, Number(n));
+  return calls;
+}
+
 async function redisCommands(redis: Redis): Promise<number> {
   return Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? NaN);
 }
@@ -205,6 +213,8 @@ interface Saturation {
   /** Machine CPU not accounted for by the above: other users of the machine. */
   other: number;
   redisCommandsPerSync: number;
+  /** The commands that were called most per sync, `name n.n`. */
+  topCommands: string;
   /** CPU ms per sync: of the workers, and of everything the benchmark runs (workers, producer, Redis, Postgres). */
   workerMsPerSync: number;
   ourMsPerSync: number;
@@ -214,6 +224,18 @@ interface Saturation {
   pgWait: string;
   workerRss: number;
   load: number;
+}
+
+function topCommands(before: Map<string, number>[], after: Map<string, number>[], syncs: number): string {
+  const per = new Map<string, number>();
+  after.forEach((calls, node) => {
+    for (const [name, n] of calls) per.set(name, (per.get(name) ?? 0) + n - (before[node]?.get(name) ?? 0));
+  });
+  return [...per.entries()]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 6)
+    .map(([name, n]) => `${name} ${(n / Math.max(1, syncs)).toFixed(1)}`)
+    .join(', ');
 }
 
 interface Round {
@@ -417,6 +439,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         bench: process.cpuUsage(),
         redis: (await Promise.all(nodes.map(redisCpuSeconds))).reduce((a, b) => a + b, 0),
         commands: (await Promise.all(nodes.map(redisCommands))).reduce((a, b) => a + b, 0),
+        byCommand: await Promise.all(nodes.map(redisCommandCalls)),
         pg: (await Promise.all(pids.map(procCpu))).reduce((a, b) => a + b, 0),
       });
       const pgSamples: { active: number; waits: string[] }[] = [];
@@ -480,6 +503,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           busiestWorker: Math.max(...perWorker),
           other: Math.max(0, cores.machine - cores.workers - cores.bench - cores.redis - cores.postgres),
           redisCommandsPerSync: counted ? (b.commands - a.commands) / counted : NaN,
+          topCommands: topCommands(a.byCommand, b.byCommand, counted),
           workerMsPerSync: counted ? (cores.workers * wall * 1000) / counted : NaN,
           ourMsPerSync: counted
             ? ((cores.workers + cores.bench + cores.redis + cores.postgres) * wall * 1000) / counted
@@ -496,6 +520,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
     const results: BenchResult[] = [];
     const table: string[] = [];
     const satTable: string[] = [];
+    const commandLines: string[] = [];
     const loads: number[] = [load1()];
     for (const kind of S.cases) {
       // Each case starts from fresh workers of its own connector set.
@@ -534,6 +559,12 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         }
       }
       const base = median(rounds.get(baseline)!.map((r) => r.rate));
+      for (const c of S.configs) {
+        const rs = [...rounds.get(c)!].sort((x, y) => x.rate - y.rate);
+        commandLines.push(
+          `${CASE_LABEL[kind]}, ${c.workers} × ${c.concurrency}: ${rs[Math.floor(rs.length / 2)]!.sat.topCommands}`,
+        );
+      }
       for (const c of S.configs) {
         const n = c.workers;
         const rs = rounds.get(c)!;
@@ -577,6 +608,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         `Saturation over the measured windows, CPU in cores (2 cores = 2.00), medians of the reps:\n\n` +
         `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
         `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
+        `Redis calls per sync by command (the median repetition):\n\n${commandLines.map((l) => `- ${l}`).join('\n')}\n\n` +
         `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync retries seen: ${retries.n}${retries.reasons.size ? ` (${[...retries.reasons].join(' | ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
     );
     return results;
