@@ -272,7 +272,8 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
   const sourceCount = 2 * inFlight;
   const sizing: string[] = [];
   const failures: string[] = [];
-  const retries = { n: 0, reasons: new Set<string>() };
+  /** Retried sync attempts by reason (the error with its numbers blanked, so one port or count is one reason). */
+  const retries = new Map<string, number>();
   let conflicts = 0;
   let reading = true;
   let readLoop: Promise<void> = Promise.resolve();
@@ -335,9 +336,10 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           const type = fields[fields.indexOf('type') + 1];
           const runId = fields[fields.indexOf('run_id') + 1]!;
           if (type === 'sync.retrying') {
-            retries.n += 1;
-            const why = fields[fields.indexOf('data') + 1] ?? '';
-            if (retries.reasons.size < 3) retries.reasons.add(why.slice(0, 200));
+            const why =
+              (JSON.parse(fields[fields.indexOf('data') + 1] ?? '{}') as { error?: string }).error ?? '?';
+            const reason = why.replace(/\d+/g, 'N').slice(0, 160);
+            retries.set(reason, (retries.get(reason) ?? 0) + 1);
           }
           if (type === 'sync.failed') failures.push(fields[fields.indexOf('data') + 1] ?? '');
           if (type !== 'sync.succeeded' && type !== 'sync.failed') continue;
@@ -609,7 +611,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
         `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
         `Redis calls per sync by command (the median repetition):\n\n${commandLines.map((l) => `- ${l}`).join('\n')}\n\n` +
-        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync retries seen: ${retries.n}${retries.reasons.size ? ` (${[...retries.reasons].join(' | ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
+        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync attempts retried: ${[...retries.values()].reduce((a, b) => a + b, 0)}${retries.size ? ` (${[...retries.entries()].map(([why, n]) => `${n} × "${why}"`).join(', ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
     );
     return results;
   } finally {
