@@ -14,7 +14,7 @@ RUN := bash scripts/with-env.sh
 # closed cleanly. Override to run something else: make dev START='npm run start:api'
 START ?= node --import tsx src/main.ts all
 
-.PHONY: help dev test test-unit build generate generate-check migrate rewrap bench chaos load lint typecheck vitest clean-data \
+.PHONY: help dev test test-unit build generate generate-check migrate rewrap bench bench-scale chaos load lint typecheck vitest clean-data \
 	deps env-file services database data-dir chromium pgbouncer pgbouncer-test services-status services-stop
 
 help: ## list the targets
@@ -49,6 +49,9 @@ rewrap: deps services ## re-encrypt stored secrets with the first key of ENCRYPT
 
 bench: deps services ## run the benchmarks (bench/run.ts)
 	$(RUN) npm run bench
+
+bench-scale: deps services ## syncs/s with 1, 2, 4, 8 worker processes (no-op and 50 ms I/O connector), scaling efficiency and what saturates (bench/worker-scaling.bench.ts, ~7 min)
+	$(RUN) npm run bench worker-scaling
 
 chaos: deps services ## fault-injection suite with real processes (test/chaos/*.chaos.ts), prints a pass/fail table; CASES='2 5' runs some
 	$(RUN) npm run chaos -- $(CASES)
