@@ -1,0 +1,272 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConcurrencyGate } from '../../src/runs/concurrency-gate';
+import { schedulerId, syncQueueName, syncShardOf } from '../../src/queue/queue-names';
+import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster';
+import { ScriptedConnector } from '../support/scripted-connector';
+
+/**
+ * Sluice on a real Redis Cluster: 6 private redis-server nodes on loopback (3 masters, 3 replicas,
+ * ports 7101-7106), the API and a worker in this process with REDIS_CLUSTER_NODES and
+ * SYNC_SHARDS=3. Every queue, script and lock must keep its keys in one slot (a CROSSSLOT error
+ * would fail the syncs here), and a master failover in the middle of syncs must lose nothing and
+ * land nothing twice. `make cluster-test` runs this file alone.
+ */
+const PORTS = [7101, 7102, 7103, 7104, 7105, 7106];
+const SHARDS = 3;
+
+async function until<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (v: T) => boolean,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not met within ${ms} ms: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
+  let cluster: TestRedisCluster;
+  let api: TestApi;
+  let seq = 0;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(PORTS);
+    api = await startTestApi({
+      connectors: [new ScriptedConnector('database'), new ScriptedConnector('api')],
+      env: {
+        // Two seeds of six: the client learns the rest from the cluster.
+        REDIS_CLUSTER_NODES: cluster.seeds.split(',').slice(0, 2).join(','),
+        SYNC_SHARDS: String(SHARDS),
+        SYNC_ATTEMPTS: '6',
+        SYNC_BACKOFF_MS: '200',
+        WORKER_CONCURRENCY: '12',
+        // A job whose worker lost it in the failover is noticed in seconds, and so is a lost run.
+        WORKER_LOCK_DURATION_MS: '4000',
+        WORKER_STALLED_INTERVAL_MS: '2000',
+        RECONCILE_INTERVAL_MS: '2000',
+      },
+    });
+    await api.startWorker();
+  }, 90_000);
+  afterAll(async () => {
+    await api?.close();
+    await cluster?.stop();
+  });
+
+  const create = async (metadata: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    const res = await api.post('/raw-data-sources', {
+      name: `cluster-${process.pid}-${++seq}`,
+      source_type: 'database',
+      connection_string: 'postgres://loader:pw@127.0.0.1:5432/warehouse',
+      metadata,
+      ...extra,
+    });
+    expect(res.status, `${res.text}\n${api.logs.filter((l) => l.includes('"level":50')).join('\n')}`).toBe(
+      201,
+    );
+    return res.body.id as string;
+  };
+  const landed = async (sourceId: string) =>
+    Number((await api.knex('raw_records').where({ source_id: sourceId }).count({ n: '*' }).first())?.n);
+  const runsOf = async (sourceId: string) =>
+    (await api.get(`/raw-data-sources/${sourceId}/runs`)).body.data as {
+      id: string;
+      status: string;
+      records: number;
+    }[];
+  const allFinished = (ids: string[]) =>
+    until(
+      'every source finished',
+      async () =>
+        Promise.all(ids.map(async (id) => (await api.get(`/raw-data-sources/${id}`)).body.sync_status)),
+      (statuses) => statuses.every((s) => s === 'success' || s === 'failed'),
+      45_000,
+    );
+
+  it('syncs land exactly, each job in its source’s shard; GET /jobs/{id}, events and readiness work', async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, () => create({ records: 7, batch: 3 })));
+    const accepted = await Promise.all(ids.map((id) => api.post(`/raw-data-sources/${id}/sync`)));
+    for (const res of accepted) expect(res.status, res.text).toBe(202);
+    expect(await allFinished(ids)).toEqual(ids.map(() => 'success'));
+    const { queues, events, redis } = api.container;
+    for (const [i, id] of ids.entries()) {
+      expect(await landed(id)).toBe(7);
+      const runId = accepted[i]!.body.run_id as string;
+      expect(await runsOf(id)).toMatchObject([{ id: runId, status: 'success', records: 7 }]);
+      // The job is in its shard's queue and nowhere else.
+      const shard = syncShardOf(id, SHARDS);
+      expect(queues.syncFor(id).name).toBe(syncQueueName(shard));
+      for (const [n, queue] of queues.syncShards.entries())
+        expect(Boolean(await queue.getJob(runId)), `shard ${n}`).toBe(n === shard);
+      const job = await api.get(`/jobs/${runId}`);
+      expect(job.body).toMatchObject({ id: runId, queue: 'sync', state: 'completed' });
+    }
+    // Each shard is its own hash tag, so its keys can sit on any master.
+    const slots = await Promise.all(
+      queues.syncShards.map(async (q) => cluster.cli(PORTS[0]!, 'cluster', 'keyslot', q.toKey('wait'))),
+    );
+    expect(new Set(slots).size).toBe(SHARDS);
+    const recent = await redis.xrevrange(events.key, '+', '-', 'COUNT', 500);
+    const succeeded = recent.filter(([, fields]) => fields.join(' ').includes('sync.succeeded'));
+    expect(succeeded.length).toBeGreaterThanOrEqual(ids.length);
+    expect((await api.get('/readyz')).status).toBe(200);
+    const metrics = (await api.get('/metrics')).text;
+    expect(metrics).toMatch(/sluice_redis_up 1/);
+    expect(metrics).toMatch(/sluice_queue_jobs\{queue="sync-2",state="completed"\}/);
+  });
+
+  it('schedules: one scheduler per source in its shard; reconcile re-homes strays and clears a retired shard', async () => {
+    const { queues, schedules, sourceStore, config } = api.container;
+    const id = await create({ records: 1 }, { refresh_interval: 3600 });
+    const home = queues.syncFor(id);
+    expect(await home.getJobScheduler(schedulerId(id))).toBeDefined();
+    // As if SYNC_SHARDS had been different: a copy in another shard and one in retired shard 5.
+    const other = queues.syncShards.find((q) => q !== home)!;
+    const retiredName = syncQueueName(5);
+    const retired = new Queue(retiredName, {
+      connection: api.container.redis,
+      prefix: queues.prefixOf(retiredName),
+    });
+    try {
+      for (const queue of [other, retired])
+        await queue.upsertJobScheduler(schedulerId(id), { every: 3_600_000 }, { data: { sourceId: id } });
+      await home.removeJobScheduler(schedulerId(id));
+      const report = await schedules.reconcile(sourceStore);
+      expect(report.removed).toBeGreaterThanOrEqual(2);
+      expect(await home.getJobScheduler(schedulerId(id))).toBeDefined();
+      expect(await other.getJobScheduler(schedulerId(id))).toBeUndefined();
+      expect(await retired.getJobSchedulersCount()).toBe(0);
+      // Deactivated: gone from every shard.
+      expect((await api.put(`/raw-data-sources/${id}`, { is_active: false })).status).toBe(200);
+      await until(
+        'scheduler removed',
+        async () => Promise.all(queues.syncShards.map((q) => q.getJobScheduler(schedulerId(id)))),
+        (found) => found.every((s) => !s),
+        10_000,
+      );
+      expect(config.syncShards).toBe(SHARDS);
+    } finally {
+      await retired.close();
+    }
+  });
+
+  it('cancel stops a running sync in any shard; the concurrency gate script runs in one slot', async () => {
+    const id = await create({ records: 200, batch: 1, delay_ms: 100 });
+    const started = await api.post(`/raw-data-sources/${id}/sync`);
+    expect(started.status, started.text).toBe(202);
+    await until(
+      'sync running',
+      async () => (await runsOf(id))[0]?.status,
+      (s) => s === 'running',
+    );
+    const cancelled = await api.post(`/raw-data-sources/${id}/cancel`);
+    expect(cancelled.status, cancelled.text).toBe(200);
+    const job = await until(
+      'job stopped',
+      async () => (await api.container.queues.findSyncJob(started.body.job_id, id))?.job.getState(),
+      (state) => state === 'completed',
+    );
+    expect(job).toBe('completed');
+    expect((await runsOf(id))[0]).toMatchObject({ status: 'cancelled' });
+    expect(await landed(id)).toBeLessThan(200);
+
+    const gate = new ConcurrencyGate(api.container.redis, {
+      prefix: api.container.config.queuePrefix,
+      cluster: true,
+      leaseMs: 5000,
+      logger: api.container.logger,
+    });
+    const first = await gate.acquire('db.example:5432', 1, 'job-a');
+    expect(first.lease).toBeDefined();
+    expect((await gate.acquire('db.example:5432', 1, 'job-b')).lease).toBeUndefined();
+    await first.lease!.release();
+    const again = await gate.acquire('db.example:5432', 1, 'job-b');
+    expect(again.lease).toBeDefined();
+    await again.lease!.release();
+  });
+
+  it('a master failover in the middle of syncs: nothing lost, nothing landed twice, no run left running', async () => {
+    const { queues } = api.container;
+    const ids = await Promise.all(
+      Array.from({ length: 9 }, () => create({ records: 24, batch: 2, delay_ms: 150 })),
+    );
+    // The earlier tests' sources sit this fan-out out.
+    const others: string[] = await api
+      .knex('raw_data_sources')
+      .whereNotIn('id', ids)
+      .where({ is_active: true })
+      .pluck('id');
+    for (const other of others)
+      expect((await api.put(`/raw-data-sources/${other}`, { is_active: false })).status).toBe(200);
+    const fanOut = await api.post('/raw-data-sources/sync-all');
+    expect(fanOut.status, fanOut.text).toBe(202);
+    expect(fanOut.body.queued).toBe(ids.length);
+    await until(
+      'syncs running',
+      async () =>
+        api.knex('sync_runs').whereIn('source_id', ids).where({ status: 'running' }).count({ n: '*' }),
+      (rows) => Number(rows[0]?.n) >= 2,
+    );
+
+    // The master holding the most-used shard hands over to its replica (CLUSTER FAILOVER: the
+    // replica catches up first), with syncs running and jobs waiting on it.
+    const counts = ids.reduce(
+      (acc, id) => acc.set(syncShardOf(id, SHARDS), (acc.get(syncShardOf(id, SHARDS)) ?? 0) + 1),
+      new Map<number, number>(),
+    );
+    const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const key = queues.syncShards[busiest]!.toKey('wait');
+    const slot = Number(await cluster.cli(PORTS[0]!, 'cluster', 'keyslot', key));
+    const before = await cluster.topology();
+    const owner = await (async () => {
+      for (const node of before.filter((n) => n.role === 'master')) {
+        const nodes = await cluster.cli(node.port, 'cluster', 'nodes');
+        const mine = nodes.split('\n').find((l) => l.includes('myself'))!;
+        const ranges = mine.split(' ').slice(8);
+        if (
+          ranges.some((r) => {
+            const [lo, hi] = r.split('-').map(Number);
+            return slot >= lo! && slot <= (hi ?? lo)!;
+          })
+        )
+          return { node };
+      }
+      throw new Error(`no master owns slot ${slot}`);
+    })();
+    const replica = before.find((n) => n.masterId === owner.node.id)!;
+    expect(replica, 'the master has a replica').toBeDefined();
+    expect((await cluster.cli(replica.port, 'cluster', 'failover')).trim()).toBe('OK');
+    await until(
+      'replica promoted',
+      async () => (await cluster.topology()).find((n) => n.port === replica.port)!.role,
+      (role) => role === 'master',
+      20_000,
+    );
+    await cluster.settled();
+
+    expect(await allFinished(ids)).toEqual(ids.map(() => 'success'));
+    for (const id of ids) {
+      expect(await landed(id), `records of ${id}`).toBe(24);
+      const runs = await runsOf(id);
+      expect(runs, `runs of ${id}`).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ status: 'success', records: 24 });
+    }
+    const open = await api.knex('sync_runs').whereIn('status', ['queued', 'running']).count({ n: '*' });
+    expect(Number(open[0]?.n)).toBe(0);
+    // Landed once: no record index twice for any source.
+    const dupes = await api
+      .knex('raw_records')
+      .whereIn('source_id', ids)
+      .select('source_id', api.knex.raw("payload->>'n' as n"))
+      .groupByRaw("source_id, payload->>'n'")
+      .havingRaw('count(*) > 1');
+    expect(dupes).toEqual([]);
+  });
+});
