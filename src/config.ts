@@ -396,11 +396,14 @@ function clusterNodes(raw: string | undefined, problems: string[]): Config['redi
     .map((v) => v.trim())
     .filter(Boolean);
   if (raw?.trim() && !entries.length) problems.push('REDIS_CLUSTER_NODES must list host:port seeds');
-  for (const entry of entries) {
+  for (const [i, entry] of entries.entries()) {
     const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
     const port = Number(match?.[3]);
+    // Named by position, never quoted: a mistyped entry may hold a password (user:pw@host:port).
     if (!match || port < 1 || port > 65535)
-      problems.push(`REDIS_CLUSTER_NODES entries must be host:port (got "${entry}")`);
+      problems.push(
+        `REDIS_CLUSTER_NODES entry ${i + 1} must be host:port (a name or address and a port 1-65535)`,
+      );
     else nodes.push({ host: match[1] ?? match[2]!, port });
   }
   return nodes;

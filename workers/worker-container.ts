@@ -36,10 +36,10 @@ export function createWorker(container: Container): SyncWorker {
         // Handed as values: connectors never read the configuration themselves.
         // On a cluster every node counts: the seeds and those the client learned since (failovers
         // and resharding move masters; the list is read again at each refresh).
-        own: new OwnServices(() => [
+        own: new OwnServices(async () => [
           ownService("Sluice's own database", config.databaseUrl, 5432),
           ...(isCluster(config)
-            ? [...config.redisClusterNodes, ...clusterNodeAddresses(redis)].map((node) => ({
+            ? [...config.redisClusterNodes, ...(await clusterNodeAddresses(redis))].map((node) => ({
                 label: "Sluice's own Redis",
                 ...node,
               }))

@@ -62,7 +62,7 @@ export class OwnServices {
 
   constructor(
     /** The services, or how to list them now (a Redis Cluster's nodes change): read at each lookup. */
-    private readonly services: readonly OwnService[] | (() => readonly OwnService[]),
+    private readonly services: readonly OwnService[] | (() => Promise<readonly OwnService[]>),
     options: OwnServicesOptions = {},
   ) {
     this.resolveAll = options.resolveAll ?? systemAllResolver;
@@ -106,7 +106,16 @@ export class OwnServices {
         .map((a) => canonical(parse(a))),
     );
     const next: Resolved[] = [];
-    const services = typeof this.services === 'function' ? this.services() : this.services;
+    let services: readonly OwnService[];
+    try {
+      services =
+        typeof this.services === 'function'
+          ? await withDeadline(this.services(), timeoutMs, 'listing own services')
+          : this.services;
+    } catch {
+      // Keep what was found before; the next refresh asks again.
+      return;
+    }
     for (const service of services) {
       const previous = this.resolved.find(
         (r) => r.label === service.label && r.port === service.port && r.host === service.host,

@@ -63,13 +63,23 @@ export function duplicateRedis(client: RedisClient, overrides: RedisOptions = {}
   });
 }
 
-/** host:port of every node `client` reaches now: a cluster's known nodes (seeds or not), else none. */
-export function clusterNodeAddresses(client: RedisClient): { host: string; port: number }[] {
+/**
+ * host:port of every node of the cluster `client` is connected to, replicas included (the client's
+ * own pool holds only the masters it sends to): from CLUSTER SLOTS, plus the pool. None for one Redis.
+ */
+export async function clusterNodeAddresses(client: RedisClient): Promise<{ host: string; port: number }[]> {
   if (!(client instanceof Cluster)) return [];
-  return client.nodes('all').flatMap((node) => {
-    const { host, port } = node.options;
-    return host && port ? [{ host, port }] : [];
-  });
+  const found = new Map<string, { host: string; port: number }>();
+  const add = (host: unknown, port: unknown) => {
+    if (typeof host === 'string' && host && Number(port) > 0)
+      found.set(`${host}:${Number(port)}`, { host, port: Number(port) });
+  };
+  for (const node of client.nodes('all')) add(node.options.host, node.options.port);
+  // [[start, end, [host, port, id, …], …replicas], …]; unanswered, the seeds and the pool remain.
+  const slots = ((await client.cluster('SLOTS').catch(() => [])) ?? []) as unknown[][];
+  for (const range of slots)
+    for (const entry of range.slice(2)) if (Array.isArray(entry)) add(entry[0], entry[1]);
+  return [...found.values()];
 }
 
 /**

@@ -101,6 +101,17 @@ export async function startRedisCluster(ports: number[], replicas = 1): Promise<
     });
 
   try {
+    // A server already there (another run of this file, a leftover) would be joined by mistake.
+    for (const port of ports)
+      if (
+        await cli(port, 'ping').then(
+          (reply) => reply.trim().length > 0,
+          () => false,
+        )
+      )
+        throw new Error(
+          `redis cluster: port ${port} is already in use (another test run, or a leftover server)`,
+        );
     for (const port of ports) {
       const child = spawn(
         'redis-server',

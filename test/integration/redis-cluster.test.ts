@@ -192,6 +192,23 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     await again.lease!.release();
   });
 
+  it('every cluster node is Sluice’s own Redis: a stream source on a node that is no seed is refused', async () => {
+    for (const port of [PORTS[0]!, PORTS[4]!]) {
+      const res = await api.post('/raw-data-sources/test', {
+        name: `own-node-${port}`,
+        source_type: 'stream',
+        connection_string: `redis://127.0.0.1:${port}/0`,
+        metadata: { stream: 'anything' },
+      });
+      expect(res.status, res.text).toBe(200);
+      const resolve = (res.body.steps as { name: string; code?: string; message: string }[]).find(
+        (s) => s.name === 'resolve',
+      );
+      expect(resolve, `port ${port}`).toMatchObject({ code: 'forbidden_address' });
+      expect(resolve?.message).toMatch(/Sluice's own Redis/);
+    }
+  });
+
   it('a master failover in the middle of syncs: nothing lost, nothing landed twice, no run left running', async () => {
     const { queues } = api.container;
     const ids = await Promise.all(
@@ -242,6 +259,11 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     })();
     const replica = before.find((n) => n.masterId === owner.node.id)!;
     expect(replica, 'the master has a replica').toBeDefined();
+    const inFlight = await api
+      .knex('sync_runs')
+      .whereIn('source_id', ids)
+      .where({ status: 'running' })
+      .count({ n: '*' });
     expect((await cluster.cli(replica.port, 'cluster', 'failover')).trim()).toBe('OK');
     await until(
       'replica promoted',
@@ -251,6 +273,10 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     );
     await cluster.settled();
 
+    // For the reader of the output: what was under way when the master went (not asserted: timing).
+    console.log(
+      `failover of the master of shard ${busiest} (port ${owner.node.port} → ${replica.port}) with ${inFlight[0]?.n} syncs running`,
+    );
     expect(await allFinished(ids)).toEqual(ids.map(() => 'success'));
     for (const id of ids) {
       expect(await landed(id), `records of ${id}`).toBe(24);
