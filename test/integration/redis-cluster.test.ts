@@ -51,6 +51,9 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
         WORKER_LOCK_DURATION_MS: '4000',
         WORKER_STALLED_INTERVAL_MS: '2000',
         RECONCILE_INTERVAL_MS: '2000',
+        // The limits run on the cluster too (high enough never to refuse these tests).
+        RATE_LIMIT_ALL: '100000',
+        RATE_LIMIT_SYNC: '100000',
       },
     });
     await api.startWorker();
@@ -117,6 +120,20 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     const succeeded = recent.filter(([, fields]) => fields.join(' ').includes('sync.succeeded'));
     expect(succeeded.length).toBeGreaterThanOrEqual(ids.length);
     expect((await api.get('/readyz')).status).toBe(200);
+    // The dashboard lists every shard, with its completed jobs.
+    const board = await api.get('/admin/queues/api/queues?activeQueue=sync-1&status=completed&page=1');
+    expect(board.status, board.text).toBe(200);
+    const names = (board.body.queues as { name: string }[]).map((q) => q.name);
+    expect(names).toEqual(expect.arrayContaining(['sync', 'sync-1', 'sync-2', 'test', 'sync-all']));
+    // The rate limiter counted on the cluster (a key of its own, in some slot).
+    const limiterKeys = await Promise.all(
+      cluster.ports.map(async (port) =>
+        (
+          await cluster.cli(port, '--scan', '--pattern', `${api.container.config.queuePrefix}:ratelimit:*`)
+        ).trim(),
+      ),
+    );
+    expect(limiterKeys.join('')).not.toBe('');
     const metrics = (await api.get('/metrics')).text;
     expect(metrics).toMatch(/sluice_redis_up 1/);
     expect(metrics).toMatch(/sluice_queue_jobs\{queue="sync-2",state="completed"\}/);
