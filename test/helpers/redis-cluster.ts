@@ -28,6 +28,8 @@ export interface TestRedisCluster {
   topology(): Promise<ClusterNodeInfo[]>;
   /** Waits (bounded) until every node says cluster_state:ok and every replica's link to its master is up. */
   settled(): Promise<void>;
+  /** Kills one node's server (SIGKILL, by PID) as a crash would; settled() then leaves it out. */
+  kill(port: number): Promise<void>;
   /** Kills the private servers (by PID) and removes their directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -49,6 +51,8 @@ async function until(what: string, check: () => Promise<boolean>, ms = SETTLE_MS
 export async function startRedisCluster(ports: number[], replicas = 1): Promise<TestRedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-redis-cluster-'));
   const children: ChildProcess[] = [];
+  const byPort = new Map<number, ChildProcess>();
+  const killed = new Set<number>();
   const cli = async (port: number, ...args: string[]) =>
     (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 })).stdout;
   let stopped: Promise<void> | undefined;
@@ -76,20 +80,22 @@ export async function startRedisCluster(ports: number[], replicas = 1): Promise<
   };
   const topology = async (): Promise<ClusterNodeInfo[]> =>
     Promise.all(
-      ports.map(async (port) => {
-        const myself = (await cli(port, 'cluster', 'nodes')).split('\n').find((l) => l.includes('myself'));
-        const [id, , flags, master] = (myself ?? '').split(' ');
-        return {
-          port,
-          id: id ?? '',
-          role: flags?.includes('master') ? 'master' : 'slave',
-          masterId: master && master !== '-' ? master : undefined,
-        } as ClusterNodeInfo;
-      }),
+      ports
+        .filter((p) => !killed.has(p))
+        .map(async (port) => {
+          const myself = (await cli(port, 'cluster', 'nodes')).split('\n').find((l) => l.includes('myself'));
+          const [id, , flags, master] = (myself ?? '').split(' ');
+          return {
+            port,
+            id: id ?? '',
+            role: flags?.includes('master') ? 'master' : 'slave',
+            masterId: master && master !== '-' ? master : undefined,
+          } as ClusterNodeInfo;
+        }),
     );
   const settled = () =>
     until('cluster_state:ok on every node with every replica in sync', async () => {
-      for (const port of ports) {
+      for (const port of ports.filter((p) => !killed.has(p))) {
         const i = await info(port);
         if (i.cluster_state !== 'ok' || i.cluster_slots_ok !== '16384') return false;
         if (Number(i.cluster_known_nodes) !== ports.length) return false;
@@ -139,6 +145,7 @@ export async function startRedisCluster(ports: number[], replicas = 1): Promise<
         { stdio: 'ignore' },
       );
       children.push(child);
+      byPort.set(port, child);
     }
     for (const port of ports)
       await until(`node ${port} answering`, async () => (await cli(port, 'ping')).trim() === 'PONG', 10_000);
@@ -159,5 +166,13 @@ export async function startRedisCluster(ports: number[], replicas = 1): Promise<
     await stop();
     throw err;
   }
-  return { ports, seeds: ports.map((p) => `127.0.0.1:${p}`).join(','), cli, topology, settled, stop };
+  const kill = async (port: number) => {
+    const child = byPort.get(port);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    killed.add(port);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { ports, seeds: ports.map((p) => `127.0.0.1:${p}`).join(','), cli, topology, settled, kill, stop };
 }
