@@ -182,7 +182,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     const metrics = (await api.get('/metrics')).text;
     expect(metrics).toMatch(/sluice_redis_up 1/);
     expect(metrics).toMatch(/sluice_queue_jobs\{queue="sync-2",state="completed"\}/);
-  });
+  }, 60_000);
 
   it('schedules: one scheduler per source in its shard; reconcile re-homes strays and clears a retired shard', async () => {
     const { queues, schedules, sourceStore, config } = api.container;
@@ -217,7 +217,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     } finally {
       await retired.close();
     }
-  });
+  }, 60_000);
 
   it('cancel stops a running sync in any shard; the concurrency gate script runs in one slot', async () => {
     const id = await create({ records: 200, batch: 1, delay_ms: 100 });
@@ -252,7 +252,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     const again = await gate.acquire('db.example:5432', 1, 'job-b');
     expect(again.lease).toBeDefined();
     await again.lease!.release();
-  });
+  }, 60_000);
 
   it('every cluster node is Sluice’s own Redis: a stream source on a node that is no seed is refused', async () => {
     for (const port of [PORTS[0]!, PORTS[4]!]) {
@@ -269,7 +269,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
       expect(resolve, `port ${port}`).toMatchObject({ code: 'forbidden_address' });
       expect(resolve?.message).toMatch(/Sluice's own Redis/);
     }
-  });
+  }, 60_000);
 
   it('a master failover in the middle of syncs: nothing lost, nothing landed twice, no run left running', async () => {
     const ids = await Promise.all(
@@ -324,7 +324,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     expect(await openRuns(ids)).toBe(0);
     // Landed once: no record index twice for any source.
     expect(await duplicates(ids)).toEqual([]);
-  });
+  }, 90_000);
   it('a master killed in the middle of syncs: its replica takes over, nothing lands twice, no run is left open', async () => {
     const others: string[] = await api.knex('raw_data_sources').where({ is_active: true }).pluck('id');
     for (const other of others)
@@ -347,7 +347,7 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
       'replica promoted',
       async () => (await cluster.topology()).find((n) => n.port === replica.port)!.role,
       (role) => role === 'master',
-      30_000,
+      20_000,
     );
     await cluster.settled();
     console.log(`killed the master of shard ${busiest} (port ${master.port}); ${replica.port} took over`);
@@ -368,5 +368,5 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
       expect(await landed(id)).toBeLessThanOrEqual(24);
     }
     console.log(`after the crash: runs ${JSON.stringify(outcomes)}`);
-  });
+  }, 90_000);
 });
