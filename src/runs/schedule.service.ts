@@ -231,10 +231,10 @@ export class ScheduleService {
    * Makes the schedulers match the table: missing, re-timed and out-of-date ones (a template other
    * than today's, e.g. SYNC_ATTEMPTS changed) upserted, orphans removed. A scheduler found in a
    * shard other than its source's (SYNC_SHARDS changed), or in a retired shard (`sync-<n>` with n at
-   * or above SYNC_SHARDS, up to SYNC_SHARDS_MAX), is an orphan there and upserted in the right one. Postgres pages are read
-   * one ahead while Redis works through the previous one. Its writes go through a queue of its own
-   * on an auto-pipelining connection: the many calls in flight leave in a few writes, not one
-   * system call each, which saves CPU on both ends.
+   * or above SYNC_SHARDS, up to SYNC_SHARDS_MAX), is an orphan there and upserted in the right
+   * one. Postgres pages are read one ahead while Redis works through the previous one. Its writes
+   * go through queues of its own on an auto-pipelining connection: the many calls in flight leave
+   * in a few writes, not one system call each, which saves CPU on both ends.
    */
   async reconcile(store: SchedulablePages): Promise<ReconcileReport> {
     const started = performance.now();
