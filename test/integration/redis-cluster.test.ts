@@ -47,9 +47,10 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
         SYNC_ATTEMPTS: '6',
         SYNC_BACKOFF_MS: '200',
         WORKER_CONCURRENCY: '12',
-        // A job whose worker lost it in the failover is noticed in seconds, and so is a lost run.
-        WORKER_LOCK_DURATION_MS: '4000',
-        WORKER_STALLED_INTERVAL_MS: '2000',
+        // A job whose worker lost it in the failover is noticed in seconds (yet not so soon that a loaded
+        // machine's pause makes a live job look lost), and so is a lost run (grace = lock duration).
+        WORKER_LOCK_DURATION_MS: '8000',
+        WORKER_STALLED_INTERVAL_MS: '4000',
         RECONCILE_INTERVAL_MS: '2000',
         // The limits run on the cluster too (high enough never to refuse these tests).
         RATE_LIMIT_ALL: '100000',
