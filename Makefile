@@ -14,7 +14,7 @@ RUN := bash scripts/with-env.sh
 # closed cleanly. Override to run something else: make dev START='npm run start:api'
 START ?= node --import tsx src/main.ts all
 
-.PHONY: help dev test test-unit build generate generate-check migrate rewrap bench bench-scale chaos load lint typecheck vitest clean-data \
+.PHONY: help dev test test-unit cluster-test build generate generate-check migrate rewrap bench bench-scale chaos load lint typecheck vitest clean-data \
 	deps env-file services database data-dir chromium pgbouncer pgbouncer-test services-status services-stop
 
 help: ## list the targets
@@ -67,6 +67,9 @@ typecheck: deps ## tsc --noEmit over the whole project
 
 vitest: deps services chromium pgbouncer ## only the tests (vitest with coverage), after deps and services
 	$(RUN) env NODE_ENV=test npm test
+
+cluster-test: deps services ## only Sluice on a private 6-node Redis Cluster, ports 7101-7106, with a master failover (test/integration/redis-cluster.test.ts)
+	$(RUN) env NODE_ENV=test npx vitest run test/integration/redis-cluster.test.ts
 
 pgbouncer-test: deps services pgbouncer ## only Sluice through a private PgBouncer in transaction mode (test/integration/pgbouncer.test.ts)
 	$(RUN) env NODE_ENV=test npx vitest run test/integration/pgbouncer.test.ts

@@ -71,7 +71,7 @@ export default async function cancel(): Promise<BenchResult[]> {
     await deleteKeys(redis, `${PREFIX}:*`);
     const runCancel = new RunCancel({
       lifecycle,
-      queue: queues.sync,
+      queues,
       redis,
       prefix: container.config.queuePrefix,
       logger,

@@ -318,6 +318,51 @@ describe('run policy defaults', () => {
     });
   });
 
+  it('REDIS_CLUSTER_NODES: unset is one Redis with one sync shard; set, REDIS_URL is optional and the seeds are read', () => {
+    expect(loadConfig(minimal)).toMatchObject({
+      redisClusterNodes: [],
+      syncShards: 1,
+      syncShardsConsume: [0],
+    });
+    const { REDIS_URL: _unused, ...withoutUrl } = minimal;
+    const config = loadConfig({
+      ...withoutUrl,
+      REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.internal:7001 ,[::1]:7002',
+      SYNC_SHARDS: '4',
+      SYNC_SHARDS_CONSUME: '3,1,3',
+    });
+    expect(config.redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b.internal', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(config).toMatchObject({ syncShards: 4, syncShardsConsume: [1, 3] });
+    expect(loadConfig({ ...minimal, SYNC_SHARDS: '3' }).syncShardsConsume).toEqual([0, 1, 2]);
+  });
+
+  it('names bad cluster seeds by position (never quoting them) and bad shard settings', () => {
+    const problems = problemsOf({
+      ...minimal,
+      REDIS_CLUSTER_NODES: 'ok.host:7000,user:s3cret@host:7001,host-without-port',
+      SYNC_SHARDS: '65',
+      SYNC_SHARDS_CONSUME: '0,x',
+    });
+    expect(problems).toContain(
+      'REDIS_CLUSTER_NODES entry 2 must be host:port (a name or address and a port 1-65535)',
+    );
+    expect(problems.some((p) => p.startsWith('REDIS_CLUSTER_NODES entry 3 '))).toBe(true);
+    expect(problems).toContain('SYNC_SHARDS must be an integer from 1 to 64 (got "65")');
+    expect(problems.join('\n')).not.toContain('s3cret');
+    expect(problemsOf({ ...minimal, SYNC_SHARDS: '2', SYNC_SHARDS_CONSUME: '0,2' })).toEqual([
+      'SYNC_SHARDS_CONSUME entries must be shard numbers from 0 to 1 (SYNC_SHARDS=2; got "2")',
+    ]);
+    expect(problemsOf({ ...minimal, REDIS_CLUSTER_NODES: ' , ' })).toEqual([
+      'REDIS_CLUSTER_NODES must list host:port seeds',
+    ]);
+    const { REDIS_URL: _unused, ...withoutUrl } = minimal;
+    expect(problemsOf(withoutUrl)).toContain('REDIS_URL is required');
+  });
+
   it('names each bad policy variable', () => {
     const problems = problemsOf({
       ...minimal,

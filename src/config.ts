@@ -20,7 +20,21 @@ export interface Config {
    * until the pooler shows it cannot keep them, then unnamed for the life of the process.
    */
   databasePreparedStatements: 'auto' | 'on' | 'off';
+  /** Single-Redis URL; with REDIS_CLUSTER_NODES only its credentials and TLS (rediss:) apply, to every node. */
   redisUrl: string;
+  /**
+   * Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES, `host:port,...`): set, Sluice's own Redis is
+   * that cluster (src/redis/redis-client.ts) and every key that a script or a BullMQ queue touches
+   * together carries a hash tag; empty, the single Redis of REDIS_URL, keys exactly as before.
+   */
+  redisClusterNodes: { host: string; port: number }[];
+  /**
+   * Sync queues (SYNC_SHARDS): 1 is the single `sync` queue; N spreads sources over `sync`,
+   * `sync-1` … `sync-<N-1>` by a stable hash of the source id (queue/queue-names.ts syncShardOf).
+   */
+  syncShards: number;
+  /** The sync shards this process's worker consumes (SYNC_SHARDS_CONSUME, e.g. `0,2`); all by default. */
+  syncShardsConsume: number[];
   encryptionKeys: string;
   logLevel: string;
   /** pretty (pino-pretty, for a person at a terminal; the default in development) or json (one object a line). */
@@ -252,7 +266,12 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolMax: int('DATABASE_POOL_MAX', 10, 1, 500),
     databasePreparedStatements: preparedStatements as Config['databasePreparedStatements'],
-    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: env.REDIS_CLUSTER_NODES?.trim()
+      ? url('REDIS_URL', ['redis:', 'rediss:'], 'redis://')
+      : url('REDIS_URL', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodes(env.REDIS_CLUSTER_NODES, problems),
+    syncShards: int('SYNC_SHARDS', 1, 1, SYNC_SHARDS_MAX),
+    syncShardsConsume: [],
     encryptionKeys,
     logLevel,
     logFormat: logFormat === 'pretty' ? 'pretty' : 'json',
@@ -359,10 +378,52 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(
       `HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must be greater than HTTP_KEEP_ALIVE_TIMEOUT_MS (${config.httpKeepAliveTimeoutMs})`,
     );
+  config.syncShardsConsume = shardList(env.SYNC_SHARDS_CONSUME, config.syncShards, problems);
   if (config.eventsMaxClientsPerKey > config.eventsMaxClients)
     problems.push('EVENTS_MAX_CLIENTS_PER_KEY must not exceed EVENTS_MAX_CLIENTS');
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** Most sync shards (SYNC_SHARDS); a schedule reconcile also looks this far for retired shards' schedulers. */
+export const SYNC_SHARDS_MAX = 64;
+
+/** `host:port` seeds of REDIS_CLUSTER_NODES (`[v6]:port` for IPv6); problems name the entry. */
+function clusterNodes(raw: string | undefined, problems: string[]): Config['redisClusterNodes'] {
+  const nodes: Config['redisClusterNodes'] = [];
+  const entries = (raw ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  if (raw?.trim() && !entries.length) problems.push('REDIS_CLUSTER_NODES must list host:port seeds');
+  for (const [i, entry] of entries.entries()) {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[3]);
+    // Named by position, never quoted: a mistyped entry may hold a password (user:pw@host:port).
+    if (!match || port < 1 || port > 65535)
+      problems.push(
+        `REDIS_CLUSTER_NODES entry ${i + 1} must be host:port (a name or address and a port 1-65535)`,
+      );
+    else nodes.push({ host: match[1] ?? match[2]!, port });
+  }
+  return nodes;
+}
+
+/** SYNC_SHARDS_CONSUME: distinct shard indexes below SYNC_SHARDS; unset or empty = every shard. */
+function shardList(raw: string | undefined, shards: number, problems: string[]): number[] {
+  const all = Array.from({ length: shards }, (_, i) => i);
+  if (!raw?.trim()) return all;
+  const picked = new Set<number>();
+  for (const entry of raw.split(',').map((v) => v.trim())) {
+    if (!/^\d{1,3}$/.test(entry) || Number(entry) >= shards) {
+      problems.push(
+        `SYNC_SHARDS_CONSUME entries must be shard numbers from 0 to ${shards - 1} (SYNC_SHARDS=${shards}; got "${entry}")`,
+      );
+      return all;
+    }
+    picked.add(Number(entry));
+  }
+  return [...picked].sort((a, b) => a - b);
 }
 
 /** `group=limit` entries; a group is often host:port, so the last `=` splits it. */

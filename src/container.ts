@@ -1,5 +1,4 @@
 import type Router from '@koa/router';
-import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
 import pg from 'pg';
@@ -39,6 +38,7 @@ import { Metrics } from './metrics/metrics';
 import { metricsRoutes } from './metrics/metrics.routes';
 import { queueDepthReader } from './metrics/queue-depth';
 import { createQueues, type Queues } from './queue/queue-factory';
+import { createRedis, isCluster, type RedisClient } from './redis/redis-client';
 import { RecordsRepository } from './records/records.repository';
 import { recordsRoutes } from './records/records.routes';
 import { RunCancel } from './runs/run-cancel';
@@ -81,7 +81,8 @@ export interface Container {
   config: Config;
   logger: Logger;
   knex: Knex;
-  redis: Redis;
+  /** Sluice's own Redis: one server or a cluster (REDIS_CLUSTER_NODES). */
+  redis: RedisClient;
   secrets: SecretBox;
   repositories: Map<AnyResource, CrudRepository<object>>;
   /** The generated CRUD repository of raw_data_sources. */
@@ -151,7 +152,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   });
   // The API's connection (producers, events, readiness). Commands may wait while it reconnects,
   // but every caller checks `status` first and bounds its wait, so HTTP gets a 503 in bounded time.
-  const redis = new Redis(config.redisUrl, {
+  const redis = createRedis(config, {
     maxRetriesPerRequest: 1,
     connectTimeout: Math.max(config.readyTimeoutMs, 1000),
   });
@@ -160,6 +161,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const queues = createQueues({
     connection: redis,
     prefix: config.queuePrefix,
+    cluster: isCluster(config),
+    syncShards: config.syncShards,
     logger,
     attempts: config.syncAttempts,
     backoffMs: config.syncBackoffMs,
@@ -170,7 +173,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     sourceTypes: SOURCE_TYPES,
     queueDepth: queueDepthReader({
       queues: queues.all(),
-      scheduled: queues.sync,
+      scheduled: queues.syncShards,
       redis,
       timeoutMs: config.readyTimeoutMs,
     }),
@@ -201,7 +204,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   connectors.assertComplete(SOURCE_TYPES);
 
   const drafts = new SourceDrafts(knex, secrets);
-  const schedules = new ScheduleService(queues.sync, redis, config, logger);
+  const schedules = new ScheduleService(queues, redis, config, logger);
   const rules = sourceHooks({
     counts,
     rules: new Map(connectors.all().map((c) => [c.type, c] as const)),
@@ -241,7 +244,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   );
   const runCancel = new RunCancel({
     lifecycle: runLifecycle,
-    queue: queues.sync,
+    queues,
     redis,
     prefix: config.queuePrefix,
     logger,
@@ -366,9 +369,10 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   routers.push(docsRoutes(openapiDocument));
   const middleware = [
     adminBoard(queues.all(), {
-      syncQueue: queues.sync.name,
-      cancelJob: (jobId) => runCancel.cancelJob(jobId, 'removed from the dashboard'),
-      cancelWaiting: () => runCancel.cancelWaiting('removed from the dashboard (queue emptied)'),
+      syncQueues: queues.syncShards.map((q) => q.name),
+      cancelJob: (queueName, jobId) => runCancel.cancelJob(jobId, 'removed from the dashboard', queueName),
+      cancelWaiting: (queueName) =>
+        runCancel.cancelWaiting('removed from the dashboard (queue emptied)', queueName),
     }),
   ];
 

@@ -1,15 +1,17 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { workerConnection, type RedisClient } from '../src/redis/redis-client';
 import type { Logger } from '../src/logger';
 import type { Metrics } from '../src/metrics/metrics';
 import type { NotificationDelivery } from '../src/notifications/notification-delivery';
 import type { NotificationDispatcher, NotifyJobData } from '../src/notifications/notification-dispatcher';
 import { KEEP_COMPLETED, KEEP_FAILED } from '../src/queue/queue-factory';
-import { QUEUES } from '../src/queue/queue-names';
+import { bullPrefix, QUEUES } from '../src/queue/queue-names';
 import type { SourceFreshness } from '../src/sources/source-freshness';
 
 export interface NotifyWorkerOptions {
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: the worker connects to that cluster instead (src/redis/redis-client.ts). */
+  redisClusterNodes?: { host: string; port: number }[];
   prefix: string;
   concurrency: number;
   /** Deliveries' total tries (the notify queue's attempts), to know the last one. */
@@ -25,12 +27,13 @@ export interface NotifyWorkerOptions {
  */
 export class NotifyWorker {
   private worker?: Worker<NotifyJobData>;
+  private connection?: { close(): void };
   private timer?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       logger: Logger;
       dispatcher: NotificationDispatcher;
       delivery: NotificationDelivery;
@@ -42,6 +45,7 @@ export class NotifyWorker {
 
   async start(): Promise<void> {
     const { deps, options } = this;
+    const redis = (this.connection = workerConnection(options));
     this.worker = new Worker<NotifyJobData>(
       QUEUES.notify,
       async (job) => {
@@ -63,8 +67,8 @@ export class NotifyWorker {
         }
       },
       {
-        connection: { url: options.redisUrl, maxRetriesPerRequest: null },
-        prefix: options.prefix,
+        connection: redis.connection,
+        prefix: bullPrefix(options.prefix, QUEUES.notify, Boolean(options.redisClusterNodes?.length)),
         concurrency: options.concurrency,
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_FAILED,
@@ -99,6 +103,7 @@ export class NotifyWorker {
     return (this.closing ??= (async () => {
       clearInterval(this.timer);
       await Promise.all([this.deps.dispatcher.close(), this.worker?.close()]);
+      this.connection?.close();
     })());
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../src/redis/redis-client';
 import type { Logger } from '../src/logger';
 import { cancelChannel } from '../src/runs/run-cancel';
 
@@ -10,11 +10,11 @@ import { cancelChannel } from '../src/runs/run-cancel';
  * fences instead (the run is no longer `running`, so the next batch or the finish stops the job).
  */
 export class RunCancelListener {
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private closing?: Promise<void>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}
@@ -22,7 +22,7 @@ export class RunCancelListener {
   async listen(onCancel: (jobId: string) => boolean): Promise<void> {
     const channel = cancelChannel(this.prefix);
     // A connection in subscriber mode can do nothing else: a duplicate, never the shared one.
-    const subscriber = (this.subscriber = this.redis.duplicate({ maxRetriesPerRequest: null }));
+    const subscriber = (this.subscriber = duplicateRedis(this.redis, { maxRetriesPerRequest: null }));
     subscriber.on('error', (err) =>
       this.logger.debug({ err: err.message }, 'cancel listener connection error'),
     );

@@ -1,4 +1,4 @@
-import type { Job, JobsOptions } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { SyncAllJobResult } from '../src/runs/sync.contracts';
 import type { Queues } from '../src/queue/queue-factory';
 import type { RunLifecycle } from '../src/runs/run-lifecycle';
@@ -51,12 +51,22 @@ export class SyncAllProcessor {
         if (!page.runs.length) continue;
         const retry =
           (await this.deps.retryOverrides?.(page.runs.map(([, sourceId]) => sourceId))) ?? new Map();
-        await this.deps.queues.sync.addBulk(
-          page.runs.map(([runId, sourceId, name]) => ({
-            name: syncJobName(name),
-            data: { sourceId, runId, trigger: 'sync_all' } satisfies SyncJobData,
-            opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) }, ...retry.get(sourceId) },
-          })),
+        // One addBulk per shard (each queue is its own slot on a cluster), side by side.
+        const byShard = new Map<Queue, OpenedPage['runs']>();
+        for (const entry of page.runs) {
+          const queue = this.deps.queues.syncFor(entry[1]);
+          byShard.set(queue, [...(byShard.get(queue) ?? []), entry]);
+        }
+        await Promise.all(
+          [...byShard].map(([queue, runs]) =>
+            queue.addBulk(
+              runs.map(([runId, sourceId, name]) => ({
+                name: syncJobName(name),
+                data: { sourceId, runId, trigger: 'sync_all' } satisfies SyncJobData,
+                opts: { jobId: runId, deduplication: { id: syncDedupId(sourceId) }, ...retry.get(sourceId) },
+              })),
+            ),
+          ),
         );
         // Events in page order, each page's after its jobs exist; best-effort, as publishing is.
         await publishing;

@@ -1,10 +1,12 @@
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
+import { workerConnection, type RedisClient } from '../src/redis/redis-client';
 import type { Logger } from '../src/logger';
 import { KEEP_COMPLETED, KEEP_FAILED } from '../src/queue/queue-factory';
 import {
+  bullPrefix,
   purgeDedupId,
   QUEUES,
+  syncQueueName,
   type PurgeJobData,
   type QueueName,
   type SyncJobData,
@@ -31,7 +33,12 @@ import type { SyncResult } from './sync.processor';
 
 export interface SyncWorkerOptions {
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: the workers connect to that cluster instead (src/redis/redis-client.ts). */
+  redisClusterNodes?: { host: string; port: number }[];
+  /** QUEUE_PREFIX: of the locks here, and (bullPrefix) of each queue's keys. */
   prefix: string;
+  /** The sync shards this process consumes (SYNC_SHARDS_CONSUME); shard 0 (`sync`) alone unless given. */
+  syncShards?: number[];
   concurrency: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -42,7 +49,7 @@ export interface SyncWorkerOptions {
 }
 
 export interface SyncWorkerDeps {
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   lifecycle: RunLifecycle;
   /** A run failed here (its worker died under it) gets its last run-log line from here. */
@@ -85,6 +92,9 @@ const SHUTDOWN_REASON = 'worker shutting down';
  */
 export class SyncWorker {
   private readonly workers: Worker[] = [];
+  /** One per consumed sync shard. */
+  private readonly syncWorkers: Worker<SyncJobData>[] = [];
+  private connection?: { close(): void };
   private timer?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
@@ -95,15 +105,83 @@ export class SyncWorker {
 
   async start(): Promise<void> {
     const { options, deps } = this;
+    const redis = (this.connection = workerConnection(options));
+    const cluster = Boolean(options.redisClusterNodes?.length);
     const common = {
-      connection: { url: options.redisUrl, maxRetriesPerRequest: null },
+      connection: redis.connection,
       prefix: options.prefix,
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
       maxStalledCount: options.maxStalledCount ?? 1,
     };
+    const on = (name: string) => ({ ...common, prefix: bullPrefix(options.prefix, name, cluster) });
+    for (const shard of options.syncShards ?? [0])
+      this.syncWorkers.push(this.syncWorker(syncQueueName(shard), on));
+    this.workers.push(
+      ...this.syncWorkers,
+      new Worker(
+        QUEUES.test,
+        (job, _token, signal) =>
+          this.measured(
+            QUEUES.test,
+            job,
+            (scope) => deps.test.process(job, signal, scope),
+            (result) => (result.ok ? 'success' : 'failed'),
+          ),
+        { ...on(QUEUES.test), concurrency: 5 },
+      ),
+      new Worker(
+        QUEUES.syncAll,
+        (job) =>
+          this.measured(
+            QUEUES.syncAll,
+            job,
+            () => deps.syncAll.process(job),
+            () => 'success',
+          ),
+        { ...on(QUEUES.syncAll), concurrency: 1 },
+      ),
+    );
+    if (deps.purge) {
+      const { processor } = deps.purge;
+      this.workers.push(
+        new Worker<PurgeJobData>(
+          QUEUES.purge,
+          (job, _token, signal) =>
+            this.measured(
+              QUEUES.purge,
+              job,
+              () => processor.process(job, signal),
+              () => 'success',
+            ),
+          // One at a time: a purge is background work and must not compete with landing.
+          { ...on(QUEUES.purge), concurrency: 1 },
+        ),
+      );
+    }
+    // The job is held by at most one of them: the others answer false.
+    await deps.cancels?.listen((jobId) =>
+      this.syncWorkers.map((w) => w.cancelJob(jobId, RUN_CANCELLED)).some(Boolean),
+    );
+    for (const w of this.workers)
+      w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    await Promise.all((deps.services ?? []).map((s) => s.start()));
+    void this.reconcileSchedules();
+    void this.maintainRecords();
+    this.timer = setInterval(() => void this.repair(), options.reconcileIntervalMs);
+    this.timer.unref();
+    deps.logger.info(
+      { concurrency: options.concurrency, syncQueues: this.syncWorkers.map((w) => w.name) },
+      'worker started',
+    );
+  }
+
+  /** The worker of one sync queue (a shard); every shard's jobs are processed alike. */
+  private syncWorker(name: string, on: (name: string) => WorkerOptions): Worker<SyncJobData> {
+    const { options, deps } = this;
     const sync = new Worker<SyncJobData>(
-      QUEUES.sync,
+      name,
       (job, token, signal) =>
         this.measured(
           QUEUES.sync,
@@ -124,65 +202,16 @@ export class SyncWorker {
         ),
       // Retention of sync jobs lives here, not in each job (see createQueues).
       {
-        ...common,
-        concurrency: options.concurrency,
+        ...on(name),
+        // WORKER_CONCURRENCY bounds the process, not each shard: split over the shards consumed
+        // (rounded up). Sources hash evenly over the shards, so their loads are alike.
+        concurrency: Math.ceil(options.concurrency / (options.syncShards?.length || 1)),
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_FAILED,
       },
     );
     sync.on('failed', (job, err) => void this.onSyncFailed(job, err));
-    this.workers.push(
-      sync,
-      new Worker(
-        QUEUES.test,
-        (job, _token, signal) =>
-          this.measured(
-            QUEUES.test,
-            job,
-            (scope) => deps.test.process(job, signal, scope),
-            (result) => (result.ok ? 'success' : 'failed'),
-          ),
-        { ...common, concurrency: 5 },
-      ),
-      new Worker(
-        QUEUES.syncAll,
-        (job) =>
-          this.measured(
-            QUEUES.syncAll,
-            job,
-            () => deps.syncAll.process(job),
-            () => 'success',
-          ),
-        { ...common, concurrency: 1 },
-      ),
-    );
-    if (deps.purge) {
-      const { processor } = deps.purge;
-      this.workers.push(
-        new Worker<PurgeJobData>(
-          QUEUES.purge,
-          (job, _token, signal) =>
-            this.measured(
-              QUEUES.purge,
-              job,
-              () => processor.process(job, signal),
-              () => 'success',
-            ),
-          // One at a time: a purge is background work and must not compete with landing.
-          { ...common, concurrency: 1 },
-        ),
-      );
-    }
-    await deps.cancels?.listen((jobId) => sync.cancelJob(jobId, RUN_CANCELLED));
-    for (const w of this.workers)
-      w.on('error', (err) => deps.logger.warn({ queue: w.name, err: err.message }, 'worker error'));
-    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
-    await Promise.all((deps.services ?? []).map((s) => s.start()));
-    void this.reconcileSchedules();
-    void this.maintainRecords();
-    this.timer = setInterval(() => void this.repair(), options.reconcileIntervalMs);
-    this.timer.unref();
-    deps.logger.info({ concurrency: options.concurrency }, 'worker started');
+    return sync;
   }
 
   /**
@@ -367,6 +396,7 @@ export class SyncWorker {
       ]);
       clearTimeout(grace);
       await this.deps.cancels?.close();
+      this.connection?.close();
     })());
   }
 }

@@ -1,4 +1,5 @@
 import { Outbound } from '../src/connectors/outbound';
+import { clusterNodeAddresses, duplicateRedis, isCluster } from '../src/redis/redis-client';
 import { AddressPolicy } from '../src/connectors/outbound-policy';
 import { OwnServices, ownService } from '../src/connectors/own-services';
 import type { Container } from '../src/container';
@@ -33,9 +34,16 @@ export function createWorker(container: Container): SyncWorker {
       new AddressPolicy(config.outboundAllow, config.outboundDeny, {
         private: config.outboundPrivate,
         // Handed as values: connectors never read the configuration themselves.
-        own: new OwnServices([
+        // On a cluster every node counts: the seeds and those the client learned since (failovers
+        // and resharding move masters; the list is read again at each refresh).
+        own: new OwnServices(async () => [
           ownService("Sluice's own database", config.databaseUrl, 5432),
-          ownService("Sluice's own Redis", config.redisUrl, 6379),
+          ...(isCluster(config)
+            ? [...config.redisClusterNodes, ...(await clusterNodeAddresses(redis))].map((node) => ({
+                label: "Sluice's own Redis",
+                ...node,
+              }))
+            : [ownService("Sluice's own Redis", config.redisUrl, 6379)]),
         ]),
       }),
       undefined,
@@ -50,7 +58,7 @@ export function createWorker(container: Container): SyncWorker {
       logger,
       // XREADGROUP BLOCK holds its connection: the dispatcher gets one of its own (closed with it).
       dispatcher: new NotificationDispatcher(
-        { redis: redis.duplicate(), subscriptions, deliveries, queue: queues.notify, logger },
+        { redis: duplicateRedis(redis), subscriptions, deliveries, queue: queues.notify, logger },
         { key: container.events.key },
       ),
       delivery: new NotificationDelivery({
@@ -65,6 +73,7 @@ export function createWorker(container: Container): SyncWorker {
     },
     {
       redisUrl: config.redisUrl,
+      redisClusterNodes: config.redisClusterNodes,
       prefix: config.queuePrefix,
       concurrency: config.notify.concurrency,
       attempts: config.notify.attempts,
@@ -113,7 +122,9 @@ export function createWorker(container: Container): SyncWorker {
     },
     {
       redisUrl: config.redisUrl,
+      redisClusterNodes: config.redisClusterNodes,
       prefix: config.queuePrefix,
+      syncShards: config.syncShardsConsume,
       concurrency: config.workerConcurrency,
       lockDurationMs: config.lockDurationMs,
       stalledIntervalMs: config.stalledIntervalMs,
@@ -129,11 +140,12 @@ function runPolicy(container: Container) {
   const { config, redis, logger, queues } = container;
   const gate = new ConcurrencyGate(redis, {
     prefix: config.queuePrefix,
+    cluster: isCluster(config),
     leaseMs: config.concurrency.leaseMs,
     logger,
     // A freed slot wakes the oldest waiting job of its group now rather than at its next retry.
     wake: async (jobId) => {
-      const job = await queues.sync.getJob(jobId);
+      const job = (await queues.findSyncJob(jobId))?.job;
       if (!job || !(await job.isDelayed())) return false;
       await job.promote();
       return true;

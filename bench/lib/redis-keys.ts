@@ -13,7 +13,7 @@ export async function scanKeys(redis: Redis, pattern: string): Promise<string[]>
 }
 
 /** Removes every key matching `pattern` (UNLINK: freed in the background, not on Redis's main thread). */
-export async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
+export async function deleteKeys(redis: Pick<Redis, 'scan' | 'unlink'>, pattern: string): Promise<number> {
   let deleted = 0;
   let cursor = '0';
   do {

@@ -84,12 +84,12 @@ const boundReads: BeforeHook = async ({ route, request }) => {
 
 /** What the dashboard's removals of sync jobs do to their runs (runs/run-cancel.ts). */
 export interface BoardCancels {
-  /** The sync queue's name, as the board's routes carry it. */
-  syncQueue: string;
+  /** The sync queues' names (one per shard), as the board's routes carry them. */
+  syncQueues: string[];
   /** Cancels the job's run (if still active) and waits, bounded, for a worker holding it to let go. */
-  cancelJob(jobId: string): Promise<unknown>;
-  /** Cancels the runs of every job `empty` is about to remove (waiting, delayed, prioritized). */
-  cancelWaiting?(): Promise<unknown>;
+  cancelJob(queueName: string, jobId: string): Promise<unknown>;
+  /** Cancels the runs of every job `empty` is about to remove from that queue (waiting, delayed, prioritized). */
+  cancelWaiting?(queueName: string): Promise<unknown>;
 }
 
 /**
@@ -103,10 +103,11 @@ function cancelOnRemove(cancels: BoardCancels): BeforeHook {
   return async ({ route, request }) => {
     const params = request.params as { queueName?: string; jobId?: string };
     // The router has decoded the path parameters already.
-    if (params.queueName !== cancels.syncQueue) return;
+    const queueName = params.queueName;
+    if (!queueName || !cancels.syncQueues.includes(queueName)) return;
     if (route === '/api/queues/:queueName/:jobId/clean' && params.jobId)
-      await cancels.cancelJob(params.jobId);
-    else if (route === '/api/queues/:queueName/empty') await cancels.cancelWaiting?.();
+      await cancels.cancelJob(queueName, params.jobId);
+    else if (route === '/api/queues/:queueName/empty') await cancels.cancelWaiting?.(queueName);
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../logger';
 
@@ -16,12 +16,12 @@ const MAX_BLOCKED = 10_000;
  */
 export class AnonymousLimits {
   private readonly limiter?: RateLimiterRedis;
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   /** Address key → when its window ends (ms). Insertion order is expiry order within a window. */
   private readonly blocked = new Map<string, number>();
 
-  constructor(redis: Redis, options: { points: number; prefix: string }, logger: Logger) {
-    this.connection = redis.duplicate({
+  constructor(redis: RedisClient, options: { points: number; prefix: string }, logger: Logger) {
+    this.connection = duplicateRedis(redis, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 0,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client';
 import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
@@ -60,13 +60,13 @@ export class RateLimits {
   private readonly limiters = new Map<Kind, RateLimiterRedis>();
   /** Points this process took from Redis ahead, per kind and key, valid until the window ends. */
   private readonly leases = new Map<string, Lease>();
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly connected: Promise<void>;
 
-  constructor(redis: Redis, config: Pick<Config, 'rateLimits' | 'queuePrefix'>, logger: Logger) {
+  constructor(redis: RedisClient, config: Pick<Config, 'rateLimits' | 'queuePrefix'>, logger: Logger) {
     // Its own connection: no offline queue (a down Redis fails at once, the insurance answers),
     // a command timeout, and auto-pipelining so concurrent requests share round trips.
-    this.connection = redis.duplicate({
+    this.connection = duplicateRedis(redis, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 0,

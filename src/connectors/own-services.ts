@@ -35,6 +35,8 @@ export interface OwnServicesOptions {
 
 interface Resolved {
   label: string;
+  /** As configured (a cluster has several nodes of one label and port). */
+  host: string;
   port: number;
   /** Canonical texts of the addresses the service is reached at. */
   addresses: Set<string>;
@@ -59,7 +61,8 @@ export class OwnServices {
   private readonly ttlMs: number;
 
   constructor(
-    private readonly services: readonly OwnService[],
+    /** The services, or how to list them now (a Redis Cluster's nodes change): read at each lookup. */
+    private readonly services: readonly OwnService[] | (() => Promise<readonly OwnService[]>),
     options: OwnServicesOptions = {},
   ) {
     this.resolveAll = options.resolveAll ?? systemAllResolver;
@@ -103,8 +106,20 @@ export class OwnServices {
         .map((a) => canonical(parse(a))),
     );
     const next: Resolved[] = [];
-    for (const service of this.services) {
-      const previous = this.resolved.find((r) => r.label === service.label && r.port === service.port);
+    let services: readonly OwnService[];
+    try {
+      services =
+        typeof this.services === 'function'
+          ? await withDeadline(this.services(), timeoutMs, 'listing own services')
+          : this.services;
+    } catch {
+      // Keep what was found before; the next refresh asks again.
+      return;
+    }
+    for (const service of services) {
+      const previous = this.resolved.find(
+        (r) => r.label === service.label && r.port === service.port && r.host === service.host,
+      );
       let found: string[];
       const host = service.host.replace(/^\[|\]$/g, '');
       if (!host) found = ['127.0.0.1', '::1'];
@@ -121,7 +136,7 @@ export class OwnServices {
       const isLocal = [...addresses].some(
         (a) => local.has(a) || ['loopback', 'unspecified'].includes(ipaddr.parse(a).range()),
       );
-      next.push({ label: service.label, port: service.port, addresses, local: isLocal });
+      next.push({ label: service.label, host: service.host, port: service.port, addresses, local: isLocal });
     }
     this.resolved = next;
     this.resolvedAt = performance.now();

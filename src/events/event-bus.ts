@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import type { Logger } from '../logger';
 
 /** Every event type, in the order docs/ARCHITECTURE.md's catalogue lists them. */
@@ -60,7 +60,7 @@ export class EventBus {
   readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     readonly maxLen: number,
     private readonly logger: Logger,

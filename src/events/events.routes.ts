@@ -1,7 +1,7 @@
 import type { PassThrough } from 'node:stream';
 import { PassThrough as Pass } from 'node:stream';
 import Router from '@koa/router';
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client';
 import { principalOf } from '../auth/auth.middleware';
 import { ServiceUnavailableError, TooManyRequestsError, ValidationError } from '../http/errors';
 import { queryValidator } from '../http/validation';
@@ -35,7 +35,7 @@ const BATCH = 100;
 const SLOW_CLIENT_MS = 30_000;
 
 export interface EventsRoutesDeps {
-  redis: Redis;
+  redis: RedisClient;
   key: string;
   logger: Logger;
   /** Streams open at once in this process. */
@@ -47,7 +47,7 @@ export interface EventsRoutesDeps {
 }
 
 /** The newest entry's id, or 0-0 for an empty stream (then every entry is new). */
-async function latestId(redis: Redis, key: string): Promise<string> {
+async function latestId(redis: RedisClient, key: string): Promise<string> {
   const [newest] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
   return newest?.[0] ?? '0-0';
 }
@@ -116,7 +116,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
       throw err;
     }
     // Named so an operator (and the tests) can tell stream readers apart in CLIENT LIST.
-    const reader = deps.redis.duplicate({
+    const reader = duplicateRedis(deps.redis, {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       connectionName: `events-reader:${deps.key}`,

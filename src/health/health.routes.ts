@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { PROBLEM_TYPE_BASE } from '../http/problem';
 
 async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<'ok' | string> {
@@ -21,7 +21,7 @@ async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<
 }
 
 /** /healthz: the process is up. /readyz: Postgres and Redis answer; 503 names the one that does not. */
-export function healthRoutes(deps: { knex: Knex; redis: Redis; timeoutMs: number }): Router {
+export function healthRoutes(deps: { knex: Knex; redis: RedisClient; timeoutMs: number }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };

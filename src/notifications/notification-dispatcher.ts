@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { toEvent } from '../events/event-bus';
 import type { Logger } from '../logger';
 import type { DeliveryRepository } from './delivery.repository';
@@ -52,7 +52,7 @@ export class NotificationDispatcher {
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       subscriptions: Pick<SubscriptionRepository, 'subscribedTo'>;
       deliveries: Pick<DeliveryRepository, 'open'>;
       queue: Queue<NotifyJobData>;

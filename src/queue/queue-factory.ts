@@ -1,11 +1,16 @@
-import { Queue, type DefaultJobOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Queue, type DefaultJobOptions, type Job } from 'bullmq';
 import type { Logger } from '../logger';
-import { QUEUES, type QueueName } from './queue-names';
+import type { RedisClient } from '../redis/redis-client';
+import { bullPrefix, QUEUES, syncQueueName, syncShardOf, type QueueName } from './queue-names';
 
 export interface QueueFactoryOptions {
-  connection: Redis;
+  connection: RedisClient;
+  /** QUEUE_PREFIX: on a cluster each queue's BullMQ prefix is a hash tag made from it (bullPrefix). */
   prefix: string;
+  /** Redis Cluster: every queue gets its own hash-tagged prefix. */
+  cluster?: boolean;
+  /** Sync queues (SYNC_SHARDS); 1 unless given. */
+  syncShards?: number;
   logger: Logger;
   attempts: number;
   /** First retry delay of a job, doubling after (SYNC_BACKOFF_MS); 2 s unless given. */
@@ -27,7 +32,7 @@ export function createQueue<T>(
 ): Queue<T> {
   const queue = new Queue<T>(name, {
     connection: options.connection,
-    prefix: options.prefix,
+    prefix: bullPrefix(options.prefix, name, options.cluster ?? false),
     // Producers answer HTTP requests: do not wait for a Redis that is down.
     skipWaitingForReady: true,
     defaultJobOptions: {
@@ -41,11 +46,23 @@ export function createQueue<T>(
 }
 
 export interface Queues {
+  /** Shard 0 of the sync queues: with SYNC_SHARDS=1 (the default) the only one. Pick by source: syncFor. */
   sync: Queue;
+  /** Every sync queue, shard i at index i. */
+  syncShards: Queue[];
+  /** The sync queue of a source (its shard: syncShardOf). */
+  syncFor(sourceId: string): Queue;
+  /**
+   * The sync job `jobId` and its queue, looked up in `sourceId`'s shard first, then in the others
+   * (a job queued before SYNC_SHARDS changed), or undefined.
+   */
+  findSyncJob(jobId: string, sourceId?: string): Promise<{ queue: Queue; job: Job } | undefined>;
   test: Queue;
   syncAll: Queue;
   purge: Queue;
   notify: Queue;
+  /** The BullMQ prefix of queue `name` (bullPrefix): a Worker or a second Queue of it must use this. */
+  prefixOf(name: string): string;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -55,7 +72,10 @@ export function createQueues(options: QueueFactoryOptions): Queues {
   // (BullMQ's worker-level removeOnComplete/removeOnFail, used when a job sets none). A scheduler
   // stores its template, queue defaults merged in, in a Redis hash; retention there would push the
   // hash past Redis's 64-byte listpack value limit and double its size (see ScheduleService).
-  const sync = createQueue(QUEUES.sync, options);
+  const shards = Math.max(1, options.syncShards ?? 1);
+  const syncShards = Array.from({ length: shards }, (_, i) => createQueue(syncQueueName(i), options));
+  const sync = syncShards[0]!;
+  const syncFor = (sourceId: string) => syncShards[syncShardOf(sourceId, shards)]!;
   // A test is answered now or never: retrying it later helps nobody.
   const test = createQueue(QUEUES.test, options, {
     attempts: 1,
@@ -80,14 +100,25 @@ export function createQueues(options: QueueFactoryOptions): Queues {
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   });
-  const all = [sync, test, syncAll, purge, notify];
+  const all = [...syncShards, test, syncAll, purge, notify];
   let closing: Promise<void> | undefined;
   return {
     sync,
+    syncShards,
+    syncFor,
+    async findSyncJob(jobId, sourceId) {
+      const first = sourceId ? syncFor(sourceId) : sync;
+      for (const queue of [first, ...syncShards.filter((q) => q !== first)]) {
+        const job = await queue.getJob(jobId);
+        if (job) return { queue, job };
+      }
+      return undefined;
+    },
     test,
     syncAll,
     purge,
     notify,
+    prefixOf: (name) => bullPrefix(options.prefix, name, options.cluster ?? false),
     all: () => all,
     close: () => (closing ??= Promise.all(all.map((q) => q.close())).then(() => undefined)),
   };

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** The queues Sluice runs; job payloads carry ids only, never a secret. */
 export const QUEUES = {
   sync: 'sync',
@@ -7,7 +9,37 @@ export const QUEUES = {
   /** Webhook notification deliveries (src/notifications): `{deliveryId}`. */
   notify: 'notify',
 } as const;
-export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+/** A queue's name: one of QUEUES, or a sync shard beyond the first (`sync-<n>`, syncQueueName). */
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES] | `sync-${number}`;
+
+/**
+ * Shard `shard`'s sync queue: shard 0 is `sync`, today's queue, so SYNC_SHARDS=1 changes nothing
+ * and growing the shard count keeps the jobs and schedulers of `sync` where workers still read.
+ */
+export const syncQueueName = (shard: number): QueueName => (shard === 0 ? QUEUES.sync : `sync-${shard}`);
+
+/** Whether `name` is a sync queue (any shard). */
+export const isSyncQueue = (name: string): boolean => name === QUEUES.sync || /^sync-\d+$/.test(name);
+
+/**
+ * The shard of a source: a stable hash of its id (the same on every process and restart), so one
+ * source's manual syncs, ticks, dedup id and scheduler always live in one queue. Not the hash
+ * ScheduleService.offsetFor uses (bytes 0-3): these are bytes 4-7 of the id's SHA-1.
+ */
+export function syncShardOf(sourceId: string, shards: number): number {
+  if (shards <= 1) return 0;
+  return createHash('sha1').update(sourceId).digest().readUInt32BE(4) % shards;
+}
+
+/**
+ * The BullMQ prefix of queue `name`: QUEUE_PREFIX on one Redis (keys `<prefix>:<name>:…`, as
+ * always); on a cluster, a hash tag of its own per queue (`{<prefix>.<name>}:<name>:…`), since
+ * BullMQ's scripts touch many keys of one queue at once (they must share a slot) and distinct
+ * tags spread the queues over the cluster's masters. Every Queue and Worker of `name` must use it.
+ */
+export function bullPrefix(prefix: string, name: string, cluster: boolean): string {
+  return cluster ? `{${prefix}.${name}}` : prefix;
+}
 
 export type SyncTrigger = 'manual' | 'schedule' | 'sync_all';
 

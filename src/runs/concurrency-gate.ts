@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import type { Logger } from '../logger';
 
 /*
@@ -51,6 +51,8 @@ const WAKE_TRIES = 3;
 
 export interface GateOptions {
   prefix: string;
+  /** Sluice's Redis is a cluster: the group's keys carry a hash tag (holdersKey). */
+  cluster?: boolean;
   /** How long a slot is held without renewal; a crashed worker's slot is free after this. */
   leaseMs: number;
   logger: Logger;
@@ -70,16 +72,23 @@ export class ConcurrencyGate {
   private readonly leases = new Set<GateLease>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: GateOptions,
   ) {}
 
+  /**
+   * On a Redis Cluster the group's two keys share a hash tag (`<prefix>:{gate:<group>}…`), since
+   * ACQUIRE touches both in one script; the tag runs to the first `}`, the same for both keys
+   * whatever the group name holds. One Redis keeps the untagged names.
+   */
   holdersKey(group: string): string {
-    return `${this.options.prefix}:gate:${group}`;
+    return this.options.cluster
+      ? `${this.options.prefix}:{gate:${group}}`
+      : `${this.options.prefix}:gate:${group}`;
   }
 
   private waitingKey(group: string): string {
-    return `${this.options.prefix}:gate:${group}:waiting`;
+    return `${this.holdersKey(group)}:waiting`;
   }
 
   /**

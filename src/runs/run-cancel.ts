@@ -1,5 +1,6 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
+import type { Queues } from '../queue/queue-factory';
+import type { RedisClient } from '../redis/redis-client';
 import { ConflictError, NotFoundError } from '../http/errors';
 import type { Logger } from '../logger';
 import type { SyncJobData } from '../queue/queue-names';
@@ -33,9 +34,10 @@ export class NothingToCancelError extends ConflictError {
 
 export interface RunCancelDeps {
   lifecycle: RunLifecycle;
-  queue: Queue<SyncJobData>;
+  /** The sync queues: a run's job is in its source's shard (or, after SYNC_SHARDS changed, another). */
+  queues: Pick<Queues, 'syncShards' | 'findSyncJob'>;
   /** Publishes the cancel signal (the API's connection: a publisher, never a subscriber). */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
   /** The source's sync_status, or undefined when there is no such source. */
@@ -93,8 +95,9 @@ export class RunCancel {
    * active job is waited for (bounded) until its worker has let it go, so that the removal that
    * follows succeeds. Answers whether a run was cancelled.
    */
-  async cancelJob(jobId: string, reason: string): Promise<boolean> {
-    const job = await this.deps.queue.getJob(jobId);
+  async cancelJob(jobId: string, reason: string, queueName?: string): Promise<boolean> {
+    const queue = this.deps.queues.syncShards.find((q) => q.name === queueName);
+    const job = queue ? await queue.getJob(jobId) : (await this.deps.queues.findSyncJob(jobId))?.job;
     const runId = job?.data?.runId;
     if (!job || !runId) return false;
     const run = await this.deps.lifecycle.runs.get(runId);
@@ -111,10 +114,12 @@ export class RunCancel {
    * delayed, prioritized) are cancelled first, a page at a time. Scheduler templates carry
    * no run and are skipped. Answers how many runs were cancelled.
    */
-  async cancelWaiting(reason: string): Promise<number> {
+  async cancelWaiting(reason: string, queueName?: string): Promise<number> {
+    const queue =
+      this.deps.queues.syncShards.find((q) => q.name === queueName) ?? this.deps.queues.syncShards[0]!;
     let cancelled = 0;
     for (let start = 0; start < MAX_EMPTIED; start += PAGE) {
-      const jobs = await this.deps.queue.getJobs(
+      const jobs: Job<SyncJobData>[] = await queue.getJobs(
         ['waiting', 'delayed', 'prioritized'],
         start,
         start + PAGE - 1,
@@ -148,14 +153,17 @@ export class RunCancel {
   }
 
   private async stopJob(jobId: string, run: SyncRun, keepJob = false): Promise<void> {
-    const { redis, queue, prefix, logger } = this.deps;
+    const { redis, queues, prefix, logger } = this.deps;
     // The message first: a running job stops as soon as possible. No worker holds it: nobody acts.
     const heard = await bounded(redis.publish(cancelChannel(prefix), jobId), SIGNAL_TIMEOUT_MS);
     if (keepJob) return;
     // A job still waiting (or delayed, between retries) goes; one a worker holds is locked and stays
     // until that worker aborts it. Either way its run is closed, so a start finds nothing to run.
     const removed = await bounded(
-      queue.remove(jobId).catch(() => 0),
+      queues
+        .findSyncJob(jobId, run.source_id)
+        .then((found) => found?.queue.remove(jobId) ?? 0)
+        .catch(() => 0),
       SIGNAL_TIMEOUT_MS,
     );
     logger.info(

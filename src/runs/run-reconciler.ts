@@ -55,7 +55,7 @@ export class RunReconciler {
   /** Closes `run` if its job is gone or finished without closing it; true when it did. */
   private async repairRun(run: SyncRun): Promise<boolean> {
     const { queues } = this.deps;
-    const job = run.job_id ? await queues.sync.getJob(run.job_id) : undefined;
+    const job = run.job_id ? (await queues.findSyncJob(run.job_id, run.source_id))?.job : undefined;
     const state = job ? await job.getState() : 'missing';
     if (!['missing', 'unknown', 'completed', 'failed'].includes(state)) return false;
     const reason =

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../redis/redis-client';
 import type { SchedulableSource } from '../sources/source-store';
 import { cronPattern } from '../sources/source-schedule';
 import type { Logger } from '../logger';
-import { schedulerId, syncJobName, type SyncJobData } from '../queue/queue-names';
+import { SYNC_SHARDS_MAX } from '../config';
+import type { Queues } from '../queue/queue-factory';
+import { schedulerId, syncJobName, syncQueueName, syncShardOf, type SyncJobData } from '../queue/queue-names';
 import { TaskWindow } from './task-window';
 import { syncJobRetry, type PolicyDefaults } from './run-policy';
 import { cachedCronStrategy } from './cron-next';
@@ -83,9 +85,10 @@ function canonicalJson(text: string | undefined): string | undefined {
  */
 export class ScheduleService {
   constructor(
-    private readonly queue: Queue,
+    /** The sync queues: a source's scheduler lives in its shard's queue (syncFor). */
+    private readonly queues: Pick<Queues, 'syncShards' | 'syncFor' | 'prefixOf'>,
     /** The queue's own connection (reads of BullMQ's keys during reconcile). */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The global retry defaults a source without its own retry_attempts / retry_backoff_seconds ticks with. */
     private readonly defaults: Pick<PolicyDefaults, 'syncAttempts' | 'syncBackoffMs'>,
     private readonly logger: Logger,
@@ -143,7 +146,8 @@ export class ScheduleService {
    * default); reconcile passes one bound for all, so their next fires are computed once per
    * expression and zone (cron-next.ts).
    */
-  async apply(source: SchedulableSource, queue: Queue = this.queue, cronStart?: number): Promise<void> {
+  async apply(source: SchedulableSource, queue?: Queue, cronStart?: number): Promise<void> {
+    queue ??= this.queues.syncFor(source.id);
     if (!source.is_active) return this.remove(source.id);
     const timing = ScheduleService.timingOf(source);
     if ('pattern' in timing) {
@@ -169,8 +173,13 @@ export class ScheduleService {
     );
   }
 
+  /**
+   * From every shard, not only the source's: a scheduler left behind in another shard (SYNC_SHARDS
+   * changed since it was made, before a reconcile re-homed it) must not keep ticking either.
+   */
   async remove(sourceId: string): Promise<void> {
-    await this.queue.removeJobScheduler(schedulerId(sourceId));
+    const { syncShards } = this.queues;
+    await Promise.all(syncShards.map((q) => q.removeJobScheduler(schedulerId(sourceId))));
   }
 
   /**
@@ -181,8 +190,8 @@ export class ScheduleService {
    * getJobSchedulers would fetch and parse every field of every scheduler, most of a no-drift
    * reconcile's time. A member whose hash is gone reads as missing and is simply upserted.
    */
-  private async existing(redis: Redis): Promise<Map<string, StoredScheduler>> {
-    const repeatKey = this.queue.toKey('repeat');
+  private async existing(redis: RedisClient, queue: Queue): Promise<Map<string, StoredScheduler>> {
+    const repeatKey = queue.toKey('repeat');
     const out = new Map<string, StoredScheduler>();
     const batches: Promise<void>[] = [];
     let cursor = '0';
@@ -220,43 +229,63 @@ export class ScheduleService {
 
   /**
    * Makes the schedulers match the table: missing, re-timed and out-of-date ones (a template other
-   * than today's, e.g. SYNC_ATTEMPTS changed) upserted, orphans removed. Postgres pages are read
-   * one ahead while Redis works through the previous one. Its writes go through a queue of its own
-   * on an auto-pipelining connection: the many calls in flight leave in a few writes, not one
-   * system call each, which saves CPU on both ends.
+   * than today's, e.g. SYNC_ATTEMPTS changed) upserted, orphans removed. A scheduler found in a
+   * shard other than its source's (SYNC_SHARDS changed), or in a retired shard (`sync-<n>` with n at
+   * or above SYNC_SHARDS, up to SYNC_SHARDS_MAX), is an orphan there and upserted in the right
+   * one. Postgres pages are read one ahead while Redis works through the previous one. Its writes
+   * go through queues of its own on an auto-pipelining connection: the many calls in flight leave
+   * in a few writes, not one system call each, which saves CPU on both ends.
    */
   async reconcile(store: SchedulablePages): Promise<ReconcileReport> {
     const started = performance.now();
-    const connection = this.redis.duplicate({ enableAutoPipelining: true });
-    const queue = new Queue(this.queue.name, {
-      connection,
-      prefix: this.queue.opts.prefix,
-      defaultJobOptions: this.queue.defaultJobOptions,
-      settings: { repeatStrategy: cachedCronStrategy() },
-    });
+    const connection = duplicateRedis(this.redis, { enableAutoPipelining: true });
     // Failures reach reconcile through its calls; these only keep the emitters from throwing.
     const warn = (err: Error) => this.logger.warn({ err: err.message }, 'reconcile connection error');
     connection.on('error', warn);
-    queue.on('error', warn);
+    const { syncShards } = this.queues;
+    const opened: Queue[] = [];
+    const open = (name: string) => {
+      const queue = new Queue(name, {
+        connection,
+        prefix: this.queues.prefixOf(name),
+        defaultJobOptions: syncShards[0]!.defaultJobOptions,
+        settings: { repeatStrategy: cachedCronStrategy() },
+      });
+      queue.on('error', warn);
+      opened.push(queue);
+      return queue;
+    };
     try {
-      return await this.reconcileWith(store, queue, connection, started);
+      const shards = syncShards.map((q) => open(q.name));
+      // Retired shards (SYNC_SHARDS was larger once): only those that still hold schedulers.
+      const retiredNames = Array.from({ length: SYNC_SHARDS_MAX - shards.length }, (_, i) =>
+        syncQueueName(shards.length + i),
+      );
+      const held = await Promise.all(
+        retiredNames.map((name) => connection.exists(`${this.queues.prefixOf(name)}:${name}:repeat`)),
+      );
+      const retired = retiredNames.filter((_, i) => held[i]).map(open);
+      return await this.reconcileWith(store, shards, retired, connection, started);
     } finally {
-      await queue.close().catch(() => undefined);
+      await Promise.all(opened.map((q) => q.close().catch(() => undefined)));
       connection.disconnect();
     }
   }
 
   private async reconcileWith(
     store: SchedulablePages,
-    queue: Queue,
-    redis: Redis,
+    shards: Queue[],
+    retired: Queue[],
+    redis: RedisClient,
     started: number,
   ): Promise<ReconcileReport> {
+    const queue = shards[0]!;
     const readPage = (after: string): Promise<SchedulableSource[]> => store.activeSchedulable(after, PAGE);
     let nextPage = readPage('00000000-0000-0000-0000-000000000000');
     // Read ahead: if Redis fails meanwhile, this page's own failure must not go unhandled.
     nextPage.catch(() => undefined);
-    const existing = await this.existing(redis);
+    // Per queue: the active shards' first (index = shard), then the retired ones.
+    const existing = await Promise.all([...shards, ...retired].map((q) => this.existing(redis, q)));
 
     // What BullMQ stores as the template: queue defaults with ours on top, as upsertJobScheduler
     // merges them. Stored opts are the same string for every scheduler (one parse, then memoized);
@@ -311,21 +340,26 @@ export class ScheduleService {
       sources += page.length;
       for (const source of page) {
         const id = schedulerId(source.id);
-        const stored = existing.get(id);
-        existing.delete(id);
+        const shard = syncShardOf(source.id, shards.length);
+        const stored = existing[shard]!.get(id);
+        existing[shard]!.delete(id);
         if (upToDate(source, stored)) continue;
         upserted += 1;
-        await window.run(() => this.apply(source, queue, cronStart));
+        await window.run(() => this.apply(source, shards[shard], cronStart));
       }
     }
-    // Whatever is left has no active source behind it.
-    const orphans = [...existing.keys()];
-    for (const id of orphans) await window.run(() => queue.removeJobScheduler(id));
+    // Whatever is left has no active source behind it in that queue (gone, or homed in another shard).
+    let removed = 0;
+    for (const [i, q] of [...shards, ...retired].entries())
+      for (const id of existing[i]!.keys()) {
+        removed += 1;
+        await window.run(() => q.removeJobScheduler(id));
+      }
     await window.drain();
     const report = {
       sources,
       upserted,
-      removed: orphans.length,
+      removed,
       ms: Math.round(performance.now() - started),
     };
     this.logger.info(report, 'schedules reconciled');

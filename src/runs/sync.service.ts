@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../http/errors';
 import type { CrudRepository } from '../db/crud.repository';
 import type { RawDataSource } from '../generated';
@@ -9,6 +9,7 @@ import type { Queues } from '../queue/queue-factory';
 import {
   syncDedupId,
   syncJobName,
+  isSyncQueue,
   type SyncAllJobData,
   type SyncJobData,
   type TestJobData,
@@ -27,7 +28,7 @@ export const ENQUEUE_TIMEOUT_MS = 1200;
 const TEST_POLL_MS = 50;
 
 export interface SyncServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   queues: Queues;
   lifecycle: RunLifecycle;
   sources: CrudRepository<RawDataSource>;
@@ -96,7 +97,7 @@ export class SyncService {
     let job: Job;
     try {
       job = await this.enqueue(
-        this.deps.queues.sync.add(syncJobName(source.name), data, {
+        this.deps.queues.syncFor(sourceId).add(syncJobName(source.name), data, {
           jobId: runId,
           deduplication: { id: syncDedupId(sourceId) },
           ...(this.deps.retryDefaults ? syncJobRetry(source, this.deps.retryDefaults) : {}),
@@ -206,7 +207,8 @@ export class SyncService {
     const iso = (ms?: number) => (ms ? new Date(ms).toISOString() : null);
     return {
       id: job.id ?? '',
-      queue: queue.name as JobView['queue'],
+      // Every sync shard answers as `sync`: the shards are an deployment detail, not the API's.
+      queue: (isSyncQueue(queue.name) ? 'sync' : queue.name) as JobView['queue'],
       name: job.name,
       state,
       data: job.data as Record<string, unknown>,

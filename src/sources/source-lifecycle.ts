@@ -114,8 +114,9 @@ export function sourceLifecycle(deps: {
           (async () => {
             await deps.schedules.remove(source.id);
             // A queued job of the deleted source goes too; an active one finds its run gone and stops.
-            const jobId = await deps.queues.sync.getDeduplicationJobId(syncDedupId(source.id));
-            if (jobId) await deps.queues.sync.remove(jobId).catch(() => 0);
+            const queue = deps.queues.syncFor(source.id);
+            const jobId = await queue.getDeduplicationJobId(syncDedupId(source.id));
+            if (jobId) await queue.remove(jobId).catch(() => 0);
           })(),
           // Its records no longer cascade: the worker removes them in batches (source_purges holds the
           // request, so the repair re-queues this job if it is lost here).

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client';
 import { ServiceUnavailableError } from '../http/errors';
 
 /** A Redis answer is waited for at most this long; beyond it the receipt is refused with 503 (senders retry). */
@@ -12,7 +12,7 @@ const REDIS_WAIT_MS = 1000;
  */
 export class WebhookReplayGuard {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly toleranceSeconds: number,
   ) {}

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { Cluster } from 'ioredis';
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
@@ -157,7 +158,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
 
 /** Removes every Redis key of a test's prefix (queues, events, locks). */
 async function deleteKeys(redis: Container['redis'], prefix: string): Promise<void> {
-  if (redis.status !== 'ready') return;
+  // A cluster's keys are spread over its nodes (SCAN sees one) and a test's cluster is torn down whole.
+  if (redis.status !== 'ready' || redis instanceof Cluster) return;
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);

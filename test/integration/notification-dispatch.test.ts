@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { duplicateRedis } from '../../src/redis/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rewrapSecrets } from '../../src/crypto/rewrap';
 import { SecretBox } from '../../src/crypto/secret-box';
@@ -38,7 +39,7 @@ describe('notification dispatcher', () => {
   const dispatcher = (claimIdleMs: number) => {
     const { redis, notifications, queues, events, logger } = api.container;
     const d = new NotificationDispatcher(
-      { redis: redis.duplicate(), ...notifications, queue: queues.notify, logger },
+      { redis: duplicateRedis(redis), ...notifications, queue: queues.notify, logger },
       { key: events.key, blockMs: 100, claimIdleMs },
     );
     dispatchers.push(d);

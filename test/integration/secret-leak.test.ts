@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type ApiResponse, type TestApi } from '../helpers/api-harness';
 import { ADMIN_DATABASE_URL } from '../helpers/test-env';
@@ -54,7 +54,7 @@ interface Hit {
 }
 
 /** Every entry of every key under `prefix:`, read the way its type allows. */
-async function dumpRedis(redis: Redis, prefix: string): Promise<Map<string, string>> {
+async function dumpRedis(redis: RedisClient, prefix: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   let cursor = '0';
   do {
