@@ -38,6 +38,7 @@ import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { ConflictError } from '../src/http/errors';
+import { duplicateRedis } from '../src/redis/redis-client';
 import { freePort } from './load/load-processes';
 import { median, type BenchResult, type BenchSettings } from './lib/bench-result';
 import { assertLoopback, createBenchDatabase } from './lib/bench-database';
@@ -259,7 +260,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
     OUTBOUND_ALLOW: '127.0.0.0/8',
   };
   const container = benchContainer(env);
-  const reader = container.redis.duplicate();
+  const reader = duplicateRedis(container.redis);
   const io = await peer(S.holdMs);
   const workers: ChildProcess[] = [];
   if (!S.configs.some((c) => c.workers === 1 && c.concurrency === S.concurrency))
