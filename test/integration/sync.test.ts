@@ -182,9 +182,15 @@ describe('sync orchestration', () => {
     const created = (await api.post('/raw-data-sources', body({ records: 1 }))).body;
     await api.post(`/raw-data-sources/${created.id}/sync`);
     await finished(created.id);
-    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
-    const mine = entries.filter(([, f]) => f.includes(created.id));
-    const types = mine.map(([, f]) => f[f.indexOf('type') + 1]);
+    // The run row (and the source's status) is closed before sync.succeeded is published
+    // (runs/run-lifecycle.ts): wait for the last event, then compare the whole sequence.
+    const mineOf = (entries: [string, string[]][]) => entries.filter(([, f]) => f.includes(created.id));
+    const typeOf = ([, f]: [string, string[]]) => f[f.indexOf('type') + 1];
+    const entries = await until(
+      () => api.container.redis.xrange(api.container.events.key, '-', '+'),
+      (all) => mineOf(all).some((e) => typeOf(e) === 'sync.succeeded' || typeOf(e) === 'sync.failed'),
+    );
+    const types = mineOf(entries).map(typeOf);
     expect(types).toEqual(['source.created', 'sync.queued', 'sync.started', 'sync.succeeded']);
     expect(JSON.stringify(entries)).not.toContain(SECRET);
   });
