@@ -178,19 +178,23 @@ describe('per-source run policy', () => {
       (s) => s.is_active === false,
     );
     expect(source.last_warning).toContain('deactivated');
-    expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(0);
-    // A sync of an inactive source is refused; another failure path cannot publish it twice.
-    expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(409);
-    await api.container.lifecycle.fail((await runsOf(id))[0].id, 'late failure').catch(() => undefined);
-    const events = await redis.xrange(eventsKey(prefix), '-', '+');
     const asObject = (fields: string[]) => {
       const out: Record<string, string> = {};
       for (let i = 0; i < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
       return out;
     };
-    const deactivated = events
-      .map(([, fields]) => asObject(fields))
-      .filter((e) => e.type === 'source.deactivated' && e.source_id === id);
+    const deactivations = async () =>
+      (await redis.xrange(eventsKey(prefix), '-', '+'))
+        .map(([, fields]) => asObject(fields))
+        .filter((e) => e.type === 'source.deactivated' && e.source_id === id);
+    // The source is deactivated in Postgres first; its schedule is removed and source.deactivated
+    // published after that (runs/auto-deactivation.ts): wait for the event, the last step.
+    await until(deactivations, (d) => d.length >= 1);
+    expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(0);
+    // A sync of an inactive source is refused; another failure path cannot publish it twice.
+    expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(409);
+    await api.container.lifecycle.fail((await runsOf(id))[0].id, 'late failure').catch(() => undefined);
+    const deactivated = await deactivations();
     expect(deactivated).toHaveLength(1);
     expect(JSON.parse(deactivated[0]!.data!)).toMatchObject({ failures: 2 });
     expect(JSON.parse(deactivated[0]!.data!).reason).toContain('2 consecutive runs failed');
