@@ -175,10 +175,18 @@ describe('GET /events (SSE over the capped Redis stream)', () => {
       authorization: `Bearer ${api.adminToken}`,
       ...headers,
     });
+  /**
+   * The source's sync is over and its last event is out. Not its sync_status: the run and the source
+   * are closed before sync.succeeded / sync.failed is published (runs/run-lifecycle.ts), and what
+   * these tests check is the order of the stream.
+   */
   const finished = (id: string) =>
     until(
-      async () => (await api.get(`/raw-data-sources/${id}`)).body,
-      (s) => s.sync_status === 'success' || s.sync_status === 'failed',
+      () => api.container.redis.xrange(api.container.events.key, '-', '+'),
+      (entries) =>
+        entries.some(
+          ([, f]) => f.includes(id) && (f.includes('sync.succeeded') || f.includes('sync.failed')),
+        ),
     );
   /** The stream as Redis holds it, after `after` (exclusive). */
   const entriesAfter = async (after: string) =>
