@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import type { Knex } from 'knex';
 import { loadConfig } from '../../src/config';
@@ -8,10 +7,10 @@ import { createContainer, type Container } from '../../src/container';
 import type { Connector } from '../../src/connectors/connector';
 import type { AnyResource } from '../../src/http/crud/resource';
 import type { SyncWorker } from '../../workers/sync-worker';
-import { createLogger } from '../../src/logger';
 import { applyHttpTimeouts } from '../../src/http/server-timeouts';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';
+import { collectingLogger } from './test-logger';
 import { createWorker } from '../../workers/worker-container';
 
 export interface ApiResponse {
@@ -80,14 +79,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     RATE_LIMIT_ANONYMOUS: '0',
     ...options.env,
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const logger = createLogger(config.logLevel, sink);
+  const { logger, lines: logs } = collectingLogger(config.logLevel);
   const container = createContainer(config, {
     logger,
     resources: options.resources,

@@ -1,17 +1,23 @@
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { createKnex } from '../../src/db/create-knex';
 import { migrateLatest, MIGRATIONS_DIR } from '../../src/db/migrator';
 import { ADMIN_DATABASE_URL, TEMPLATE_DATABASE, databaseUrl, uniqueSuffix } from './test-env';
+import { collectingLogger } from './test-logger';
 
 export interface TestDatabase {
   name: string;
   url: string;
   knex: Knex;
+  /** What its pool logged (knex's warnings, e.g. a refused or timed-out connection), kept off the console. */
+  logs: string[];
   drop(): Promise<void>;
 }
 
+/** knex's warnings of the admin connections (a refused or rejected connect), kept off the console. */
+const adminLog = collectingLogger('warn');
+
 function admin(): Knex {
-  return knexFactory({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+  return createKnex({ url: ADMIN_DATABASE_URL, poolMax: 1, logger: adminLog.logger });
 }
 
 /** Drops and rebuilds the migrated template once per test run (vitest globalSetup). */
@@ -53,13 +59,15 @@ export async function createTestDatabase(extraMigrations?: string): Promise<Test
     await db.destroy();
   }
   const url = databaseUrl(name);
-  const knex = createKnex({ url, poolMax: 10 });
+  const { logger, lines: logs } = collectingLogger('warn');
+  const knex = createKnex({ url, poolMax: 10, logger });
   if (extraMigrations && extraMigrations !== MIGRATIONS_DIR)
     await migrateLatest(knex, [MIGRATIONS_DIR, extraMigrations]);
   return {
     name,
     url,
     knex,
+    logs,
     async drop() {
       await knex.destroy();
       const cleanup = admin();
