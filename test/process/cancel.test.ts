@@ -152,6 +152,14 @@ describe('cancelling a sync (two worker processes, a slow loopback peer)', () =>
       (s) => s === 'success' || s === 'failed',
       60_000,
     );
+    // The source's status is written before the job completes, and until it has, the job's
+    // deduplication key makes the next POST /sync a 409 "just finishing": wait for the job too.
+    await until(
+      'the fast sync job finished',
+      async () => (await api.get(`/jobs/${queued.body.job_id}`)).body.state,
+      (s) => s === 'completed' || s === 'failed',
+      60_000,
+    );
     return queued.body.run_id as string;
   }
 
