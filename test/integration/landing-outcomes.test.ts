@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
-import { until } from '../helpers/until';
+import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 
 let seq = 0;
@@ -29,16 +28,13 @@ describe('honest run outcomes: all invalid fails, partial warns, max_invalid_rat
       .filter((e) => e.source_id === sourceId);
   };
   /**
-   * The run once it is over and its events are out: the run row is closed first and its events
-   * (sync.partial, then sync.succeeded or sync.failed) are published after it (runs/run-lifecycle.ts).
+   * The run once its job is over (see untilJobDone): the run row is closed first and its events
+   * (sync.partial, then sync.succeeded or sync.failed) are published after it (runs/run-lifecycle.ts),
+   * and a next sync of the source is a new run only once the job has ended.
    */
   const syncOnce = async (id: string) => {
     const { run_id: runId } = (await api.post(`/raw-data-sources/${id}/sync`)).body as { run_id: string };
-    await until(
-      () => events(id),
-      (all) =>
-        all.some((e) => e.run_id === runId && (e.type === 'sync.succeeded' || e.type === 'sync.failed')),
-    );
+    await untilJobDone(api, runId);
     return (await api.get(`/raw-data-sources/${id}/runs`)).body.data.find(
       (r: { id: string }) => r.id === runId,
     );
