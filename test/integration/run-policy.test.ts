@@ -2,23 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { eventsKey } from '../../src/events/event-bus';
 import { schedulerId } from '../../src/queue/queue-names';
-import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harness';
+import { expectInvalid, startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { TEST_REDIS_URL } from '../helpers/test-env';
 import { startHttpServer, type TestServer } from '../connectors/support/http-source';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const named = () => `policy-${process.pid}-${++seq}`;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Per-source run policy through the API and an in-process worker (real Postgres and Redis). */
 describe('per-source run policy', () => {
@@ -164,11 +155,14 @@ describe('per-source run policy', () => {
     const prefix = api.container.config.queuePrefix;
     expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(1);
     const syncOnce = async (n: number) => {
-      expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(202);
+      const queued = await api.post(`/raw-data-sources/${id}/sync`);
+      expect(queued.status, queued.text).toBe(202);
       await until(
         () => runsOf(id),
         (r) => r.length === n && r[0].status === 'failed',
       );
+      // Its job failed too (see untilJobDone): the next POST /sync is then a new run, not a 409.
+      await untilJobDone(api, queued.body.job_id);
     };
     await syncOnce(1);
     expect((await api.get(`/raw-data-sources/${id}`)).body.is_active).toBe(true);
