@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 /** Recognisable in any frame, log or error it might leak into. */
 const SECRET = 'Ev3nts-Secret-Pw';
@@ -130,16 +131,6 @@ function parseFrame(block: string): Frame | undefined {
   if (!data.length && !frame.id && !frame.event) return undefined;
   frame.data = JSON.parse(data.join('\n'));
   return frame;
-}
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const STREAM_ID = /^\d+-\d+$/;
