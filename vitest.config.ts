@@ -2,8 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Bounds against a hang, not speed checks: a test waits on conditions (test/helpers/until.ts),
+    // and on a loaded 2-core machine (load 20+) a spawned tsx process alone can take 20 s to start.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     // Each file has its own database, so files run in parallel; two cores → two workers.
     maxWorkers: 2,
     // Short: a dot per test, then every failure in full and one summary. `--reporter=default` lists
@@ -14,7 +16,15 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['src/**/*.test.ts', 'workers/**/*.test.ts'] },
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'workers/**/*.test.ts'],
+          // One fork per worker runs all its files, not a new fork and a fresh import of the
+          // modules per file: on a loaded 2-core machine that start-up was most of the unit run
+          // (90 s → 30 s at load 20). These tests share no state through modules; a test that does
+          // must reset it itself.
+          isolate: false,
+        },
       },
       {
         extends: true,

@@ -114,6 +114,11 @@ export interface Config {
   apiKeys: { scope: ApiScope; token: string }[];
   /** Requests per key per minute: every request, sync requests, test requests; 0 switches that limit off. */
   rateLimits: { all: number; sync: number; test: number };
+  /**
+   * How long a rate-limit check waits on Redis before the in-memory limiter of the same size answers
+   * instead (RATE_LIMIT_REDIS_WAIT_MS): short, so a slow Redis never slows requests down.
+   */
+  rateLimitRedisWaitMs: number;
   /** Origins (scheme://host[:port]) allowed cross-origin; CORS is off when empty. */
   corsOrigins: string[];
   /** Caps on a source's schema_definition, checked at create, update and draft test. */
@@ -330,6 +335,7 @@ export function loadConfig(env: Env = process.env): Config {
       sync: int('RATE_LIMIT_SYNC', 60, 0, 1000000),
       test: int('RATE_LIMIT_TEST', 30, 0, 1000000),
     },
+    rateLimitRedisWaitMs: int('RATE_LIMIT_REDIS_WAIT_MS', 250, 10, 60000),
     schemaLimits: {
       maxBytes: int('SCHEMA_MAX_BYTES', DEFAULT_SCHEMA_LIMITS.maxBytes, 1024, 16 * 1024 * 1024),
       maxDepth: int('SCHEMA_MAX_DEPTH', DEFAULT_SCHEMA_LIMITS.maxDepth, 2, 64),

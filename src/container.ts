@@ -281,7 +281,11 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const rateLimits = new RateLimits(redis, config, logger);
   const anonymousLimits = new AnonymousLimits(
     redis,
-    { points: config.rateLimitAnonymous, prefix: config.queuePrefix },
+    {
+      points: config.rateLimitAnonymous,
+      prefix: config.queuePrefix,
+      redisWaitMs: config.rateLimitRedisWaitMs,
+    },
     logger,
   );
   const proxies = trustedRanges(config.trustedProxies);

@@ -3,8 +3,6 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { Logger } from '../logger';
 
 const WINDOW_SECONDS = 60;
-/** A Redis command waits at most this long before the in-memory limiter answers instead. */
-const REDIS_WAIT_MS = 250;
 /** Addresses remembered as blocked at most; beyond it the oldest go (they are charged through Redis again). */
 const MAX_BLOCKED = 10_000;
 
@@ -20,12 +18,17 @@ export class AnonymousLimits {
   /** Address key → when its window ends (ms). Insertion order is expiry order within a window. */
   private readonly blocked = new Map<string, number>();
 
-  constructor(redis: RedisClient, options: { points: number; prefix: string }, logger: Logger) {
+  /** `options.redisWaitMs`: a Redis command waits at most this long before the in-memory limiter answers instead. */
+  constructor(
+    redis: RedisClient,
+    options: { points: number; prefix: string; redisWaitMs: number },
+    logger: Logger,
+  ) {
     this.connection = duplicateRedis(redis, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 0,
-      commandTimeout: REDIS_WAIT_MS,
+      commandTimeout: options.redisWaitMs,
       connectionName: `anonymous-limits:${options.prefix}`,
     });
     this.connection.on('error', (err) => logger.debug({ err: err.message }, 'anonymous-limit redis error'));

@@ -7,11 +7,6 @@ import type { Logger } from '../logger';
 import { principalOf } from './auth.middleware';
 
 const WINDOW_SECONDS = 60;
-/**
- * A Redis command of the limiter waits at most this long before the in-memory limiter answers
- * instead (and a process's first requests wait at most four times this for the first connect).
- */
-const REDIS_WAIT_MS = 250;
 
 const SYNC_PATH = /^\/raw-data-sources\/(sync-all|[^/]+\/sync)\/?$/i;
 const TEST_PATH = /^\/raw-data-sources\/([^/]+\/)?test\/?$/i;
@@ -63,14 +58,23 @@ export class RateLimits {
   private readonly connection: RedisClient;
   private readonly connected: Promise<void>;
 
-  constructor(redis: RedisClient, config: Pick<Config, 'rateLimits' | 'queuePrefix'>, logger: Logger) {
+  /**
+   * `config.rateLimitRedisWaitMs`: a Redis command of the limiter waits at most this long before the
+   * in-memory limiter answers instead (and a process's first requests wait at most four times this
+   * for the first connect).
+   */
+  constructor(
+    redis: RedisClient,
+    config: Pick<Config, 'rateLimits' | 'queuePrefix' | 'rateLimitRedisWaitMs'>,
+    logger: Logger,
+  ) {
     // Its own connection: no offline queue (a down Redis fails at once, the insurance answers),
     // a command timeout, and auto-pipelining so concurrent requests share round trips.
     this.connection = duplicateRedis(redis, {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 0,
-      commandTimeout: REDIS_WAIT_MS,
+      commandTimeout: config.rateLimitRedisWaitMs,
       connectionName: `rate-limits:${config.queuePrefix}`,
     });
     this.connection.on('error', (err) => logger.debug({ err: err.message }, 'rate-limit redis error'));
@@ -78,7 +82,7 @@ export class RateLimits {
     // counts apart from Redis, so answering from it while merely connecting would give a key
     // its budget twice. Once it has been up, a lost connection falls back at once.
     this.connected = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, REDIS_WAIT_MS * 4);
+      const timer = setTimeout(resolve, config.rateLimitRedisWaitMs * 4);
       timer.unref();
       this.connection.once('ready', () => {
         clearTimeout(timer);

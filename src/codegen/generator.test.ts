@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generate, render } from './generator';
 import { HEADER } from './header';
@@ -178,30 +176,4 @@ describe('generate', () => {
     expect(result.removed).toEqual([]);
     expect(await readFile(join(out, 'src/generated/notes.ts'), 'utf8')).toBe('export const mine = 1;\n');
   });
-});
-
-describe('scripts/generate.ts --check (what `make test` runs)', () => {
-  const run = promisify(execFile);
-  const script = (args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', 'scripts/generate.ts', ...args], {
-      cwd: projectRoot,
-      timeout: 60_000,
-    }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
-
-  it('exits 1 naming stale files, 0 once they are regenerated, 2 on an invalid spec', async () => {
-    const specFile = join(out, 'entities.json');
-    await writeFile(specFile, JSON.stringify(spec(widget)));
-    const stale = await script(['--check', '--spec', specFile, '--out', out]);
-    expect(stale.code).toBe(1);
-    expect(stale.out).toContain('write  src/generated/widget.types.ts');
-    expect((await script(['--spec', specFile, '--out', out])).code).toBe(0);
-    const fresh = await script(['--check', '--spec', specFile, '--out', out]);
-    expect(fresh).toMatchObject({ code: 0 });
-    expect(fresh.out).toContain('up to date');
-    await writeFile(specFile, JSON.stringify(spec({ ...widget, fields: [] })));
-    expect((await script(['--check', '--spec', specFile, '--out', out])).code).toBe(2);
-  }, 180_000);
 });

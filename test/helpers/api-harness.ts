@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Cluster } from 'ioredis';
 import type { Server } from 'node:http';
-import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import type { Knex } from 'knex';
 import { loadConfig } from '../../src/config';
@@ -9,10 +8,11 @@ import { createContainer, type Container } from '../../src/container';
 import type { Connector } from '../../src/connectors/connector';
 import type { AnyResource } from '../../src/http/crud/resource';
 import type { SyncWorker } from '../../workers/sync-worker';
-import { createLogger } from '../../src/logger';
 import { applyHttpTimeouts } from '../../src/http/server-timeouts';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { TEST_ENCRYPTION_KEYS, TEST_REDIS_URL, uniqueSuffix } from './test-env';
+import { collectingLogger } from './test-logger';
+import { until } from './until';
 import { createWorker } from '../../workers/worker-container';
 
 export interface ApiResponse {
@@ -81,14 +81,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     RATE_LIMIT_ANONYMOUS: '0',
     ...options.env,
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const logger = createLogger(config.logLevel, sink);
+  const { logger, lines: logs } = collectingLogger(config.logLevel);
   const container = createContainer(config, {
     logger,
     resources: options.resources,
@@ -179,3 +172,19 @@ export function expectInvalid(res: ApiResponse, pointer: string, message?: strin
 
 /** A string of exactly `n` characters. */
 export const longest = (n: number) => 'x'.repeat(n);
+
+/**
+ * The job `jobId` is over (completed or failed, or removed: a 404): GET /jobs/{id}'s body. A sync's
+ * run row, its source's status, its events and its run-log lines are all written before its job
+ * ends, so this is the one wait after which all of them can be read; and only then does the job's
+ * deduplication key go, so a POST /sync of the same source sent earlier is a 409 "just finishing",
+ * not a new run.
+ */
+export async function untilJobDone(api: TestApi, jobId: string, ms?: number): Promise<ApiResponse['body']> {
+  const res = await until(
+    () => api.get(`/jobs/${jobId}`),
+    (r) => r.status === 404 || r.body.state === 'completed' || r.body.state === 'failed',
+    ms,
+  );
+  return res.body;
+}

@@ -1,29 +1,47 @@
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { createKnex } from '../../src/db/create-knex';
 import { migrateLatest, MIGRATIONS_DIR } from '../../src/db/migrator';
 import { ADMIN_DATABASE_URL, TEMPLATE_DATABASE, databaseUrl, uniqueSuffix } from './test-env';
+import { collectingLogger } from './test-logger';
 
 export interface TestDatabase {
   name: string;
   url: string;
   knex: Knex;
+  /** What its pool logged (knex's warnings, e.g. a refused or timed-out connection), kept off the console. */
+  logs: string[];
   drop(): Promise<void>;
 }
 
-function admin(): Knex {
-  return knexFactory({ client: 'pg', connection: ADMIN_DATABASE_URL, pool: { min: 0, max: 1 } });
+/** knex's warnings of the admin connections (a refused or rejected connect), kept off the console. */
+const adminLog = collectingLogger('warn');
+
+/**
+ * Runs one statement on the admin database. Postgres is shared (other runs, benches): when every
+ * connection slot is taken for a moment ("too many clients", 53300), waits and tries again, bounded,
+ * rather than failing a whole test file before it starts.
+ */
+async function adminRaw(sql: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const db = createKnex({ url: ADMIN_DATABASE_URL, poolMax: 1, logger: adminLog.logger });
+    try {
+      await db.raw(sql);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '53300' || Date.now() > deadline) throw err;
+    } finally {
+      await db.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /** Drops and rebuilds the migrated template once per test run (vitest globalSetup). */
 export async function createTemplateDatabase(): Promise<void> {
-  const db = admin();
-  try {
-    await db.raw(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
-    await db.raw(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
-  } finally {
-    await db.destroy();
-  }
-  const template = createKnex({ url: databaseUrl(TEMPLATE_DATABASE), poolMax: 1 });
+  await adminRaw(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
+  await adminRaw(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  const template = createKnex({ url: databaseUrl(TEMPLATE_DATABASE), poolMax: 1, logger: adminLog.logger });
   try {
     await migrateLatest(template);
   } finally {
@@ -32,12 +50,7 @@ export async function createTemplateDatabase(): Promise<void> {
 }
 
 export async function dropDatabase(name: string): Promise<void> {
-  const db = admin();
-  try {
-    await db.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await db.destroy();
-  }
+  await adminRaw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
 /**
@@ -46,28 +59,20 @@ export async function dropDatabase(name: string): Promise<void> {
  */
 export async function createTestDatabase(extraMigrations?: string): Promise<TestDatabase> {
   const name = `sluice_test_${uniqueSuffix()}`;
-  const db = admin();
-  try {
-    await db.raw(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
-  } finally {
-    await db.destroy();
-  }
+  await adminRaw(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
   const url = databaseUrl(name);
-  const knex = createKnex({ url, poolMax: 10 });
+  const { logger, lines: logs } = collectingLogger('warn');
+  const knex = createKnex({ url, poolMax: 10, logger });
   if (extraMigrations && extraMigrations !== MIGRATIONS_DIR)
     await migrateLatest(knex, [MIGRATIONS_DIR, extraMigrations]);
   return {
     name,
     url,
     knex,
+    logs,
     async drop() {
       await knex.destroy();
-      const cleanup = admin();
-      try {
-        await cleanup.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await cleanup.destroy();
-      }
+      await adminRaw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
 }

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger';
-import { ConcurrencyGate, type GateLease } from '../../src/runs/concurrency-gate';
+import { ConcurrencyGate } from '../../src/runs/concurrency-gate';
+import { until } from '../helpers/until';
 import { TEST_REDIS_URL, uniqueSuffix } from '../helpers/test-env';
 
 /** The gate against real Redis: k slots over any number of callers, leases that expire, wakes. */
@@ -59,19 +60,29 @@ describe('ConcurrencyGate', () => {
   });
 
   it('frees the slot of a holder that stopped renewing (a crashed worker) once its lease expires', async () => {
-    const shortGate = new ConcurrencyGate(redis, { prefix, leaseMs: 300, logger: createLogger('silent') });
+    // Short enough to expire within the test, long enough that a loaded machine stalling this
+    // process's timers for a few hundred ms does not let a live lease lapse (it renews every third).
+    const leaseMs = 1500;
+    const shortGate = new ConcurrencyGate(redis, { prefix, leaseMs, logger: createLogger('silent') });
+    const key = `${prefix}:gate:crash:5432`;
     // A crashed worker: its lease is written, then nothing renews it.
-    await redis.zadd(`${prefix}:gate:crash:5432`, Date.now() + 300, 'dead-worker-job');
+    await redis.zadd(key, Date.now() + leaseMs, 'dead-worker-job');
     const blocked = await shortGate.acquire('crash:5432', 1, 'live-job');
     expect(blocked.lease).toBeUndefined();
-    let lease: GateLease | undefined;
-    for (let i = 0; i < 100 && !lease; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      lease = (await shortGate.acquire('crash:5432', 1, 'live-job')).lease;
-    }
+    const { lease } = await until(
+      () => shortGate.acquire('crash:5432', 1, 'live-job'),
+      (r) => r.lease !== undefined,
+      30_000,
+    );
     expect(lease).toBeDefined();
-    // A live lease is renewed: it outlasts several lease lengths.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // A live lease is renewed: it outlasts several lease lengths. Seen in its score (its expiry),
+    // pushed forward past three lease lengths from when it was taken; no fixed wait.
+    const takenAt = Number(await redis.zscore(key, 'live-job'));
+    await until(
+      async () => Number(await redis.zscore(key, 'live-job')),
+      (expiry) => expiry >= takenAt + 2 * leaseMs,
+      30_000,
+    );
     expect(await shortGate.holders('crash:5432')).toEqual(['live-job']);
     expect((await shortGate.acquire('crash:5432', 1, 'another-job')).lease).toBeUndefined();
     await lease!.release();

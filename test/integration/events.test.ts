@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 /** Recognisable in any frame, log or error it might leak into. */
 const SECRET = 'Ev3nts-Secret-Pw';
@@ -132,16 +133,6 @@ function parseFrame(block: string): Frame | undefined {
   return frame;
 }
 
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const STREAM_ID = /^\d+-\d+$/;
 
 /** Stream ids compare as (ms, seq) pairs. */
@@ -175,10 +166,18 @@ describe('GET /events (SSE over the capped Redis stream)', () => {
       authorization: `Bearer ${api.adminToken}`,
       ...headers,
     });
+  /**
+   * The source's sync is over and its last event is out. Not its sync_status: the run and the source
+   * are closed before sync.succeeded / sync.failed is published (runs/run-lifecycle.ts), and what
+   * these tests check is the order of the stream.
+   */
   const finished = (id: string) =>
     until(
-      async () => (await api.get(`/raw-data-sources/${id}`)).body,
-      (s) => s.sync_status === 'success' || s.sync_status === 'failed',
+      () => api.container.redis.xrange(api.container.events.key, '-', '+'),
+      (entries) =>
+        entries.some(
+          ([, f]) => f.includes(id) && (f.includes('sync.succeeded') || f.includes('sync.failed')),
+        ),
     );
   /** The stream as Redis holds it, after `after` (exclusive). */
   const entriesAfter = async (after: string) =>

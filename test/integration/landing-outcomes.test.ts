@@ -1,20 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 
 let seq = 0;
 const name = () => `outcome-${process.pid}-${++seq}`;
 const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('honest run outcomes: all invalid fails, partial warns, max_invalid_ratio, bytes landed, provenance', () => {
   let api: TestApi;
@@ -29,14 +19,6 @@ describe('honest run outcomes: all invalid fails, partial warns, max_invalid_rat
     expect(res.status).toBe(201);
     return res.body as { id: string };
   };
-  const syncOnce = async (id: string) => {
-    const { run_id: runId } = (await api.post(`/raw-data-sources/${id}/sync`)).body as { run_id: string };
-    return until(
-      async () =>
-        (await api.get(`/raw-data-sources/${id}/runs`)).body.data.find((r: { id: string }) => r.id === runId),
-      (r) => r?.status === 'success' || r?.status === 'failed',
-    );
-  };
   const events = async (sourceId: string) => {
     const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
     return entries
@@ -44,6 +26,18 @@ describe('honest run outcomes: all invalid fails, partial warns, max_invalid_rat
         Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])),
       )
       .filter((e) => e.source_id === sourceId);
+  };
+  /**
+   * The run once its job is over (see untilJobDone): the run row is closed first and its events
+   * (sync.partial, then sync.succeeded or sync.failed) are published after it (runs/run-lifecycle.ts),
+   * and a next sync of the source is a new run only once the job has ended.
+   */
+  const syncOnce = async (id: string) => {
+    const { run_id: runId } = (await api.post(`/raw-data-sources/${id}/sync`)).body as { run_id: string };
+    await untilJobDone(api, runId);
+    return (await api.get(`/raw-data-sources/${id}/runs`)).body.data.find(
+      (r: { id: string }) => r.id === runId,
+    );
   };
 
   it('a run that read records and landed none because all were invalid fails, naming the first violations', async () => {

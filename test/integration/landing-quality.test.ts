@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 import { ScriptedConnector } from '../support/scripted-connector';
 
 let seq = 0;
 const name = () => `quality-${process.pid}-${++seq}`;
 const schema = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('landing quality: schema validation, quarantine, drift, unsaved tests', () => {
   let api: TestApi;
@@ -32,6 +23,25 @@ describe('landing quality: schema validation, quarantine, drift, unsaved tests',
       async () => (await api.get(`/raw-data-sources/${id}/runs`)).body.data[0],
       (r) => r?.status === 'success' || r?.status === 'failed',
     );
+  /** A source's events, as objects. */
+  const eventsOf = async (sourceId: string) =>
+    (await api.container.redis.xrange(api.container.events.key, '-', '+'))
+      .map(([, f]) =>
+        Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])),
+      )
+      .filter((e) => e.source_id === sourceId);
+  /**
+   * A source's events once its last run's are all out: the run row is closed first, then
+   * schema.drift_detected and sync.succeeded (last) are published (runs/run-lifecycle.ts).
+   */
+  const settledEvents = async (sourceId: string) => {
+    const run = await lastRun(sourceId);
+    return until(
+      () => eventsOf(sourceId),
+      (all) =>
+        all.some((e) => e.run_id === run.id && (e.type === 'sync.succeeded' || e.type === 'sync.failed')),
+    );
+  };
 
   it('records failing schema_definition are quarantined with their errors and counted, never dropped', async () => {
     const source = (
@@ -65,13 +75,7 @@ describe('landing quality: schema validation, quarantine, drift, unsaved tests',
       })
     ).body;
     await api.post(`/raw-data-sources/${source.id}/sync`);
-    await lastRun(source.id);
-    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
-    const drift = entries
-      .map(([, f]) =>
-        Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])),
-      )
-      .find((e) => e.type === 'schema.drift_detected' && e.source_id === source.id);
+    const drift = (await settledEvents(source.id)).find((e) => e.type === 'schema.drift_detected');
     expect(drift).toBeDefined();
     expect(JSON.parse(drift!.data)).toEqual({
       added: ['extra'],
@@ -90,9 +94,9 @@ describe('landing quality: schema validation, quarantine, drift, unsaved tests',
       })
     ).body;
     await api.post(`/raw-data-sources/${source.id}/sync`);
-    await lastRun(source.id);
-    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
-    expect(entries.some(([, f]) => f.includes('schema.drift_detected') && f.includes(source.id))).toBe(false);
+    const types = (await settledEvents(source.id)).map((e) => e.type);
+    expect(types).toContain('sync.succeeded');
+    expect(types).not.toContain('schema.drift_detected');
   });
 
   it('records Postgres cannot store (U+0000, lone surrogates) are quarantined, visibly repaired, not retried forever', async () => {

@@ -4,12 +4,14 @@ import { createKnex } from '../../src/db/create-knex';
 import { isDatabaseUnavailable } from '../../src/db/database-unavailable';
 import { PreparedStatement } from '../../src/db/prepared-statement';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { captureKnexWarnings } from '../support/knex-warnings';
+import { collectingLogger } from '../helpers/test-logger';
 
 /** PreparedStatement against a real PostgreSQL, on a one-connection pool so leaks would show as hangs. */
 describe('PreparedStatement', () => {
   let db: TestDatabase;
   let single: Knex;
+  /** The one-connection pool's log: knex's warnings, kept for the test rather than printed. */
+  const singleLog = collectingLogger('warn');
   const byName = () =>
     new PreparedStatement<{ name: string; n: number }>(
       'test_things_by_name',
@@ -19,7 +21,7 @@ describe('PreparedStatement', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    single = createKnex({ url: db.url, poolMax: 1, acquireTimeoutMs: 300 });
+    single = createKnex({ url: db.url, poolMax: 1, acquireTimeoutMs: 300, logger: singleLog.logger });
     await single.schema.createTable('things', (t) => {
       t.text('name').primary();
       t.integer('n').notNullable();
@@ -103,16 +105,20 @@ describe('PreparedStatement', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const started = performance.now();
-    // The timeout makes knex print a warning with a stack: expected here, so collected.
-    const knexLog = captureKnexWarnings();
+    // The timeout makes knex warn: through the pool's logger, collected rather than printed.
+    const warned = singleLog.lines.length;
     const err = await byName()
       .rows(single, ['a'])
       .then(
         () => undefined,
         (e: unknown) => e,
-      )
-      .finally(knexLog.restore);
-    expect(knexLog.warnings).toEqual([expect.stringContaining('Acquire connection error')]);
+      );
+    expect(singleLog.lines.slice(warned).map((l) => JSON.parse(l) as { msg: string; err: string })).toEqual([
+      expect.objectContaining({
+        msg: 'knex warning',
+        err: expect.stringContaining('Acquire connection error'),
+      }),
+    ]);
     expect(err).toMatchObject({ name: 'KnexTimeoutError' });
     expect(isDatabaseUnavailable(err)).toBe(true);
     expect(performance.now() - started).toBeLessThan(3000);

@@ -15,7 +15,10 @@ describe('rate limits per key', () => {
     await killAll();
   });
   const start = async (env: Record<string, string>) => {
-    const api = await startTestApi({ env: { API_KEYS: KEYS, ...env } });
+    // Exact counts need every check answered by Redis: on a loaded machine a command can take longer
+    // than the production wait (250 ms), and the in-memory limiter, counting apart, would answer it.
+    // A stopped Redis still falls back at once (no offline queue).
+    const api = await startTestApi({ env: { API_KEYS: KEYS, RATE_LIMIT_REDIS_WAIT_MS: '10000', ...env } });
     apis.push(api);
     return api;
   };

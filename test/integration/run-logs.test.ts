@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, TEST_ADMIN_TOKEN, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 import { RunLogs } from '../../src/runs/run-log';
+import { until } from '../helpers/until';
 
 const SECRET = 'RunLog-Secret-Pw-31';
 const READ_TOKEN = `slc_test_read_${'r'.repeat(40)}`;
@@ -14,16 +15,6 @@ const body = (metadata: Record<string, unknown>, extra: Record<string, unknown> 
   metadata,
   ...extra,
 });
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Line {
   at: string;
@@ -69,9 +60,14 @@ describe('run logs', () => {
 
   it('a sync keeps its start, batches with counts and finish with totals, readable with a read key', async () => {
     const { sourceId, runId } = await syncToEnd({ records: 7, batch: 3 });
-    const res = await api.request('GET', `/raw-data-sources/${sourceId}/runs/${runId}/logs`, {
-      token: READ_TOKEN,
-    });
+    // The finish line is written after the run closes: wait for it (with the read key), not race it.
+    const res = await until(
+      () =>
+        api.request('GET', `/raw-data-sources/${sourceId}/runs/${runId}/logs`, {
+          token: READ_TOKEN,
+        }),
+      (r) => r.status !== 200 || (r.body.lines as Line[]).some((l) => l.event === 'finished'),
+    );
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ run_id: runId, source_id: sourceId, status: 'success' });
     const lines = res.body.lines as Line[];
@@ -87,10 +83,15 @@ describe('run logs', () => {
     const chunks = await api.knex('sync_run_logs').where({ run_id: runId }).count({ n: '*' }).first();
     expect(Number(chunks?.n)).toBeLessThan(lines.length);
 
-    // The worker's own log has a finish line with the counts, duration and status.
-    const finishLine = api.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.msg === 'sync finished' && l.runId === runId);
+    // The worker's own log has a finish line with the counts, duration and status (logged as the
+    // job ends, after the run closed: waited for like the rest).
+    const finishLine = await until(
+      () =>
+        api.logs
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'sync finished' && l.runId === runId),
+      (l) => l !== undefined,
+    );
     expect(finishLine).toMatchObject({ status: 'success', records: 7, invalid: 0, attempt: 1 });
     expect(typeof finishLine?.duration_ms).toBe('number');
     expect(Number(finishLine?.bytes)).toBeGreaterThan(0);

@@ -2,23 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { eventsKey } from '../../src/events/event-bus';
 import { schedulerId } from '../../src/queue/queue-names';
-import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harness';
+import { expectInvalid, startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { TEST_REDIS_URL } from '../helpers/test-env';
 import { startHttpServer, type TestServer } from '../connectors/support/http-source';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const named = () => `policy-${process.pid}-${++seq}`;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Per-source run policy through the API and an in-process worker (real Postgres and Redis). */
 describe('per-source run policy', () => {
@@ -164,11 +155,14 @@ describe('per-source run policy', () => {
     const prefix = api.container.config.queuePrefix;
     expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(1);
     const syncOnce = async (n: number) => {
-      expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(202);
+      const queued = await api.post(`/raw-data-sources/${id}/sync`);
+      expect(queued.status, queued.text).toBe(202);
       await until(
         () => runsOf(id),
         (r) => r.length === n && r[0].status === 'failed',
       );
+      // Its job failed too (see untilJobDone): the next POST /sync is then a new run, not a 409.
+      await untilJobDone(api, queued.body.job_id);
     };
     await syncOnce(1);
     expect((await api.get(`/raw-data-sources/${id}`)).body.is_active).toBe(true);
@@ -178,19 +172,23 @@ describe('per-source run policy', () => {
       (s) => s.is_active === false,
     );
     expect(source.last_warning).toContain('deactivated');
-    expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(0);
-    // A sync of an inactive source is refused; another failure path cannot publish it twice.
-    expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(409);
-    await api.container.lifecycle.fail((await runsOf(id))[0].id, 'late failure').catch(() => undefined);
-    const events = await redis.xrange(eventsKey(prefix), '-', '+');
     const asObject = (fields: string[]) => {
       const out: Record<string, string> = {};
       for (let i = 0; i < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
       return out;
     };
-    const deactivated = events
-      .map(([, fields]) => asObject(fields))
-      .filter((e) => e.type === 'source.deactivated' && e.source_id === id);
+    const deactivations = async () =>
+      (await redis.xrange(eventsKey(prefix), '-', '+'))
+        .map(([, fields]) => asObject(fields))
+        .filter((e) => e.type === 'source.deactivated' && e.source_id === id);
+    // The source is deactivated in Postgres first; its schedule is removed and source.deactivated
+    // published after that (runs/auto-deactivation.ts): wait for the event, the last step.
+    await until(deactivations, (d) => d.length >= 1);
+    expect(await redis.exists(`${prefix}:sync:repeat:${schedulerId(id)}`)).toBe(0);
+    // A sync of an inactive source is refused; another failure path cannot publish it twice.
+    expect((await api.post(`/raw-data-sources/${id}/sync`)).status).toBe(409);
+    await api.container.lifecycle.fail((await runsOf(id))[0].id, 'late failure').catch(() => undefined);
+    const deactivated = await deactivations();
     expect(deactivated).toHaveLength(1);
     expect(JSON.parse(deactivated[0]!.data!)).toMatchObject({ failures: 2 });
     expect(JSON.parse(deactivated[0]!.data!).reason).toContain('2 consecutive runs failed');

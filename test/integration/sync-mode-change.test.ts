@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 
 let seq = 0;
@@ -36,10 +36,9 @@ describe('changing sync_mode clears what no longer applies, in the update’s tr
   };
   const synced = async (id: string) => {
     const { run_id: runId } = (await api.post(`/raw-data-sources/${id}/sync`)).body as { run_id: string };
-    const run = await until(
-      () => api.knex('sync_runs').where({ id: runId }).first(),
-      (r) => r?.status === 'success' || r?.status === 'failed',
-    );
+    // Its job over too (see untilJobDone): the next sync of the source is then a new run.
+    await untilJobDone(api, runId);
+    const run = await api.knex('sync_runs').where({ id: runId }).first();
     expect(run.status, run.error).toBe('success');
     return runId;
   };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
 
 let seq = 0;
@@ -28,12 +28,15 @@ describe('sync modes: append, snapshot, dedup', () => {
     expect(res.status).toBe(201);
     return res.body as { id: string; sync_mode: string };
   };
-  const finished = (id: string, runId: string) =>
-    until(
+  /** The run once its job is over (see untilJobDone): the next sync of the source is then a new run. */
+  const finished = async (id: string, runId: string) => {
+    await untilJobDone(api, runId);
+    return until(
       async () =>
         (await api.get(`/raw-data-sources/${id}/runs`)).body.data.find((r: { id: string }) => r.id === runId),
       (r) => r?.status === 'success' || r?.status === 'failed',
     );
+  };
   const sync = async (id: string) => {
     const { run_id: runId } = (await api.post(`/raw-data-sources/${id}/sync`)).body as { run_id: string };
     return runId;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 const SECRET = 'Orchestr8-Secret-Pw';
 let seq = 0;
@@ -12,16 +13,6 @@ const body = (metadata: Record<string, unknown> = {}, extra: Record<string, unkn
   metadata,
   ...extra,
 });
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('sync orchestration', () => {
   let api: TestApi;
@@ -36,11 +27,16 @@ describe('sync orchestration', () => {
   afterAll(() => api.close());
 
   const source = async (id: string) => (await api.get(`/raw-data-sources/${id}`)).body;
-  const finished = (id: string) =>
-    until(
+  /** The source's last sync is over, its job included (see untilJobDone): the source then. */
+  const finished = async (id: string) => {
+    await until(
       () => source(id),
       (s) => s.sync_status === 'success' || s.sync_status === 'failed',
     );
+    const [last] = (await api.get(`/raw-data-sources/${id}/runs`)).body.data as { job_id: string }[];
+    await untilJobDone(api, last!.job_id);
+    return source(id);
+  };
 
   it('a manual sync lands the records, moves the status and records the run', async () => {
     const created = (await api.post('/raw-data-sources', body({ records: 5, batch: 2 }))).body;
@@ -182,9 +178,15 @@ describe('sync orchestration', () => {
     const created = (await api.post('/raw-data-sources', body({ records: 1 }))).body;
     await api.post(`/raw-data-sources/${created.id}/sync`);
     await finished(created.id);
-    const entries = await api.container.redis.xrange(api.container.events.key, '-', '+');
-    const mine = entries.filter(([, f]) => f.includes(created.id));
-    const types = mine.map(([, f]) => f[f.indexOf('type') + 1]);
+    // The run row (and the source's status) is closed before sync.succeeded is published
+    // (runs/run-lifecycle.ts): wait for the last event, then compare the whole sequence.
+    const mineOf = (entries: [string, string[]][]) => entries.filter(([, f]) => f.includes(created.id));
+    const typeOf = ([, f]: [string, string[]]) => f[f.indexOf('type') + 1];
+    const entries = await until(
+      () => api.container.redis.xrange(api.container.events.key, '-', '+'),
+      (all) => mineOf(all).some((e) => typeOf(e) === 'sync.succeeded' || typeOf(e) === 'sync.failed'),
+    );
+    const types = mineOf(entries).map(typeOf);
     expect(types).toEqual(['source.created', 'sync.queued', 'sync.started', 'sync.succeeded']);
     expect(JSON.stringify(entries)).not.toContain(SECRET);
   });

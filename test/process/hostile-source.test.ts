@@ -123,6 +123,17 @@ describe('a hostile file source (gzip bomb, one huge JSON record)', () => {
     await api?.close();
   });
 
+  /**
+   * The API stayed responsive while the worker chewed on the hostile source: the median /healthz
+   * latency under 100 ms, or, on a machine so loaded that the same probe with nothing running is
+   * already slow, within 4× that idle median. An event loop blocked by a 15 MB parse answers in
+   * seconds, far above either.
+   */
+  const expectResponsive = (figures: { healthMedianMs: number; idleHealthMedianMs: number }) =>
+    expect(figures.healthMedianMs, JSON.stringify(figures)).toBeLessThan(
+      Math.max(100, 4 * figures.idleHealthMedianMs),
+    );
+
   /** Syncs `path` and samples the process (RSS, /healthz latency) until the run is final. */
   async function syncSampled(name: string, path: string) {
     const created = await api.post('/raw-data-sources', {
@@ -138,7 +149,7 @@ describe('a hostile file source (gzip bomb, one huge JSON record)', () => {
     const idle: number[] = [];
     for (let i = 0; i < 20; i += 1) {
       const started = performance.now();
-      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(30_000) });
       idle.push(performance.now() - started);
       await sleep(25);
     }
@@ -153,7 +164,8 @@ describe('a hostile file source (gzip bomb, one huge JSON record)', () => {
       while (sampling && proc.running()) {
         rss.push(rssMb(proc.pid));
         const started = performance.now();
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+        // Bounded, but not tight: a loaded machine may stall one request for seconds; the median counts.
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(30_000) });
         health.push(performance.now() - started);
         expect(res.status).toBe(200);
         await sleep(25);
@@ -203,7 +215,7 @@ describe('a hostile file source (gzip bomb, one huge JSON record)', () => {
     expect(figures.rssPeak).toBeLessThan(RSS_LIMIT_MB);
     expect(figures.healthSamples).toBeGreaterThan(0);
     // A loaded shared machine can stall any single request; the bulk of them must be fast.
-    expect(figures.healthMedianMs).toBeLessThan(100);
+    expectResponsive(figures);
   }, 120_000);
 
   it('one JSON record with 30 million keys: the run fails on RECORD_MAX_BYTES before the object is built', async () => {
@@ -218,6 +230,6 @@ describe('a hostile file source (gzip bomb, one huge JSON record)', () => {
     expect(run.attempt).toBe(1);
     expect(proc.running()).toBe(true);
     expect(figures.rssPeak).toBeLessThan(RSS_LIMIT_MB);
-    expect(figures.healthMedianMs).toBeLessThan(100);
+    expectResponsive(figures);
   }, 120_000);
 });

@@ -256,12 +256,42 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
+/** The process id of the redis-server answering on `port`. */
+async function redisPid(port: number): Promise<number | undefined> {
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /**
  * A redis-server of our own on a free loopback port, no persistence, in a temp dir: the only
  * Redis these tests stop, freeze or wipe.
  */
 export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
-  const p = port ?? (await freePort());
+  // A port from freePort() is free when chosen, not necessarily when redis-server binds it: files
+  // run in parallel, and another process may take it in between. Then ours exits (address in use)
+  // or another server answers there: start again on another port, a bounded number of times.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startRedisOn(port ?? (await freePort()));
+    } catch (err) {
+      if (port !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startRedisOn(p: number): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
   const proc = spawn(
     'redis-server',
@@ -283,6 +313,10 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
     (v) => v === 'PONG',
     15_000,
   );
+  if ((await redisPid(p)) !== child.pid) {
+    await kill(child);
+    throw new Error(`another redis-server answers on port ${p}`);
+  }
   let client: Redis | undefined;
   return {
     port: p,

