@@ -1,6 +1,6 @@
 import { SluiceApiError, SluiceConnectionError, SluiceStreamError } from '../client';
 
-/** What `sluice` exits with; the same for every command (docs/pending/cli-README.md). */
+/** What `sluice` exits with; the same for every command (README, "Command line"). */
 export const EXIT = {
   /** Done. */
   ok: 0,

@@ -1,5 +1,5 @@
 /**
- * `sluice`: the command line over the Sluice API (docs/pending/cli-README.md). Every command maps
+ * `sluice`: the command line over the Sluice API (README, "Command line"). Every command maps
  * to one or a few typed client calls (../client.ts); errors become one line on stderr (JSON with
  * --json) and an exit code from ./exit-codes.ts.
  */
