@@ -17,7 +17,8 @@
  * LOAD_SATURATION (15 s closed loop), LOAD_RATE (req/s offered; default LOAD_RATE_FRACTION, 0.5,
  * of the saturation throughput), LOAD_SOURCES (10000), LOAD_WARMUP (5 s), LOAD_COMPARE_ROUNDS (6),
  * LOAD_COMPARE_SECONDS (4), LOAD_COMPARE_CONNECTIONS (10), LOAD_SAMPLE_MS (2000),
- * LOAD_READ_P99_MS (100), LOAD_RSS_GROWTH (0.10), LOAD_HEAP_GROWTH (0.10), LOAD_RATE_LIMIT (1000000 a minute for every RATE_LIMIT_*; 0 turns the limiter off), LOAD_LOG_LEVEL (info), LOAD_CPU_PROF (a directory for V8 CPU profiles), LOAD_NODE_FLAGS (more node flags for the Sluice processes, e.g. --trace-gc), LOAD_KEEP_DATABASE=1
+ * LOAD_READ_P99_MS (100), LOAD_RSS_GROWTH (0.10), LOAD_HEAP_GROWTH (0.10), LOAD_RATE_LIMIT (1000000 a minute for every RATE_LIMIT_*; 0 turns the limiter off), LOAD_LOG_LEVEL (info), LOAD_CPU_PROF (a directory for V8 CPU profiles), LOAD_NODE_FLAGS (more node flags for the Sluice processes, e.g. --trace-gc), LOAD_API_NODE_FLAGS (node flags for the API process only, e.g. --max-semi-space-size=2),
+ * LOAD_COMPILED=1 (run the compiled build, dist/ from `npm run build`, as production does, instead of tsx), LOAD_KEEP_DATABASE=1
  * (keep the database `sluice_load`, the temp dir with the logs and the Redis keys), LOAD_REDIS_URL
  * (else BENCH_REDIS_URL, else redis://127.0.0.1:6379/0; Postgres as the benchmarks: BENCH_ADMIN_DATABASE_URL). Loopback only.
  */
@@ -160,14 +161,17 @@ async function main(): Promise<boolean> {
     OUTBOUND_DENY: '',
   };
   const procs: SluiceProcess[] = [];
+  const compiled = process.env.LOAD_COMPILED === '1';
   const start = (name: string, script: string, args: string[]) => {
     // LOAD_CPU_PROF=dir: each process writes a V8 CPU profile there when it stops.
     // LOAD_NODE_FLAGS: more node flags for the Sluice processes (--trace-gc, heap sizes...).
     const prof = [
       ...(process.env.LOAD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`] : []),
       ...(process.env.LOAD_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      ...(name === 'api' ? (process.env.LOAD_API_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []),
     ];
-    const p = startSluiceProcess(name, script, args, env, join(tmp, `${name}.log`), prof);
+    const entry = compiled ? `dist/${script.replace(/\.ts$/, '.js')}` : script;
+    const p = startSluiceProcess(name, entry, args, env, join(tmp, `${name}.log`), prof);
     procs.push(p);
     return p;
   };
@@ -200,7 +204,10 @@ async function main(): Promise<boolean> {
   const noToken = anonymous.status;
   void anonymous.body?.cancel();
   console.log(
-    `processes: api pid ${api.pid}, workers ${workers.map((w) => w.pid).join(', ')} (node --import tsx, ` +
+    `processes: api pid ${api.pid}, workers ${workers.map((w) => w.pid).join(', ')} ` +
+      `(${compiled ? 'node dist/, compiled' : 'node --import tsx'}` +
+      `${process.env.LOAD_NODE_FLAGS ? ` ${process.env.LOAD_NODE_FLAGS}` : ''}` +
+      `${process.env.LOAD_API_NODE_FLAGS ? `, api ${process.env.LOAD_API_NODE_FLAGS}` : ''}, ` +
       `NODE_ENV=production, LOG_LEVEL=${env.LOG_LEVEL}, logs in ${tmp}); ready in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s with ${await syncQueue.count()} scheduled syncs; ` +
       `auth: ${noToken === 401 ? 'on (401 without the token)' : `OFF? (${noToken} without the token)`}`,
