@@ -6,7 +6,11 @@
  * has), send WARM_REQUESTS reads (API), let it idle IDLE_SECONDS, then sample its RSS from
  * /proc/<pid>/status every 250 ms for SAMPLE_SECONDS (median) and read its V8 heap from /metrics.
  * Prints medians over the rounds and the compiled/tsx ratio. Loopback only, own database and prefix.
- * Knobs: BENCH_ROUNDS (5), BENCH_IDLE_SECONDS (5), BENCH_SAMPLE_SECONDS (5), BENCH_WARM_REQUESTS (200).
+ * Knobs: BENCH_ROUNDS (5), BENCH_IDLE_SECONDS (5), BENCH_SAMPLE_SECONDS (5), BENCH_WARM_REQUESTS (200),
+ * BENCH_ROLES (api,worker), BENCH_SIDES: what is compared, `label=node arguments` separated by `;`,
+ * the role appended to each and ratios taken to the first side (default
+ * `tsx=--import tsx src/main.ts;compiled=dist/src/main.js`). E.g. another build beside this one, or
+ * V8 flags: `before=/tmp/main/dist/src/main.js;after=dist/src/main.js;semi2=--max-semi-space-size=2 dist/src/main.js`.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +32,24 @@ const READY_WITHIN_MS = 120_000;
 const MIB = 2 ** 20;
 
 type Role = 'api' | 'worker';
-type Mode = 'tsx' | 'compiled';
+/** A side of the comparison: its label and the node arguments before the role. */
+type Mode = string;
+const SIDES = new Map(
+  (process.env.BENCH_SIDES ?? 'tsx=--import tsx src/main.ts;compiled=dist/src/main.js')
+    .split(';')
+    .filter(Boolean)
+    .map((side) => {
+      const at = side.indexOf('=');
+      return [
+        side.slice(0, at).trim(),
+        side
+          .slice(at + 1)
+          .trim()
+          .split(/\s+/),
+      ] as const;
+    }),
+);
+const ROLES = (process.env.BENCH_ROLES ?? 'api,worker').split(',') as Role[];
 interface Sample {
   startupMs: number;
   rss: number;
@@ -68,7 +89,7 @@ function gauge(text: string, name: string): number {
 async function measure(role: Role, mode: Mode, env: Record<string, string>, token: string): Promise<Sample> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const args = mode === 'tsx' ? ['--import', 'tsx', 'src/main.ts', role] : ['dist/src/main.js', role];
+  const args = [...SIDES.get(mode)!, role];
   const started = performance.now();
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
@@ -131,14 +152,15 @@ console.log(
       .join(' ')}`,
 );
 console.log(
-  `settings: ${ROUNDS} rounds per side (alternating); idle ${IDLE_SECONDS} s then RSS sampled for ${SAMPLE_SECONDS} s; ` +
+  `sides: ${[...SIDES].map(([label, args]) => `${label} = node ${args.join(' ')}`).join('; ')}\n` +
+    `settings: ${ROUNDS} rounds per side (alternating); idle ${IDLE_SECONDS} s then RSS sampled for ${SAMPLE_SECONDS} s; ` +
     `API warmed with ${WARM_REQUESTS} GET /raw-data-sources\n`,
 );
 const results = new Map<string, Sample[]>();
 try {
-  for (const role of ['api', 'worker'] as const)
+  for (const role of ROLES)
     for (let round = 0; round < ROUNDS; round += 1)
-      for (const mode of (round % 2 ? ['compiled', 'tsx'] : ['tsx', 'compiled']) as Mode[]) {
+      for (const mode of round % 2 ? [...SIDES.keys()].reverse() : [...SIDES.keys()]) {
         const sample = await measure(role, mode, env, token);
         const key = `${role} ${mode}`;
         results.set(key, [...(results.get(key) ?? []), sample]);
@@ -156,16 +178,18 @@ for (const [key, samples] of results)
     (median(samples.map((s) => s.rss)) / MIB).toFixed(1),
     (median(samples.map((s) => s.heapUsed)) / MIB).toFixed(1),
   ]);
-for (const role of ['api', 'worker']) {
-  const m = (mode: Mode, pick: (s: Sample) => number) =>
-    median((results.get(`${role} ${mode}`) ?? []).map(pick));
-  rows.push([
-    `${role} compiled/tsx`,
-    (m('compiled', (s) => s.startupMs) / m('tsx', (s) => s.startupMs)).toFixed(2),
-    (m('compiled', (s) => s.rss) / m('tsx', (s) => s.rss)).toFixed(2),
-    (m('compiled', (s) => s.heapUsed) / m('tsx', (s) => s.heapUsed)).toFixed(2),
-  ]);
-}
+const [first, ...others] = [...SIDES.keys()];
+for (const role of ROLES)
+  for (const mode of others) {
+    const m = (side: Mode, pick: (s: Sample) => number) =>
+      median((results.get(`${role} ${side}`) ?? []).map(pick));
+    rows.push([
+      `${role} ${mode}/${first}`,
+      (m(mode, (s) => s.startupMs) / m(first!, (s) => s.startupMs)).toFixed(2),
+      (m(mode, (s) => s.rss) / m(first!, (s) => s.rss)).toFixed(2),
+      (m(mode, (s) => s.heapUsed) / m(first!, (s) => s.heapUsed)).toFixed(2),
+    ]);
+  }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const row of rows)
   console.log(row.map((cell, i) => (i ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  '));

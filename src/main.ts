@@ -12,7 +12,6 @@ import { devBanner } from './dev-banner';
 import { applyHttpTimeouts } from './http/server-timeouts';
 import { startMetricsServer } from './metrics/metrics-server';
 import type { SyncWorker } from '../workers/sync-worker';
-import { createWorker } from '../workers/worker-container';
 
 /** How long in-flight HTTP requests get to finish on shutdown before connections are closed. */
 const HTTP_DRAIN_MS = 3000;
@@ -52,6 +51,9 @@ export async function run(role: Role, overrides: ContainerOverrides = {}): Promi
     });
 
   if (role !== 'api') {
+    // Imported here, not at the top: the API role never runs jobs, and the worker's modules (its
+    // processors, notification delivery, undici) would only sit in its memory.
+    const { createWorker } = await import('../workers/worker-container');
     worker = createWorker(container);
     await worker.start();
   }

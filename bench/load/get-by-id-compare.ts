@@ -22,6 +22,8 @@ export interface SideResult {
   /** Server CPU per request over all rounds, µs: steadier than req/s on a shared machine. */
   cpuPerRequest: number;
   rounds: number[];
+  /** The server's RSS after the rounds, bytes, when the caller measured it. */
+  rss?: number;
 }
 
 export interface CompareResult {

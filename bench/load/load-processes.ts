@@ -29,7 +29,8 @@ const CLOCK_TICKS = 100;
 /**
  * Starts `node --import tsx <script> [...args]` (what `tsx <script>` runs, without tsx's own
  * wrapper process in between, so the PID measured is the one serving) with `env` on top of this
- * process's environment, stdout and stderr appended to `logFile`.
+ * process's environment, stdout and stderr appended to `logFile`. A `.js` script (the compiled
+ * build in dist/, what production runs) is started without tsx.
  */
 export function startSluiceProcess(
   name: string,
@@ -44,7 +45,8 @@ export function startSluiceProcess(
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', script, ...args], {
+    const loader = script.endsWith('.js') ? [] : ['--import', 'tsx'];
+    child = spawn(process.execPath, [...nodeOptions, ...loader, script, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', fd, fd],
     });

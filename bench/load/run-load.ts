@@ -17,7 +17,10 @@
  * LOAD_SATURATION (15 s closed loop), LOAD_RATE (req/s offered; default LOAD_RATE_FRACTION, 0.5,
  * of the saturation throughput), LOAD_SOURCES (10000), LOAD_WARMUP (5 s), LOAD_COMPARE_ROUNDS (6),
  * LOAD_COMPARE_SECONDS (4), LOAD_COMPARE_CONNECTIONS (10), LOAD_SAMPLE_MS (2000),
- * LOAD_READ_P99_MS (100), LOAD_RSS_GROWTH (0.10), LOAD_HEAP_GROWTH (0.10), LOAD_RATE_LIMIT (1000000 a minute for every RATE_LIMIT_*; 0 turns the limiter off), LOAD_LOG_LEVEL (info), LOAD_CPU_PROF (a directory for V8 CPU profiles), LOAD_NODE_FLAGS (more node flags for the Sluice processes, e.g. --trace-gc), LOAD_KEEP_DATABASE=1
+ * LOAD_READ_P99_MS (100), LOAD_RSS_GROWTH (0.10), LOAD_HEAP_GROWTH (0.10), LOAD_RATE_LIMIT (1000000 a minute for every RATE_LIMIT_*; 0 turns the limiter off), LOAD_LOG_LEVEL (info), LOAD_CPU_PROF (a directory for V8 CPU profiles), LOAD_NODE_FLAGS (more node flags for the Sluice processes, e.g. --trace-gc), LOAD_API_NODE_FLAGS (node flags for the API process only, e.g. --max-semi-space-size=2),
+ * LOAD_AB_NODE_FLAGS (node flags to compare: a second API process with them, started after the load,
+ * against the API without them, GET by id in alternating rounds, e.g. --max-semi-space-size=1),
+ * LOAD_COMPILED=1 (run the compiled build, dist/ from `npm run build`, as production does, instead of tsx), LOAD_KEEP_DATABASE=1
  * (keep the database `sluice_load`, the temp dir with the logs and the Redis keys), LOAD_REDIS_URL
  * (else BENCH_REDIS_URL, else redis://127.0.0.1:6379/0; Postgres as the benchmarks: BENCH_ADMIN_DATABASE_URL). Loopback only.
  */
@@ -160,14 +163,17 @@ async function main(): Promise<boolean> {
     OUTBOUND_DENY: '',
   };
   const procs: SluiceProcess[] = [];
+  const compiled = process.env.LOAD_COMPILED === '1';
   const start = (name: string, script: string, args: string[]) => {
     // LOAD_CPU_PROF=dir: each process writes a V8 CPU profile there when it stops.
     // LOAD_NODE_FLAGS: more node flags for the Sluice processes (--trace-gc, heap sizes...).
     const prof = [
       ...(process.env.LOAD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`] : []),
       ...(process.env.LOAD_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      ...(name === 'api' ? (process.env.LOAD_API_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []),
     ];
-    const p = startSluiceProcess(name, script, args, env, join(tmp, `${name}.log`), prof);
+    const entry = compiled ? `dist/${script.replace(/\.ts$/, '.js')}` : script;
+    const p = startSluiceProcess(name, entry, args, env, join(tmp, `${name}.log`), prof);
     procs.push(p);
     return p;
   };
@@ -200,7 +206,10 @@ async function main(): Promise<boolean> {
   const noToken = anonymous.status;
   void anonymous.body?.cancel();
   console.log(
-    `processes: api pid ${api.pid}, workers ${workers.map((w) => w.pid).join(', ')} (node --import tsx, ` +
+    `processes: api pid ${api.pid}, workers ${workers.map((w) => w.pid).join(', ')} ` +
+      `(${compiled ? 'node dist/, compiled' : 'node --import tsx'}` +
+      `${process.env.LOAD_NODE_FLAGS ? ` ${process.env.LOAD_NODE_FLAGS}` : ''}` +
+      `${process.env.LOAD_API_NODE_FLAGS ? `, api ${process.env.LOAD_API_NODE_FLAGS}` : ''}, ` +
       `NODE_ENV=production, LOG_LEVEL=${env.LOG_LEVEL}, logs in ${tmp}); ready in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s with ${await syncQueue.count()} scheduled syncs; ` +
       `auth: ${noToken === 401 ? 'on (401 without the token)' : `OFF? (${noToken} without the token)`}`,
@@ -273,6 +282,46 @@ async function main(): Promise<boolean> {
     failures.push(`GET by id comparison: ${(err as Error).message}`);
   }
 
+  // The cost of node flags (LOAD_AB_NODE_FLAGS) on GET by id, in one run on this machine as it is:
+  // a second API process with them beside the load's API (which ran the mix) in alternating rounds.
+  let ab: CompareResult | undefined;
+  const abFlags = (process.env.LOAD_AB_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  if (abFlags.length)
+    try {
+      const abPort = await freePort();
+      const script = compiled ? 'dist/src/main.js' : 'src/main.ts';
+      const flagged = startSluiceProcess(
+        'api-ab',
+        script,
+        ['api'],
+        { ...env, PORT: String(abPort) },
+        join(tmp, 'api-ab.log'),
+        abFlags,
+      );
+      stopping.push(() => flagged.stop());
+      const abUrl = `http://127.0.0.1:${abPort}`;
+      await waitFor('the A/B API', async () => (await fetch(`${abUrl}/readyz`)).status === 200, 60_000, [
+        flagged,
+      ]);
+      log(`GET by id: API with ${abFlags.join(' ')} beside the API without (load ${load()})`);
+      ab = await compareGetById(
+        { url: abUrl, cpuMicros: () => flagged.cpuMicros() },
+        { url: baseUrl, cpuMicros: () => api.cpuMicros() },
+        seeded.ids.slice(0, 2000).map((id) => `/raw-data-sources/${id}`),
+        token,
+        {
+          rounds: S.compareRounds,
+          roundSeconds: S.compareSeconds,
+          warmupSeconds: 3,
+          connections: S.compareConnections,
+        },
+      );
+      ab.sluice.rss = await flagged.rss();
+      ab.baseline.rss = await api.rss();
+    } catch (err) {
+      failures.push(`A/B of ${abFlags.join(' ')}: ${(err as Error).message}`);
+    }
+
   sampler.phase = 'after';
   await sleep(S.sampleMs * 3 + 100);
   sampler.stop();
@@ -335,6 +384,16 @@ async function main(): Promise<boolean> {
     );
     if (compared.ratio < GET_RATIO)
       failures.push(`GET by id: ${compared.ratio.toFixed(2)}× of the baseline, target ≥ ${GET_RATIO}×`);
+  }
+  if (ab) {
+    const mib = (bytes?: number) => (bytes === undefined ? '?' : (bytes / 2 ** 20).toFixed(1));
+    console.log(
+      `\nGET /raw-data-sources/{id}, API with ${abFlags.join(' ')} (a fresh process) beside the load's API ` +
+        `without: ${ab.sluice.rps.toFixed(0)} vs ${ab.baseline.rps.toFixed(0)} req/s = ${ab.ratio.toFixed(2)}× ` +
+        `(rounds ${ab.sluice.rounds.map((r) => r.toFixed(0)).join(' ')} vs ${ab.baseline.rounds.map((r) => r.toFixed(0)).join(' ')}); ` +
+        `CPU per request ${ab.sluice.cpuPerRequest.toFixed(0)} vs ${ab.baseline.cpuPerRequest.toFixed(0)} µs ` +
+        `(${(ab.baseline.cpuPerRequest / ab.sluice.cpuPerRequest).toFixed(2)}×); RSS after ${mib(ab.sluice.rss)} vs ${mib(ab.baseline.rss)} MiB`,
+    );
   }
 
   const memory = memoryReport(

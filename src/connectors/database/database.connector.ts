@@ -25,8 +25,6 @@ import {
 import { toRecord, type Row } from './json-row';
 import { cursorKind, cursorOrder, effectiveLookback } from './cursor-order';
 import { CursorWindow, DEFAULT_WINDOW_KEYS, fingerprintText, type WindowState } from '../kit/cursor-window';
-import { openMysql } from './mysql-session';
-import { openPostgres } from './postgres-session';
 import { CURSOR_KEY, fullSql, incrementalSql, sampleSql } from './read-plan';
 import { dialectFor } from './sql-dialect';
 import { describeSource, dialectLabel, failure, hostPort, truncate, what } from './step-messages';
@@ -331,9 +329,11 @@ export class DatabaseConnector implements Connector {
       throw err;
     }
     try {
+      // The drivers are imported on the first session: the API process builds this connector for
+      // its rules and metadata only, and mysql2 alone is megabytes of code it would never run.
       const session = await (url.dialect === 'postgres'
-        ? openPostgres(url, address, watch, limits)
-        : openMysql(url, address, watch, limits));
+        ? (await import('./postgres-session')).openPostgres(url, address, watch, limits)
+        : (await import('./mysql-session')).openMysql(url, address, watch, limits));
       release(true);
       return { session, ...watch.finish() };
     } catch (err) {

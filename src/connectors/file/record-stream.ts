@@ -1,12 +1,8 @@
 import type { Readable, Transform } from 'node:stream';
-import { parse as csvParser } from 'csv-parse';
-import { parser as jsonParser } from 'stream-json';
-import { pick } from 'stream-json/filters/pick.js';
 import { recordTooLarge, TooLargeError } from '../kit/byte-limits';
 import { ConnectorError } from '../kit/classify-error';
 import { chain } from '../kit/http/body-decoding';
 import type { CsvOptions, FileFormat } from './file-settings';
-import { JsonRecordBudget } from './json-record-budget';
 import { ndjsonRecords } from './ndjson-records';
 
 export interface RecordStreamOptions {
@@ -48,6 +44,13 @@ export function readRecords(input: Readable, options: RecordStreamOptions): Asyn
 async function* jsonRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
   const { recordsPath, sizes, position } = options;
   if (position) position.key = 'index';
+  // The parsers are imported on the first JSON (or CSV) file: only workers read files, and the
+  // API process, which builds the file connector for its rules, would carry them for nothing.
+  const [{ parser: jsonParser }, { pick }, { JsonRecordBudget }] = await Promise.all([
+    import('stream-json'),
+    import('stream-json/filters/pick.js'),
+    import('./json-record-budget'),
+  ]);
   const budget = new JsonRecordBudget(options.recordMaxBytes);
   // Packed tokens only: a value arrives whole, not also in pieces (less than half the tokens). The
   // budget counts the raw bytes too, so one giant string token cannot grow unseen inside the parser.
@@ -89,6 +92,7 @@ async function* jsonRecords(input: Readable, options: RecordStreamOptions): Asyn
 async function* csvRecords(input: Readable, options: RecordStreamOptions): AsyncGenerator<unknown> {
   const { csv, sizes, position } = options;
   if (position) position.key = 'line';
+  const { parse: csvParser } = await import('csv-parse');
   const parser = csvParser({
     info: true,
     delimiter: csv.delimiter,

@@ -1,7 +1,7 @@
 import { DEFAULT_BYTE_LIMITS } from '../kit/byte-limits';
 import type { Connector, ConnectorContext, ConnectorSource, SyncBatch, TestStep } from '../connector';
 import type { ResolvedTarget } from '../outbound';
-import { NatsStreamReader } from './nats-stream.reader';
+import type { NatsStreamReader } from './nats-stream.reader';
 import { RedisStreamReader } from './redis-stream.reader';
 import { StepRunner } from '../kit/step-runner';
 import { hostPort, toConnectorError } from '../kit/classify-error';
@@ -57,7 +57,7 @@ export class StreamConnector implements Connector {
       return { value: found, message: `${settings.host} is ${found.address}` };
     });
     if (target) steps.target(hostPort(target.address, settings.port));
-    if (target) await this.reader(settings, ctx).test(steps, target);
+    if (target) await (await this.reader(settings, ctx)).test(steps, target);
     return steps.finish();
   }
 
@@ -69,13 +69,18 @@ export class StreamConnector implements Connector {
     } catch (err) {
       throw toConnectorError(err, `resolve ${settings.host}`, settings.secrets);
     }
-    yield* this.reader(settings, ctx).sync(state, target);
+    yield* (await this.reader(settings, ctx)).sync(state, target);
   }
 
-  private reader(settings: StreamSettings, ctx: ConnectorContext): RedisStreamReader | NatsStreamReader {
-    return settings.kind === 'redis'
-      ? new RedisStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords)
-      : new NatsStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords);
+  /** The NATS client is imported on the first NATS source: the API process never reads a stream. */
+  private async reader(
+    settings: StreamSettings,
+    ctx: ConnectorContext,
+  ): Promise<RedisStreamReader | NatsStreamReader> {
+    if (settings.kind === 'redis')
+      return new RedisStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords);
+    const { NatsStreamReader } = await import('./nats-stream.reader');
+    return new NatsStreamReader(settings, ctx, this.batchMaxBytes, this.maxRunRecords);
   }
 }
 

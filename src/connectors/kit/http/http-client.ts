@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Client, type Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
 import type { ConnectorContext } from '../../connector';
 import { ConnectorError } from '../classify-error';
 import type { ResolvedTarget } from '../../outbound';
@@ -7,7 +7,6 @@ import { abortError } from '../deadline';
 import { formatBytes, TooLargeError } from '../byte-limits';
 import { decodeContentEncoding, type DecodeLimits } from './body-decoding';
 import { HttpStatusError } from './http-status-error';
-import { pinnedConnector } from './pinned-connector';
 import { DEFAULT_RETRY, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry-policy';
 import { describeUrl } from './url-credentials';
 
@@ -57,6 +56,13 @@ export const DEFAULT_REQUEST_MAX_MS = 5 * 60_000;
  * hop is resolved and checked again. Connect, headers and each body read are bounded by
  * ctx.timeoutMs; 429 and 5xx are retried within a bounded budget, honouring Retry-After.
  */
+/**
+ * undici and the pinned dialer, imported on the first connection: the API process builds the api
+ * and file connectors for their rules and never sends, and undici is megabytes of code.
+ */
+let transport: Promise<[typeof import('undici'), typeof import('./pinned-connector')]> | undefined;
+const loadTransport = () => (transport ??= Promise.all([import('undici'), import('./pinned-connector')]));
+
 export class HttpClient {
   private readonly clients = new Map<string, Client>();
   private readonly retry: RetryPolicy;
@@ -84,6 +90,7 @@ export class HttpClient {
 
   /** Opens one connection (TCP, and TLS for https) to `target` and closes it: the connect test step. */
   async probe(url: URL, target: ResolvedTarget): Promise<void> {
+    const [, { pinnedConnector }] = await loadTransport();
     const connect = pinnedConnector(target, this.ctx.timeoutMs);
     const release = await this.ctx.outbound.claim(target.address, url.port || defaultPort(url));
     let answered = false;
@@ -241,7 +248,7 @@ export class HttpClient {
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw abortError(signal);
       const target = await this.resolve(url);
-      const client = this.clientFor(url, target);
+      const client = await this.clientFor(url, target);
       let res: Dispatcher.ResponseData;
       // Pending until the response's headers: connect and time to first byte (see Outbound.claim).
       const release = await this.ctx.outbound.claim(target.address, url.port || defaultPort(url));
@@ -281,7 +288,9 @@ export class HttpClient {
   }
 
   /** One keep-alive client per origin and dialled address: an address change gets a new, checked connection. */
-  private clientFor(url: URL, target: ResolvedTarget): Client {
+  private async clientFor(url: URL, target: ResolvedTarget): Promise<Client> {
+    // Awaited before the lookup, so that the lookup and the insert stay one synchronous step.
+    const [{ Client }, { pinnedConnector }] = await loadTransport();
     const key = `${url.origin}|${target.address}`;
     let client = this.clients.get(key);
     if (!client) {
