@@ -27,4 +27,6 @@ EXPOSE 3000
 
 # Compose overrides this: migrate then the API, or the worker. Straight to node (not npm), so that
 # SIGTERM reaches Sluice and its graceful shutdown.
-CMD ["node", "dist/src/main.js", "api"]
+# --max-semi-space-size=1: the API's young generation stays at 1 MiB instead of the 16 MiB V8 grows it
+# to while modules load (idle RSS 131 -> 99 MiB, same CPU per request: docs/RESULTS.md).
+CMD ["node", "--max-semi-space-size=1", "dist/src/main.js", "api"]
