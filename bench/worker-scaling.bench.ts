@@ -65,6 +65,7 @@ const S = {
 };
 const PREFIX = 'sluice_bench_scale';
 const DRAIN_MS = 60_000;
+const STOP_MS = 20_000;
 const CLOCK_TICKS = 100;
 /** The schedulers exist (as in production) but never fire during the benchmark. */
 const NEVER_DURING_BENCH = '0 0 1 1 *';
@@ -310,6 +311,20 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
   /** Retried sync attempts by reason (the error with its numbers blanked, so one port or count is one reason). */
   const retries = new Map<string, number>();
   let conflicts = 0;
+  /** Workers that did not exit within STOP_MS of SIGTERM (then killed). */
+  let hungStops = 0;
+  /**
+   * Stops a worker (SIGTERM, its graceful close); one still there after STOP_MS is killed
+   * (SIGKILL) and counted: a worker on a Redis Cluster was seen hanging in its close, and the
+   * rounds after it must not wait on it forever.
+   */
+  const stopWorker = async (w: ChildProcess) => {
+    const closed = await Promise.race([w.stop().then(() => true), sleep(STOP_MS).then(() => false)]);
+    if (closed) return;
+    hungStops += 1;
+    process.kill(w.pid, 'SIGKILL');
+    await w.stop();
+  };
   let reading = true;
   let readLoop: Promise<void> = Promise.resolve();
   try {
@@ -410,7 +425,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         WORKER_CONCURRENCY: String(concurrency),
       };
       // Another concurrency: every worker starts afresh with it.
-      if (concurrency !== running) await Promise.all(workers.splice(0).map((w) => w.stop()));
+      if (concurrency !== running) await Promise.all(workers.splice(0).map(stopWorker));
       running = concurrency;
       if (workers.length < n)
         workers.push(
@@ -420,7 +435,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
             ),
           )),
         );
-      await Promise.all(workers.splice(n).map((w) => w.stop()));
+      await Promise.all(workers.splice(n).map(stopWorker));
     };
     await setWorkers(1, 'noop');
     await Promise.race([
@@ -653,13 +668,13 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Redis replicas | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
         `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
         `Redis calls per sync by command (the median repetition):\n\n${commandLines.map((l) => `- ${l}`).join('\n')}\n\n` +
-        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync attempts retried: ${[...retries.values()].reduce((a, b) => a + b, 0)}${retries.size ? ` (${[...retries.entries()].map(([why, n]) => `${n} × "${why}"`).join(', ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
+        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync attempts retried: ${[...retries.values()].reduce((a, b) => a + b, 0)}${retries.size ? ` (${[...retries.entries()].map(([why, n]) => `${n} × "${why}"`).join(', ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}; workers that did not exit within ${STOP_MS / 1000} s of SIGTERM (then killed): ${hungStops}\n`,
     );
     return results;
   } finally {
     reading = false;
     await readLoop.catch(() => undefined);
-    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(workers.map(stopWorker));
     if (!cluster) for (const node of nodes) await deleteKeys(node, `${PREFIX}:*`).catch(() => 0);
     [...nodes, ...replicas].forEach((n) => n.disconnect());
     reader.disconnect();
