@@ -27,9 +27,15 @@
  * stopped (by PID) here, so other clients of a shared Redis neither disturb the CPU figures nor
  * the memory ones. BENCH_SCALE_REDIS_URL uses an existing Redis instead. Every other variable of
  * this process's environment reaches the Sluice containers and workers unchanged, so the same bench
- * runs against a Redis Cluster with REDIS_CLUSTER_NODES / SYNC_SHARDS once those exist (the
- * topology column names them; list the nodes in BENCH_SCALE_REDIS_NODES, comma-separated redis://
- * URLs, to sample each node's CPU and memory).
+ * runs against an existing Redis Cluster with REDIS_CLUSTER_NODES / SYNC_SHARDS (the topology
+ * column names them; list the masters in BENCH_SCALE_REDIS_NODES, comma-separated redis:// URLs, to
+ * sample each one's CPU and memory).
+ * BENCH_SCALE_TOPOLOGY=cluster: a private Redis Cluster instead (3 masters + 3 replicas, the test
+ * helper test/helpers/redis-cluster.ts, on BENCH_SCALE_CLUSTER_PORT (7201) and the five ports after
+ * it, cluster bus on each port + 10000), killed by PID at the end; the Sluice processes get
+ * REDIS_CLUSTER_NODES and SYNC_SHARDS=BENCH_SCALE_SHARDS (1). Redis CPU, commands, memory and
+ * connections are summed over the masters; the replicas' CPU (applying the masters' writes) is the
+ * "Redis replicas" column, not in "Redis".
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -45,6 +51,7 @@ import { assertLoopback, createBenchDatabase } from './lib/bench-database';
 import { benchContainer, benchEnv } from './lib/bench-env';
 import { startChild, type ChildProcess } from './lib/child-server';
 import { deleteKeys, lazyFreed, redisCpuSeconds, usedMemory } from './lib/redis-keys';
+import { startRedisCluster, type TestRedisCluster } from '../test/helpers/redis-cluster';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const S = {
@@ -58,6 +65,7 @@ const S = {
 };
 const PREFIX = 'sluice_bench_scale';
 const DRAIN_MS = 60_000;
+const STOP_MS = 20_000;
 const CLOCK_TICKS = 100;
 /** The schedulers exist (as in production) but never fire during the benchmark. */
 const NEVER_DURING_BENCH = '0 0 1 1 *';
@@ -92,10 +100,18 @@ const CASE_LABEL: Record<CaseName, string> = {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const load1 = () => loadavg()[0]!;
 
-/** The Redis topology the Sluice processes get, from the environment they inherit. */
+const TOPOLOGY = process.env.BENCH_SCALE_TOPOLOGY ?? 'single';
+if (TOPOLOGY !== 'single' && TOPOLOGY !== 'cluster')
+  throw new Error(`BENCH_SCALE_TOPOLOGY: "${TOPOLOGY}" is neither single nor cluster`);
+/** Sync shards on the private cluster (BENCH_SCALE_TOPOLOGY=cluster). */
+const CLUSTER_SHARDS = num('BENCH_SCALE_SHARDS', 1);
+const CLUSTER_PORT = num('BENCH_SCALE_CLUSTER_PORT', 7201);
+
+/** The Redis topology the Sluice processes get, from the environment they inherit (or the private cluster's). */
 function topology(): string {
-  if (!process.env.REDIS_CLUSTER_NODES) return 'single Redis';
-  const shards = Number(process.env.SYNC_SHARDS ?? 1);
+  const clustered = TOPOLOGY === 'cluster' || process.env.REDIS_CLUSTER_NODES;
+  if (!clustered) return 'single Redis';
+  const shards = TOPOLOGY === 'cluster' ? CLUSTER_SHARDS : Number(process.env.SYNC_SHARDS ?? 1);
   return `cluster, ${shards} shard${shards === 1 ? '' : 's'}`;
 }
 
@@ -210,6 +226,8 @@ interface Saturation {
   busiestWorker: number;
   bench: number;
   redis: number;
+  /** The private cluster's replicas (0 on a single Redis). */
+  replicas: number;
   postgres: number;
   /** Machine CPU not accounted for by the above: other users of the machine. */
   other: number;
@@ -246,16 +264,33 @@ interface Round {
 
 export default async function workerScaling(_settings: BenchSettings): Promise<BenchResult[]> {
   const external = process.env.BENCH_SCALE_REDIS_URL;
-  const own = external ? undefined : await privateRedis();
-  const redisUrl = external ?? own!.url;
+  // The private cluster: its masters are the nodes sampled; the replicas' CPU is reported apart.
+  let cluster: TestRedisCluster | undefined;
+  let clusterEnv: Record<string, string> = {};
+  let replicaUrls: string[] = [];
+  let own: { url: string; stop(): Promise<void> } | undefined;
+  if (TOPOLOGY === 'cluster') {
+    cluster = await startRedisCluster(Array.from({ length: 6 }, (_, i) => CLUSTER_PORT + i));
+    const roles = await cluster.topology();
+    const url = (port: number) => `redis://127.0.0.1:${port}`;
+    process.env.BENCH_SCALE_REDIS_NODES = roles
+      .filter((r) => r.role === 'master')
+      .map((r) => url(r.port))
+      .join(',');
+    replicaUrls = roles.filter((r) => r.role === 'slave').map((r) => url(r.port));
+    clusterEnv = { REDIS_CLUSTER_NODES: cluster.seeds, SYNC_SHARDS: String(CLUSTER_SHARDS) };
+  } else if (!external) own = await privateRedis();
+  const redisUrl = external ?? own?.url ?? `redis://127.0.0.1:${CLUSTER_PORT}`;
   assertLoopback(redisUrl);
   const nodeUrls = (process.env.BENCH_SCALE_REDIS_NODES ?? redisUrl).split(',').map((u) => u.trim());
-  nodeUrls.forEach(assertLoopback);
+  [...nodeUrls, ...replicaUrls].forEach(assertLoopback);
   const nodes = nodeUrls.map((u) => new Redis(u));
+  const replicas = replicaUrls.map((u) => new Redis(u));
   const db = await createBenchDatabase('sluice_bench_scale');
   const env = {
     ...benchEnv(db.url, PREFIX),
     REDIS_URL: redisUrl,
+    ...clusterEnv,
     WORKER_CONCURRENCY: String(S.concurrency),
     OUTBOUND_ALLOW: '127.0.0.0/8',
   };
@@ -276,10 +311,25 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
   /** Retried sync attempts by reason (the error with its numbers blanked, so one port or count is one reason). */
   const retries = new Map<string, number>();
   let conflicts = 0;
+  /** Workers that did not exit within STOP_MS of SIGTERM (then killed). */
+  let hungStops = 0;
+  /**
+   * Stops a worker (SIGTERM, its graceful close); one still there after STOP_MS is killed
+   * (SIGKILL) and counted: a worker on a Redis Cluster was seen hanging in its close, and the
+   * rounds after it must not wait on it forever.
+   */
+  const stopWorker = async (w: ChildProcess) => {
+    const closed = await Promise.race([w.stop().then(() => true), sleep(STOP_MS).then(() => false)]);
+    if (closed) return;
+    hungStops += 1;
+    process.kill(w.pid, 'SIGKILL');
+    await w.stop();
+  };
   let reading = true;
   let readLoop: Promise<void> = Promise.resolve();
   try {
-    for (const node of nodes) await deleteKeys(node, `${PREFIX}:*`);
+    // A fresh private cluster holds nothing yet (and UNLINK of keys in several slots is refused there).
+    if (!cluster) for (const node of nodes) await deleteKeys(node, `${PREFIX}:*`);
     const clients = async () =>
       (
         await Promise.all(
@@ -375,7 +425,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         WORKER_CONCURRENCY: String(concurrency),
       };
       // Another concurrency: every worker starts afresh with it.
-      if (concurrency !== running) await Promise.all(workers.splice(0).map((w) => w.stop()));
+      if (concurrency !== running) await Promise.all(workers.splice(0).map(stopWorker));
       running = concurrency;
       if (workers.length < n)
         workers.push(
@@ -385,7 +435,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
             ),
           )),
         );
-      await Promise.all(workers.splice(n).map((w) => w.stop()));
+      await Promise.all(workers.splice(n).map(stopWorker));
     };
     await setWorkers(1, 'noop');
     await Promise.race([
@@ -441,6 +491,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         workers: await Promise.all(workers.map((w) => procCpu(w.pid))),
         bench: process.cpuUsage(),
         redis: (await Promise.all(nodes.map(redisCpuSeconds))).reduce((a, b) => a + b, 0),
+        replicas: (await Promise.all(replicas.map(redisCpuSeconds))).reduce((a, b) => a + b, 0),
         commands: (await Promise.all(nodes.map(redisCommands))).reduce((a, b) => a + b, 0),
         byCommand: await Promise.all(nodes.map(redisCommandCalls)),
         pg: (await Promise.all(pids.map(procCpu))).reduce((a, b) => a + b, 0),
@@ -489,6 +540,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         workers: perWorker.reduce((x, y) => x + y, 0),
         bench: (b.bench.user + b.bench.system - a.bench.user - a.bench.system) / 1e6 / wall,
         redis: (b.redis - a.redis) / wall,
+        replicas: (b.replicas - a.replicas) / wall,
         postgres: (b.pg - a.pg) / wall,
       };
       const waits = new Map<string, number>();
@@ -504,12 +556,16 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         sat: {
           ...cores,
           busiestWorker: Math.max(...perWorker),
-          other: Math.max(0, cores.machine - cores.workers - cores.bench - cores.redis - cores.postgres),
+          other: Math.max(
+            0,
+            cores.machine - cores.workers - cores.bench - cores.redis - cores.replicas - cores.postgres,
+          ),
           redisCommandsPerSync: counted ? (b.commands - a.commands) / counted : NaN,
           topCommands: topCommands(a.byCommand, b.byCommand, counted),
           workerMsPerSync: counted ? (cores.workers * wall * 1000) / counted : NaN,
           ourMsPerSync: counted
-            ? ((cores.workers + cores.bench + cores.redis + cores.postgres) * wall * 1000) / counted
+            ? ((cores.workers + cores.bench + cores.redis + cores.replicas + cores.postgres) * wall * 1000) /
+              counted
             : NaN,
           pgConnections: pids.length,
           pgActive: pgSamples.reduce((x, s) => x + s.active, 0) / samples,
@@ -557,7 +613,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
           process.stderr.write(
             `  ${kind} rep ${rep + 1}/${S.reps}, ${n} worker(s) × ${c.concurrency}: ${r.rate.toFixed(1)} syncs/s; CPU cores machine ` +
               `${r.sat.machine.toFixed(2)}, workers ${r.sat.workers.toFixed(2)}, bench ${r.sat.bench.toFixed(2)}, ` +
-              `redis ${r.sat.redis.toFixed(2)}, pg ${r.sat.postgres.toFixed(2)}; load ${r.sat.load.toFixed(2)}\n`,
+              `redis ${r.sat.redis.toFixed(2)}${cluster ? ` (+ replicas ${r.sat.replicas.toFixed(2)})` : ''}, pg ${r.sat.postgres.toFixed(2)}; load ${r.sat.load.toFixed(2)}\n`,
           );
         }
       }
@@ -583,7 +639,7 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         satTable.push(
           `| ${CASE_LABEL[kind]} | ${n} × ${c.concurrency} | ${m((s) => s.machine).toFixed(2)} | ${m((s) => s.workers).toFixed(2)} ` +
             `(max ${m((s) => s.busiestWorker).toFixed(2)}) | ${m((s) => s.bench).toFixed(2)} | ` +
-            `${m((s) => s.redis).toFixed(2)} | ${m((s) => s.postgres).toFixed(2)} | ${m((s) => s.other).toFixed(2)} | ` +
+            `${m((s) => s.redis).toFixed(2)} | ${m((s) => s.replicas).toFixed(2)} | ${m((s) => s.postgres).toFixed(2)} | ${m((s) => s.other).toFixed(2)} | ` +
             `${m((s) => s.workerMsPerSync).toFixed(1)} | ${m((s) => s.ourMsPerSync).toFixed(1)} | ` +
             `${m((s) => s.redisCommandsPerSync).toFixed(0)} | ${m((s) => s.pgConnections).toFixed(0)} | ${m((s) => s.pgActive).toFixed(1)} | ` +
             `${rs[Math.floor(rs.length / 2)]!.sat.pgWait} | ${(m((s) => s.workerRss) / 2 ** 20).toFixed(0)} MiB |`,
@@ -609,18 +665,18 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
         `| case | topology | workers | concurrency | syncs/s | 1 worker, same reps | scaling efficiency | reps (syncs/s) | load (1 min) |\n` +
         `| --- | --- | --: | --: | --: | --: | --: | --- | --- |\n${table.join('\n')}\n\n` +
         `Saturation over the measured windows, CPU in cores (2 cores = 2.00), medians of the reps:\n\n` +
-        `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
-        `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
+        `| case | workers × concurrency | machine | workers (busiest) | bench (producer) | Redis | Redis replicas | Postgres (this db) | other | worker CPU ms/sync | all ours ms/sync | Redis cmds/sync | pg conns | pg active | top pg waits (avg backends) | worker RSS |\n` +
+        `| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --: |\n${satTable.join('\n')}\n\n` +
         `Redis calls per sync by command (the median repetition):\n\n${commandLines.map((l) => `- ${l}`).join('\n')}\n\n` +
-        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync attempts retried: ${[...retries.values()].reduce((a, b) => a + b, 0)}${retries.size ? ` (${[...retries.entries()].map(([why, n]) => `${n} × "${why}"`).join(', ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}\n`,
+        `${sizing.map((s) => `- ${s}`).join('\n')}\n- sync attempts retried: ${[...retries.values()].reduce((a, b) => a + b, 0)}${retries.size ? ` (${[...retries.entries()].map(([why, n]) => `${n} × "${why}"`).join(', ')})` : ''}; sync requests that met the previous sync still finishing (re-asked): ${conflicts}; peer requests: ${io.requests}; workers that did not exit within ${STOP_MS / 1000} s of SIGTERM (then killed): ${hungStops}\n`,
     );
     return results;
   } finally {
     reading = false;
     await readLoop.catch(() => undefined);
-    await Promise.all(workers.map((w) => w.stop()));
-    for (const node of nodes) await deleteKeys(node, `${PREFIX}:*`).catch(() => 0);
-    nodes.forEach((n) => n.disconnect());
+    await Promise.all(workers.map(stopWorker));
+    if (!cluster) for (const node of nodes) await deleteKeys(node, `${PREFIX}:*`).catch(() => 0);
+    [...nodes, ...replicas].forEach((n) => n.disconnect());
     reader.disconnect();
     io.server.closeAllConnections();
     io.server.close();
@@ -628,5 +684,6 @@ export default async function workerScaling(_settings: BenchSettings): Promise<B
     if (process.env.BENCH_KEEP_DATABASE !== '1') await db.drop();
     else await db.knex.destroy();
     await own?.stop();
+    await cluster?.stop();
   }
 }
