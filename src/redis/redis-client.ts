@@ -65,7 +65,9 @@ export function duplicateRedis(client: RedisClient, overrides: RedisOptions = {}
 
 /**
  * host:port of every node of the cluster `client` is connected to, replicas included (the client's
- * own pool holds only the masters it sends to): from CLUSTER SLOTS, plus the pool. None for one Redis.
+ * own pool holds only the masters it sends to): from CLUSTER NODES, which lists every node the
+ * cluster has met, a replica as soon as it joined (CLUSTER SLOTS lists it only once it replicates),
+ * plus the pool. None for one Redis.
  */
 export async function clusterNodeAddresses(client: RedisClient): Promise<{ host: string; port: number }[]> {
   if (!(client instanceof Cluster)) return [];
@@ -75,10 +77,13 @@ export async function clusterNodeAddresses(client: RedisClient): Promise<{ host:
       found.set(`${host}:${Number(port)}`, { host, port: Number(port) });
   };
   for (const node of client.nodes('all')) add(node.options.host, node.options.port);
-  // [[start, end, [host, port, id, …], …replicas], …]; unanswered, the seeds and the pool remain.
-  const slots = ((await client.cluster('SLOTS').catch(() => [])) ?? []) as unknown[][];
-  for (const range of slots)
-    for (const entry of range.slice(2)) if (Array.isArray(entry)) add(entry[0], entry[1]);
+  // One line per node: `<id> <ip>:<port>@<bus port>[,<hostname>] <flags> …`; unanswered, the pool remains.
+  const text = String((await client.cluster('NODES').catch(() => '')) ?? '');
+  for (const line of text.split('\n')) {
+    const address = line.split(' ')[1]?.split('@')[0];
+    const colon = address?.lastIndexOf(':') ?? -1;
+    if (address && colon > 0) add(address.slice(0, colon).replace(/^\[|\]$/g, ''), address.slice(colon + 1));
+  }
   return [...found.values()];
 }
 

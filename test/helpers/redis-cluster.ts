@@ -56,6 +56,12 @@ export async function startRedisCluster(ports: number[], replicas = 1): Promise<
   const cli = async (port: number, ...args: string[]) =>
     (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 })).stdout;
   let stopped: Promise<void> | undefined;
+  // Whatever ends this process (a hook timing out before stop(), a crash), its nodes go with it:
+  // a node left behind would hold its port and fail the next run.
+  const onExit = () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
   const stop = () =>
     (stopped ??= (async () => {
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

@@ -47,6 +47,8 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
         SYNC_ATTEMPTS: '6',
         SYNC_BACKOFF_MS: '200',
         WORKER_CONCURRENCY: '12',
+        // The worker's close on a cluster is bounded by grace + 5 s (workers/sync-worker.ts).
+        SHUTDOWN_GRACE_MS: '3000',
         // A job whose worker lost it in the failover is noticed in seconds (yet not so soon that a loaded
         // machine's pause makes a live job look lost), and so is a lost run (grace = lock duration).
         WORKER_LOCK_DURATION_MS: '8000',
@@ -60,9 +62,16 @@ describe('Sluice on a Redis Cluster (6 nodes, SYNC_SHARDS=3)', () => {
     await api.startWorker();
   }, 90_000);
   afterAll(async () => {
-    await api?.close();
-    await cluster?.stop();
-  });
+    // The nodes are stopped whatever happens to the close (bounded well inside the hook's timeout).
+    try {
+      await Promise.race([
+        api?.close(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('api.close() took over 60 s')), 60_000)),
+      ]);
+    } finally {
+      await cluster?.stop();
+    }
+  }, 120_000);
 
   const create = async (metadata: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
     const res = await api.post('/raw-data-sources', {
