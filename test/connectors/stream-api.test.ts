@@ -7,6 +7,7 @@ import { StreamConnector } from '../../src/connectors/stream/stream.connector';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { uniqueSuffix } from '../helpers/test-env';
 import { startTcpForward } from './support/tcp-forward';
+import { until } from '../helpers/until';
 
 const SECRET = 'Api-Str3am-Pw';
 const suffix = uniqueSuffix();
@@ -41,16 +42,6 @@ class CrashOnceStreamConnector implements Connector {
       batches += 1;
       yield batch;
     }
-  }
-}
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

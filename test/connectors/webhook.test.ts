@@ -11,6 +11,7 @@ import { signWebhookBody, signWebhookBodyLegacy } from '../../src/connectors/web
 import { WebhookReplayGuard } from '../../src/sources/webhook-replay-guard';
 import { createLogger } from '../../src/logger';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 
 /** The saved-source lookup the composition root hands the webhook connector. */
 const savedSourceOf = (api: TestApi) => (id: string, timeoutMs: number) =>
@@ -19,16 +20,6 @@ const savedSourceOf = (api: TestApi) => (id: string, timeoutMs: number) =>
 const SECRET = 'whsec-Zq8v3LmN0pX7rT2y';
 const OTHER_SECRET = 'whsec-not-the-right-one';
 let seq = 0;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Receipt {
   status: number;

@@ -5,6 +5,7 @@ import { ScriptedConnector } from '../support/scripted-connector';
 import { FIRST_RUN_MIN_DELAY_MS, ScheduleService } from '../../src/runs/schedule.service';
 import { jitterFor } from '../../src/sources/source-schedule';
 import { syncJobName } from '../../src/queue/queue-names';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const body = (extra: Record<string, unknown> = {}) => ({
@@ -13,16 +14,6 @@ const body = (extra: Record<string, unknown> = {}) => ({
   connection_string: 'postgres://loader:Cron-Secret-Pw@127.0.0.1:5432/warehouse',
   ...extra,
 });
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const schedulerOf = (queue: Queue, sourceId: string) => queue.getJobScheduler(`source-${sourceId}`);
 const pendingOf = async (queue: Queue, sourceId: string): Promise<Job[]> =>

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhookBody } from '../../src/connectors/webhook/webhook-signature';
 import { INLINE_COMPILE_MAX, schemaCacheStats } from '../../src/sources/schema-definition';
 import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 
 /**
  * One hostile schema_definition cannot hurt the rest: a catastrophic-backtracking pattern meets
@@ -12,16 +13,6 @@ import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harnes
 const P = '/raw-data-sources';
 const SECRET = 'whsec-Hk2p9QmX4vR7tY1z';
 let seq = 0;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 30000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `n` properties with a pattern each; patterns padded so the JSON is at least `padTo` bytes. */
 function patternedSchema(n: number, tag: string, padTo = 0): Record<string, unknown> {

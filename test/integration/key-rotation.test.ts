@@ -11,6 +11,7 @@ import { SourceDrafts } from '../../src/sources/source-drafts';
 import type { SyncWorker } from '../../workers/sync-worker';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { createWorker } from '../../workers/worker-container';
+import { until } from '../helpers/until';
 
 /**
  * Key rotation end to end: secrets written under key a, rewrapped under b with ENCRYPTION_KEYS
@@ -33,16 +34,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('key rotation and tamper resistance', () => {

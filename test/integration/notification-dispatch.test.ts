@@ -10,16 +10,7 @@ import { DeliverySender } from '../../src/notifications/delivery-sender';
 import { Outbound } from '../../src/connectors/outbound';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/test-env';
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/until';
 
 /**
  * The dispatcher against real Redis and Postgres, without workers: what happens to events a

@@ -6,6 +6,7 @@ import { verifyDelivery } from '../../src/notifications/delivery-signature';
 import { DISPATCH_GROUP } from '../../src/notifications/notification-dispatcher';
 import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 const SIGNING_SECRET = 'whsec-Notify-Test-Secret-0123456789';
 const BACKOFF_MS = 150;
@@ -60,16 +61,6 @@ class Receiver {
   async close(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
-
-async function until<T>(read: () => Promise<T> | T, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

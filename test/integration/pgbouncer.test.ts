@@ -17,6 +17,7 @@ import {
   startPgBouncer,
   type PrivatePgBouncer,
 } from '../support/private-pgbouncer';
+import { until } from '../helpers/until';
 
 /**
  * Sluice through PgBouncer in transaction mode: the Debian package (1.18: no prepared-statement
@@ -27,16 +28,6 @@ import {
 const PASSWORD = 'Pgb-Source-Pw-42';
 const FALLBACK = 'named prepared statements are lost between queries';
 const CONCURRENT = 200;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Server-side statement counts of this file's database in the PgBouncer (SHOW STATS). */
 const queriesThrough = async (bouncer: PrivatePgBouncer, database: string) =>

@@ -3,20 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger';
 import { AHEAD_DAYS, RecordRetention } from '../../src/records/record-retention';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 
 const DAY = 86_400_000;
 const ymd = (t: number) => new Date(t).toISOString().slice(0, 10).replace(/-/g, '');
 let seq = 0;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('record partitions and retention', () => {
   let api: TestApi;

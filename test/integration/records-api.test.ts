@@ -2,19 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInvalid, startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const name = () => `records-${process.pid}-${++seq}`;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('reading landed and quarantined records', () => {
   let api: TestApi;

@@ -3,6 +3,7 @@ import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const body = (extra: Record<string, unknown> = {}) => ({
@@ -21,16 +22,6 @@ const IMMEDIATE_MS = 1000;
  */
 const TEMPLATE_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 2000 } };
 const COMPACT_HASH_VALUE_BYTES = 64;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const schedulerOf = (queue: Queue, sourceId: string) => queue.getJobScheduler(`source-${sourceId}`);
 /** The delayed jobs a source's scheduler holds (there should be exactly one). */

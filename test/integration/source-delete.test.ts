@@ -2,18 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Landing } from '../../src/runs/landing';
 import { startTestApi, type TestApi } from '../helpers/api-harness';
+import { until } from '../helpers/until';
 
 /** Waits for a real condition, bounded (no timing assertion). */
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('DELETE /raw-data-sources/{id}: never destroys data silently', () => {
   let api: TestApi;
 

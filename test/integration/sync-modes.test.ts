@@ -1,19 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, untilJobDone, type TestApi } from '../helpers/api-harness';
 import { ScriptedConnector } from '../support/scripted-connector';
+import { until } from '../helpers/until';
 
 let seq = 0;
 const name = () => `modes-${process.pid}-${++seq}`;
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('sync modes: append, snapshot, dedup', () => {
   let api: TestApi;
